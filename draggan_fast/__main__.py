@@ -1,0 +1,5 @@
+import sys
+
+from draggan_fast.cli import main
+
+sys.exit(main())
