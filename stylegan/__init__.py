@@ -1,4 +1,4 @@
-"""StyleGAN2 generator, its reference ops, and checkpoint loading (installed as draggan_fast.stylegan)."""
+"""StyleGAN2 generator, reference ops and checkpoint loading (as draggan_fast.stylegan)."""
 
 from draggan_fast.stylegan.networks import Generator, MappingNetwork, SynthesisNetwork
 

@@ -1,4 +1,4 @@
-"""Reference generator ops in plain PyTorch: the definitions every compiled kernel is tested against.
+"""Reference generator ops in plain PyTorch: the definitions every kernel is tested against.
 
 They reproduce the numerics of the official StyleGAN2 ops (NVlabs stylegan2-ada-pytorch
 `torch_utils/ops`): `bias_act`, `upfirdn2d` (with `setup_filter` and `upsample2d`),
@@ -217,7 +217,7 @@ def modulated_conv2d(
     float16 inputs get the official pre-normalisation against overflow.
     """
     batch_size = x.shape[0]
-    out_channels, in_channels, kh, kw = weight.shape
+    _, in_channels, kh, kw = weight.shape
     if x.dtype == torch.float16 and demodulate:
         weight = weight * (
             1 / math.sqrt(in_channels * kh * kw)
