@@ -260,5 +260,5 @@ def modulated_conv2d(
     )  # fmt: skip
     x = x.reshape(batch_size, -1, *x.shape[2:])  # [N, C_out, H', W']
     if noise is not None:
-        x = x + noise
+        x = x + noise.to(x.dtype)
     return x
