@@ -1,0 +1,178 @@
+"""`load_generator`: official pickles, legacy TensorFlow pickles and our safetensors format.
+
+No code from a checkpoint ever runs: pickles go through `safe_unpickle` (a restricted unpickler
+that admits tensor, array and container reconstruction only), safetensors holds bytes and JSON.
+Every format ends as (official constructor kwargs, official-named state dict), which
+`build_generator` checks against each other before any weight is placed.
+"""
+
+import os
+
+import torch
+
+from draggan_fast.stylegan import native_format
+from draggan_fast.stylegan.errors import CheckpointError
+from draggan_fast.stylegan.native_format import save_generator
+from draggan_fast.stylegan.networks import Generator
+
+__all__ = ["build_generator", "load_generator", "official_kwargs_to_ours", "save_generator"]
+
+# The positional order of the official Generator constructors (ada and stylegan3 repos).
+_POSITIONAL_NAMES = (
+    "z_dim", "c_dim", "w_dim", "img_resolution", "img_channels", "mapping_kwargs",
+    "synthesis_kwargs",
+)  # fmt: skip
+_REQUIRED = ("z_dim", "c_dim", "w_dim", "img_resolution")
+_TOP_LEVEL = {"z_dim", "c_dim", "w_dim", "img_resolution", "img_channels", "mapping_kwargs"}
+_MAPPING_OPTIONS = {
+    "num_layers", "embed_features", "layer_features", "activation", "lr_multiplier", "w_avg_beta",
+}  # fmt: skip
+_SYNTHESIS_OPTIONS = {
+    "channel_base", "channel_max", "num_fp16_res", "architecture", "resample_filter",
+    "conv_clamp", "fp16_channels_last", "fused_modconv_default", "kernel_size", "use_noise",
+    "activation",
+}  # fmt: skip
+# Official options with no effect on a StyleGAN2 generator's weights or numerics:
+# `magnitude_ema_beta` (stylegan3 train.py sets it for every G), `class_name` (a factory key).
+_IGNORED_OPTIONS = {"magnitude_ema_beta", "class_name"}
+_MAX_NAMES_IN_MESSAGE = 8
+
+
+def official_kwargs_to_ours(init_kwargs: dict, init_args=(), source="checkpoint") -> dict:
+    """Official constructor kwargs -> `Generator` kwargs.
+
+    Accepts the nested style (`synthesis_kwargs={...}`, stylegan2-ada-pytorch), the flat style
+    (stylegan3 repo train.py) and positional `init_args`. Raises CheckpointError for an
+    unsupported architecture or an option this engine does not know.
+    """
+    if len(init_args) > len(_POSITIONAL_NAMES):
+        raise CheckpointError(f"{source}: generator has {len(init_args)} positional init args")
+    kwargs = dict(zip(_POSITIONAL_NAMES, init_args))
+    kwargs.update(init_kwargs)
+    synthesis_kwargs = kwargs.pop("synthesis_kwargs", None) or {}
+    if not isinstance(synthesis_kwargs, dict):
+        raise CheckpointError(f"{source}: synthesis_kwargs must be a dict")
+    kwargs.update(synthesis_kwargs)
+    for name in _IGNORED_OPTIONS:
+        kwargs.pop(name, None)
+    kwargs["mapping_kwargs"] = dict(kwargs.get("mapping_kwargs") or {})
+    missing = [name for name in _REQUIRED if name not in kwargs]
+    if missing:
+        raise CheckpointError(f"{source}: generator config lacks {', '.join(missing)}")
+    unknown = sorted(set(kwargs) - _TOP_LEVEL - _SYNTHESIS_OPTIONS)
+    unknown += sorted(
+        f"mapping_kwargs.{k}" for k in set(kwargs["mapping_kwargs"]) - _MAPPING_OPTIONS
+    )
+    if unknown:
+        raise CheckpointError(f"{source}: unsupported generator options: {', '.join(unknown)}")
+    architecture = kwargs.get("architecture", "skip")
+    if architecture != "skip":
+        raise CheckpointError(
+            f"{source}: unsupported architecture {architecture!r}: this engine implements the "
+            "StyleGAN2 'skip' generator (config-f), not 'orig' or 'resnet'"
+        )
+    return kwargs
+
+
+def _names(names) -> str:
+    names = list(names)
+    shown = ", ".join(names[:_MAX_NAMES_IN_MESSAGE])
+    more = len(names) - _MAX_NAMES_IN_MESSAGE
+    return f"{shown} (and {more} more)" if more > 0 else shown
+
+
+def construct_on_meta(kwargs: dict, source: str) -> Generator:
+    """An empty (meta-device) Generator for already normalised kwargs: no memory, no init cost."""
+    try:
+        with torch.device("meta"):
+            return Generator(**kwargs)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"{source}: generator config does not build ({exc})") from None
+
+
+def fit_state(G: Generator, state: dict, source: str) -> dict:
+    """`state` checked against G's expected names, shapes and dtypes; floats cast to G's dtype.
+
+    Raises CheckpointError naming every missing, unexpected and mis-shaped entry.
+    """
+    expected = G.state_dict()
+    missing = [name for name in expected if name not in state]
+    unexpected = [name for name in state if name not in expected]
+    misfit, fitted = [], {}
+    for name, want in expected.items():
+        value = state.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, torch.Tensor):
+            misfit.append(f"{name} is a {type(value).__name__}, not a tensor")
+        elif list(value.shape) != list(want.shape):
+            misfit.append(f"{name} {list(value.shape)} (config expects {list(want.shape)})")
+        elif value.dtype.is_floating_point != want.dtype.is_floating_point:
+            misfit.append(f"{name} has dtype {value.dtype} (expected {want.dtype})")
+        else:
+            fitted[name] = value.detach().to(want.dtype)
+    problems = []
+    if missing:
+        problems.append(f"missing {_names(missing)}")
+    if unexpected:
+        problems.append(f"unexpected {_names(unexpected)}")
+    if misfit:
+        problems.append(f"wrong shape or type: {_names(misfit)}")
+    if problems:
+        raise CheckpointError(f"{source}: weights do not fit the config: {'; '.join(problems)}")
+    return fitted
+
+
+def build_generator(init_kwargs: dict, state: dict, source="checkpoint", init_args=()):
+    """A CPU Generator from official-style constructor kwargs and an official-named state."""
+    G = construct_on_meta(official_kwargs_to_ours(init_kwargs, init_args, source), source)
+    G.load_state_dict(fit_state(G, state, source), strict=True, assign=True)
+    return G
+
+
+def _read_input(path_or_file) -> tuple[bytes, str]:
+    if isinstance(path_or_file, (str, os.PathLike)):
+        source = os.fspath(path_or_file)
+        try:
+            with open(source, "rb") as file:
+                return file.read(), source
+        except FileNotFoundError:
+            raise CheckpointError(f"{source}: no such file") from None
+        except IsADirectoryError:
+            raise CheckpointError(f"{source}: is a directory, not a checkpoint file") from None
+        except OSError as exc:
+            raise CheckpointError(f"{source}: cannot read ({exc.strerror})") from None
+    if not hasattr(path_or_file, "read"):
+        raise TypeError(
+            f"load_generator takes a path or a binary file object, not {type(path_or_file)}"
+        )
+    source = str(getattr(path_or_file, "name", "<file object>"))
+    data = path_or_file.read()
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise CheckpointError(f"{source}: file object must be opened in binary mode ('rb')")
+    return bytes(data), source
+
+
+def _decode(data: bytes, source: str) -> Generator:
+    if not data:
+        raise CheckpointError(f"{source}: empty file")
+    if native_format.looks_like_safetensors(data):
+        config, state = native_format.read_native(data, source)
+        return build_generator(config, state, source)
+    if data.startswith(b"PK\x03\x04"):
+        raise CheckpointError(
+            f"{source}: a zip archive (torch.save?), not a StyleGAN pickle or safetensors file"
+        )
+    raise CheckpointError(f"{source}: pickles are not supported yet")
+
+
+def load_generator(path_or_file, device=None) -> Generator:
+    """Load a generator from an official pickle, a legacy TF pickle or our safetensors file.
+
+    `path_or_file`: a path (str or Path) or a binary file object. Returns the Generator in eval
+    mode with `requires_grad` off (DragGAN optimises the latent, never the weights) on `device`
+    (default CPU). Raises CheckpointError naming the problem when the file cannot be used.
+    """
+    data, source = _read_input(path_or_file)
+    G = _decode(data, source)
+    return G.to(torch.device(device or "cpu")).eval().requires_grad_(False)
