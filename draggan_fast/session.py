@@ -1,0 +1,320 @@
+"""`DragSession`: an interactive DragGAN drag on one generator, independent of how a step runs.
+
+The session holds the state (start latent w0, optimised w, Adam, handles, targets, movable mask,
+feature references, history) and validates everything users pass; a backend from
+`draggan_fast.step_backend` runs each step. Public coordinates are (x, y) image pixels; the
+state keeps (row, col) tensors on the device, as the backends use them.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.profiler import record_function
+
+from draggan_fast import session_inputs as inputs
+from draggan_fast.step_backend import DragConfig, DragState, create_backend
+from draggan_fast.stylegan.seeds import z_from_seed
+
+MAX_HISTORY = 100
+
+
+@dataclass
+class StepResult:
+    """One drag step. Points are (x, y) pixels."""
+
+    handles: np.ndarray  # float32 [K, 2]: found by this step's tracking, where motion acted
+    targets: np.ndarray  # float32 [K, 2]
+    distances: np.ndarray  # float32 [K]: |target - handle| in pixels
+    losses: dict  # floats "motion", "mask", "total" of this step's forward pass
+    done: bool  # every handle within stop_distance: this step did not update w
+    step: int  # steps run by the session so far, this one included
+    image: np.ndarray | None  # uint8 [H, W, 3] of this step's forward pass, when asked
+
+
+def _rc_to_xy(points_rc: torch.Tensor) -> np.ndarray:
+    """[K, 2] (row, col) tensor -> float32 [K, 2] (x, y) array."""
+    return points_rc.detach().cpu().float().numpy()[:, ::-1].copy()
+
+
+class DragSession:
+    """A drag on generator G: add points, optionally a mask, then `step()` or `run()`.
+
+    Defaults follow the official DragGAN GUI: W+ with the first 6 style vectors optimised,
+    Adam (lr 1e-3), r1 = 3 and r2 = 12 in 512-px units, lambda_mask 20, feature block 5.
+    `device` moves G there (default: where G's parameters are).
+    """
+
+    def __init__(
+        self, G, *, seed=0, w=None, truncation_psi=0.7, truncation_cutoff=None,
+        latent_space="w+", n_optimized_layers=6, lr=1e-3, r1=3, r2=12, lambda_mask=20,
+        feature_block=None, tracking="l2", stop_distance=None, noise_mode="const",
+        backend="reference", device=None,
+    ):  # fmt: skip
+        synthesis = G.synthesis
+        size = (synthesis.img_resolution, synthesis.img_resolution)
+        num_blocks = len(synthesis.blocks)
+        if feature_block is None:
+            feature_block = inputs.default_feature_block(size[0], num_blocks)
+        feature_block = inputs.check_int("feature_block", feature_block, 0, num_blocks - 1)
+        n_optimized_layers = inputs.check_int("n_optimized_layers", n_optimized_layers, 1, G.num_ws)
+        if truncation_cutoff is not None:
+            truncation_cutoff = inputs.check_int(
+                "truncation_cutoff", truncation_cutoff, 0, G.num_ws
+            )
+        if stop_distance is None:
+            stop_distance = max(2 * size[0] / 512, 2)
+        self.hyperparameters = {
+            "seed": seed, "truncation_psi": inputs.check_number("truncation_psi", truncation_psi),
+            "truncation_cutoff": truncation_cutoff,
+            "latent_space": inputs.check_choice("latent_space", latent_space, inputs.LATENT_SPACES),
+            "n_optimized_layers": n_optimized_layers,
+            "lr": inputs.check_number("lr", lr, 0, exclusive=True),
+            "r1": inputs.check_number("r1", r1, 0, exclusive=True),
+            "r2": inputs.check_number("r2", r2, 0),
+            "lambda_mask": inputs.check_number("lambda_mask", lambda_mask, 0),
+            "feature_block": feature_block,
+            "tracking": inputs.check_choice("tracking", tracking, inputs.TRACKING_DISTANCES),
+            "stop_distance": inputs.check_number("stop_distance", stop_distance, 0),
+            "noise_mode": inputs.check_choice("noise_mode", noise_mode, inputs.NOISE_MODES),
+            "backend": backend,
+        }  # fmt: skip
+        hp = self.hyperparameters
+        self.config = DragConfig(
+            latent_space=hp["latent_space"], n_optimized_layers=n_optimized_layers,
+            feature_block=feature_block,
+            # At least 1 px: below 256 px the official rounding gives an empty disk (a NaN loss).
+            motion_radius=max(round(hp["r1"] * size[0] / 512), 1),
+            tracking_radius=round(hp["r2"] * size[0] / 512),
+            lambda_mask=hp["lambda_mask"], tracking=hp["tracking"],
+            stop_distance=hp["stop_distance"], noise_mode=hp["noise_mode"],
+        )  # fmt: skip
+        self._backend = create_backend(backend, self.config)
+        self.device = torch.device(device) if device is not None else G.mapping.w_avg.device
+        self.generator = G.to(self.device)
+        self.image_size = size  # (height, width)
+        if w is None:
+            z = z_from_seed(seed, G.z_dim).to(self.device)
+            label = torch.zeros([1, G.c_dim], device=self.device)
+            with torch.no_grad():
+                w = G.mapping(z, label, truncation_psi=truncation_psi,
+                              truncation_cutoff=truncation_cutoff)  # fmt: skip
+        self._w0 = inputs.start_latent(w, G.num_ws, G.w_dim, self.device)  # [1, num_ws, w_dim]
+        self._handles = torch.zeros([0, 2], device=self.device)  # [K, 2] (row, col)
+        self._targets = torch.zeros([0, 2], device=self.device)  # [K, 2] (row, col)
+        self._start_handles = torch.zeros([0, 2], device=self.device)  # as placed, for reset()
+        self._movable_mask = None  # float32 [H, W] or None
+        self._history = []
+        self._restart()
+
+    # ----------------------------------------------------------------- state
+
+    def _restart(self):
+        """w back to w0 with a fresh optimizer; references are retaken by the next step."""
+        if self.config.latent_space == "w":
+            w = self._w0[:, 0].clone()  # [1, w_dim]
+        else:
+            w = self._w0.clone()  # [1, num_ws, w_dim]
+        self._w = w.requires_grad_(True)
+        self._optimizer = self._backend.make_optimizer(self._w, self.hyperparameters["lr"])
+        self._references = None
+        self._step_count = 0
+        self._stroke_open = False
+
+    def _state(self) -> DragState:
+        return DragState(
+            generator=self.generator, w0=self._w0, w=self._w, optimizer=self._optimizer,
+            handles=self._handles, targets=self._targets, movable_mask=self._movable_mask,
+            references=self._references, config=self.config,
+        )  # fmt: skip
+
+    def _snapshot(self) -> dict:
+        return {
+            "w": self._w.detach().clone(),
+            "optimizer": copy.deepcopy(self._optimizer.state_dict()),
+            "handles": self._handles.clone(), "targets": self._targets.clone(),
+            "start_handles": self._start_handles.clone(),
+            "references": self._references, "step": self._step_count,
+        }  # fmt: skip
+
+    def _points_changed(self):
+        """Handles added or removed: the next step takes new references, as officially."""
+        self._references = None
+        self._stroke_open = False
+
+    @property
+    def backend(self) -> str:
+        """Which implementation runs the steps, and why."""
+        return self._backend.describe()
+
+    @property
+    def w(self) -> np.ndarray:
+        """float32 [num_ws, w_dim]: the optimised layers followed by the fixed rest."""
+        return self._state().styles()[0].detach().cpu().numpy().copy()
+
+    @property
+    def w0(self) -> np.ndarray:
+        """float32 [num_ws, w_dim]: the start latent."""
+        return self._w0[0].cpu().numpy().copy()
+
+    @property
+    def handles(self) -> np.ndarray:
+        """float32 [K, 2] (x, y): the current handle positions."""
+        return _rc_to_xy(self._handles)
+
+    @property
+    def targets(self) -> np.ndarray:
+        """float32 [K, 2] (x, y)."""
+        return _rc_to_xy(self._targets)
+
+    @property
+    def movable_mask(self) -> np.ndarray | None:
+        """float32 [H, W], 1 where the image may change; None when no mask is set."""
+        return None if self._movable_mask is None else self._movable_mask.cpu().numpy().copy()
+
+    @property
+    def step_count(self) -> int:
+        return self._step_count
+
+    # ---------------------------------------------------------------- points
+
+    def _rc(self, name, point) -> torch.Tensor:
+        x, y = inputs.point_xy(name, point, self.image_size)
+        return torch.tensor([[y, x]], dtype=torch.float32, device=self.device)  # [1, 2] (row, col)
+
+    def _check_point_index(self, index) -> int:
+        if len(self._handles) == 0:
+            raise ValueError(f"no point {index!r}: the session has no points")
+        return inputs.check_int("point index", index, 0, len(self._handles) - 1)
+
+    def add_point(self, handle, target) -> int:
+        """Add a handle (x, y) to drag to target (x, y); returns the point's index."""
+        handle_rc, target_rc = self._rc("handle", handle), self._rc("target", target)
+        self._handles = torch.cat([self._handles, handle_rc])
+        self._start_handles = torch.cat([self._start_handles, handle_rc])
+        self._targets = torch.cat([self._targets, target_rc])
+        self._points_changed()
+        return len(self._handles) - 1
+
+    def set_target(self, index, target):
+        """Move point `index`'s target to (x, y); the references stay."""
+        index = self._check_point_index(index)
+        self._targets = self._targets.clone()
+        self._targets[index] = self._rc("target", target)[0]
+        self._stroke_open = False
+
+    def remove_point(self, index):
+        """Remove point `index`; later points move down one index."""
+        index = self._check_point_index(index)
+        keep = [i for i in range(len(self._handles)) if i != index]
+        self._handles = self._handles[keep]
+        self._start_handles = self._start_handles[keep]
+        self._targets = self._targets[keep]
+        self._points_changed()
+
+    def clear_points(self):
+        self._handles, self._targets = self._handles[:0], self._targets[:0]
+        self._start_handles = self._start_handles[:0]
+        self._points_changed()
+
+    def set_mask(self, mask):
+        """[H, W] bool/int/float array or PIL image: true where the image may change."""
+        self._movable_mask = inputs.movable_mask_tensor(mask, self.image_size, self.device)
+        self._stroke_open = False
+
+    def clear_mask(self):
+        self._movable_mask = None
+        self._stroke_open = False
+
+    # ----------------------------------------------------------------- steps
+
+    def step(self, render=False) -> StepResult:
+        """One drag step: track the handles, then (unless done) one optimizer step on w."""
+        if len(self._handles) == 0:
+            raise ValueError("no points to drag: add_point(handle, target) first")
+        if not self._stroke_open:  # the first step of a run: remember where it started
+            self._history = [*self._history[-(MAX_HISTORY - 1) :], self._snapshot()]
+            self._stroke_open = True
+        output = self._backend.step(self._state(), bool(render))
+        self._references = output.references
+        self._handles = output.handles
+        self._step_count += 1
+        image = None
+        if output.image is not None:
+            with record_function("draggan/image_transfer"):
+                image = output.image.cpu().numpy()
+        handles, targets = _rc_to_xy(output.handles), self.targets
+        return StepResult(
+            handles=handles, targets=targets,
+            distances=np.linalg.norm(targets - handles, axis=1).astype(np.float32),
+            losses={name: float(value) for name, value in output.losses.items()},
+            done=bool(output.done), step=self._step_count, image=image,
+        )  # fmt: skip
+
+    def run(self, max_steps=200, until_done=True, callback=None, render_every=1):
+        """Up to max_steps steps (stopping at the first done step when until_done).
+
+        Step results carry an image every `render_every` steps (0: never). `callback(result)`
+        sees each result; returning False stops the run. Returns the last StepResult (None
+        when max_steps is 0). `undo()` goes back to the state before this call.
+        """
+        max_steps = int(inputs.check_number("max_steps", max_steps, 0))
+        render_every = int(inputs.check_number("render_every", render_every, 0))
+        self._stroke_open = False
+        result = None
+        for index in range(max_steps):
+            render = render_every > 0 and (index + 1) % render_every == 0
+            result = self.step(render=render)
+            if callback is not None and callback(result) is False:
+                break
+            if until_done and result.done:
+                break
+        self._stroke_open = False
+        return result
+
+    def image(self) -> np.ndarray:
+        """uint8 [H, W, 3] image of the current w."""
+        image = self._backend.render(self._state())
+        with record_function("draggan/image_transfer"):
+            return image.cpu().numpy()
+
+    # --------------------------------------------------------------- history
+
+    def undo(self) -> bool:
+        """Back to the w, handles, targets and optimizer before the last run (consecutive
+        `step()` calls count as one run). Returns False when there is nothing to undo."""
+        if not self._history:
+            return False
+        snapshot = self._history.pop()
+        with torch.no_grad():
+            self._w.copy_(snapshot["w"])
+        self._optimizer.load_state_dict(snapshot["optimizer"])
+        self._handles, self._targets = snapshot["handles"], snapshot["targets"]
+        self._start_handles = snapshot["start_handles"]
+        self._references, self._step_count = snapshot["references"], snapshot["step"]
+        self._stroke_open = False
+        return True
+
+    def reset(self):
+        """Back to w0 and the handles as placed (targets and mask stay); clears the history."""
+        self._handles = self._start_handles.clone()
+        self._history = []
+        self._restart()
+
+    # ------------------------------------------------------------------ files
+
+    def save(self, path):
+        """Write `path` (JSON) and its arrays beside it (`path` with suffix .npz); no pickle."""
+        from draggan_fast.session_io import save_session
+
+        save_session(self, path)
+
+    @classmethod
+    def load(cls, path, G, *, backend=None, device=None) -> DragSession:
+        """A session saved by `save`, on generator G (which must have the same shapes)."""
+        from draggan_fast.session_io import load_session
+
+        return load_session(path, G, backend=backend, device=device)

@@ -1,0 +1,116 @@
+"""Validation and conversion of what users hand to a `DragSession`: points, masks, latents and
+hyperparameters. Every function raises a `ValueError` that names the problem."""
+
+from __future__ import annotations
+
+import math
+from numbers import Real
+
+import numpy as np
+import torch
+
+LATENT_SPACES = ("w", "w+")
+TRACKING_DISTANCES = ("l2", "l1")
+NOISE_MODES = ("const", "random", "none")
+
+
+def check_choice(name: str, value, choices) -> str:
+    if not isinstance(value, str) or value.lower() not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+    return value.lower()
+
+
+def check_number(name: str, value, minimum=None, exclusive=False) -> float:
+    """A finite real number, optionally >= minimum (> minimum when exclusive)."""
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if minimum is not None and (value <= minimum if exclusive else value < minimum):
+        relation = ">" if exclusive else ">="
+        raise ValueError(f"{name} must be {relation} {minimum}, got {value!r}")
+    return float(value)
+
+
+def check_int(name: str, value, minimum: int, maximum: int) -> int:
+    """An int in [minimum, maximum]."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    if not minimum <= value <= maximum:
+        raise ValueError(f"{name} must be in [{minimum}, {maximum}], got {value}")
+    return int(value)
+
+
+def point_xy(name: str, point, size: tuple[int, int]) -> tuple[float, float]:
+    """(x, y) pixel inside an image of size (height, width): 0 <= x <= W - 1, 0 <= y <= H - 1."""
+    try:
+        x, y = (float(value) for value in np.asarray(point, dtype=np.float64).reshape(-1))
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a pair (x, y) of numbers, got {point!r}") from None
+    if not (math.isfinite(x) and math.isfinite(y)):
+        raise ValueError(f"{name} must be finite, got ({x}, {y})")
+    height, width = size
+    if not (0 <= x <= width - 1 and 0 <= y <= height - 1):
+        raise ValueError(
+            f"{name} ({x:g}, {y:g}) is outside the {width}x{height} image "
+            f"(x must be in [0, {width - 1}], y in [0, {height - 1}])"
+        )
+    return x, y
+
+
+def movable_mask_tensor(mask, size: tuple[int, int], device) -> torch.Tensor:
+    """Mask -> float32 [H, W] on device, 1 where the image may change.
+
+    bool: as is. Integers: 0/1, or 0..255 with >= 128 movable (8-bit images). Floats: weights in
+    [0, 1]. A PIL image is converted to 8-bit grey first (white = movable).
+    """
+    if hasattr(mask, "convert") and hasattr(mask, "size"):  # a PIL image
+        mask = np.asarray(mask.convert("L"))
+    if isinstance(mask, torch.Tensor):
+        mask = mask.detach().cpu().numpy()
+    array = np.asarray(mask)
+    if array.ndim != 2 or tuple(array.shape) != tuple(size):
+        raise ValueError(f"mask must be [H, W] = {list(size)}, got shape {list(array.shape)}")
+    if array.dtype == np.bool_:
+        movable = array.astype(np.float32)
+    elif np.issubdtype(array.dtype, np.integer):
+        if array.min() < 0 or array.max() > 255:
+            raise ValueError("an integer mask must hold 0/1 or 0..255 values")
+        movable = (array > 0) if array.max() <= 1 else (array >= 128)
+        movable = movable.astype(np.float32)
+    elif np.issubdtype(array.dtype, np.floating):
+        if not np.isfinite(array).all() or array.min() < 0 or array.max() > 1:
+            raise ValueError("a float mask must hold finite values in [0, 1]")
+        movable = array.astype(np.float32)
+    else:
+        raise ValueError(f"mask must be bool, integer or float, got dtype {array.dtype}")
+    return torch.from_numpy(np.ascontiguousarray(movable)).to(device)  # [H, W]
+
+
+def start_latent(w, num_ws: int, w_dim: int, device) -> torch.Tensor:
+    """w as [w_dim], [num_ws, w_dim] or [1, num_ws, w_dim] -> float32 [1, num_ws, w_dim]."""
+    if isinstance(w, torch.Tensor):
+        tensor = w.detach().to(device=device, dtype=torch.float32)
+    else:
+        try:
+            tensor = torch.as_tensor(np.asarray(w, dtype=np.float32), device=device)
+        except (TypeError, ValueError):
+            raise ValueError(f"w must be an array of numbers, got {type(w).__name__}") from None
+    shape = list(tensor.shape)
+    if shape == [w_dim]:
+        tensor = tensor.reshape(1, 1, w_dim).repeat(1, num_ws, 1)
+    elif shape == [num_ws, w_dim]:
+        tensor = tensor.unsqueeze(0)
+    elif shape != [1, num_ws, w_dim]:
+        raise ValueError(
+            f"w must be [{w_dim}], [{num_ws}, {w_dim}] or [1, {num_ws}, {w_dim}], got {shape}"
+        )
+    if not torch.isfinite(tensor).all():
+        raise ValueError("w must be finite")
+    return tensor.clone()
+
+
+def default_feature_block(img_resolution: int, num_blocks: int) -> int:
+    """Block 5 (128x128 for 256..1024 px, as officially) when it exists, else the block at half
+    the image resolution (blocks are 4, 8, ..., so block i has resolution 2 ** (i + 2))."""
+    if num_blocks > 5:
+        return 5
+    return max(int(math.log2(img_resolution)) - 3, 0)
