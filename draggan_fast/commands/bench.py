@@ -1,0 +1,113 @@
+"""`draggan-fast bench`: time real drag steps per backend, side by side in one run."""
+
+import argparse
+import os
+import sys
+
+NAME = "bench"
+HELP = "benchmark drag steps: ms per step, phase breakdown, peak memory, fast/reference ratio"
+
+ARCH_HELP = (
+    "generator shape with random weights: ffhq512, afhq512, car512 (512 px config-f), 256, 1024, "
+    "tiny (64 px, smoke tests); or default (the bundled model)"
+)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def add_arguments(parser):
+    from draggan_fast.bench.presets import ARCH_CHOICES
+
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--model", metavar="PATH", help="a generator checkpoint to load")
+    source.add_argument("--arch", choices=ARCH_CHOICES, help=ARCH_HELP + " (default: 256)")
+    parser.add_argument(
+        "--backend", default="fast,reference",
+        help="comma-separated backends, each in its own process (default: fast,reference)",
+    )  # fmt: skip
+    parser.add_argument("--compile", action="store_true", help="torch.compile the drag step")
+    parser.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda when available")
+    parser.add_argument("--steps", type=_positive_int, default=20, help="timed steps (default 20)")
+    parser.add_argument(
+        "--warmup", type=_non_negative_int, default=3, help="warm-up steps, not timed (default 3)"
+    )
+    parser.add_argument("--handles", type=_positive_int, default=1, help="handle points (1)")
+    parser.add_argument("--mask", action="store_true", help="add a movable mask (mask term on)")
+    parser.add_argument(
+        "--render-every", type=_non_negative_int, default=1, metavar="N",
+        help="render the image every N steps, as a viewer would; 0: never (default 1)",
+    )  # fmt: skip
+    parser.add_argument("--seed", type=_non_negative_int, default=0, help="start latent seed")
+    parser.add_argument(
+        "--profile", metavar="DIR",
+        help="keep a Chrome trace per configuration in DIR and print the top operators",
+    )  # fmt: skip
+    parser.add_argument(
+        "--profile-steps", type=_non_negative_int, default=2, metavar="N",
+        help="steps run under the profiler for the breakdown and trace; 0: none (default 2)",
+    )  # fmt: skip
+    parser.add_argument("--json", metavar="OUT", help="write the full report as JSON to OUT")
+
+
+def _backends(text: str) -> list[str]:
+    from draggan_fast.step_backend import backend_names
+
+    backends = [name.strip() for name in text.split(",") if name.strip()]
+    known = backend_names()
+    for name in backends:
+        if name not in known:
+            raise ValueError(f"--backend: unknown backend {name!r}; known: {', '.join(known)}")
+    return backends
+
+
+def _device(requested: str | None) -> str:
+    import torch
+
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda: no CUDA GPU is available to this process")
+    if requested is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return requested
+
+
+def run(args) -> int:
+    from draggan_fast.bench import presets, report, runner
+    from draggan_fast.bench.workload import DragWorkload
+
+    if args.model is not None and not os.path.isfile(args.model):
+        raise FileNotFoundError(f"--model {args.model}: no such file")
+    arch = args.arch if args.arch is not None or args.model is not None else "256"
+    if args.profile is not None and args.profile_steps == 0:
+        raise ValueError("--profile needs --profile-steps of at least 1")
+    options = runner.BenchOptions(
+        source=presets.describe_source(arch, args.model),
+        backends=_backends(args.backend),
+        device=_device(args.device),
+        steps=args.steps,
+        warmup=args.warmup,
+        profile_steps=args.profile_steps,
+        compile=args.compile,
+        workload=DragWorkload(
+            handles=args.handles, mask=args.mask, render_every=args.render_every, seed=args.seed
+        ),
+        profile_dir=args.profile,
+    )
+    document = runner.run_benchmark(options, argv=sys.argv)
+    print(report.format_report(document, show_operators=args.profile is not None), end="")
+    if args.json is not None:
+        path = report.write_json(document, args.json)
+        print(f"report: {path}")
+    failed = [r for r in document["results"] if r["status"] != "ok"]
+    return 1 if failed else 0
