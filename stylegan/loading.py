@@ -10,10 +10,12 @@ import os
 
 import torch
 
-from draggan_fast.stylegan import native_format
+from draggan_fast.stylegan import legacy_tf, native_format
 from draggan_fast.stylegan.errors import CheckpointError
 from draggan_fast.stylegan.native_format import save_generator
 from draggan_fast.stylegan.networks import Generator
+from draggan_fast.stylegan.official_pickle import read_official_pickle
+from draggan_fast.stylegan.safe_unpickle import safe_loads
 
 __all__ = ["build_generator", "load_generator", "official_kwargs_to_ours", "save_generator"]
 
@@ -163,7 +165,21 @@ def _decode(data: bytes, source: str) -> Generator:
         raise CheckpointError(
             f"{source}: a zip archive (torch.save?), not a StyleGAN pickle or safetensors file"
         )
-    raise CheckpointError(f"{source}: pickles are not supported yet")
+    if not data.startswith(b"\x80"):
+        raise CheckpointError(f"{source}: not a checkpoint (neither a pickle nor safetensors)")
+    unpickled = safe_loads(data, source)
+    if legacy_tf.is_tf_pickle(unpickled):
+        return _build_from_tf(unpickled[2], source)
+    init_args, init_kwargs, state = read_official_pickle(unpickled, source)
+    return build_generator(init_kwargs, state, source, init_args)
+
+
+def _build_from_tf(Gs, source: str) -> Generator:
+    kwargs = legacy_tf.generator_kwargs(Gs, source)
+    G = construct_on_meta(official_kwargs_to_ours(kwargs, source=source), source)
+    state = legacy_tf.convert_variables(Gs, G.state_dict().keys(), kwargs, source)
+    G.load_state_dict(fit_state(G, state, source), strict=True, assign=True)
+    return G
 
 
 def load_generator(path_or_file, device=None) -> Generator:
