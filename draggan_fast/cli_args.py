@@ -1,0 +1,94 @@
+"""Parsing of the `drag` and `generate` command-line values; errors are one-line CommandErrors."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from draggan_fast.cli import CommandError
+
+MAX_SEED = 2**32 - 1
+MAX_SEEDS = 100_000
+
+
+def parse_points(text: str) -> list[tuple[tuple[float, float], tuple[float, float]]]:
+    """ "x,y->x,y; x,y->x,y" -> [((handle_x, handle_y), (target_x, target_y)), ...]."""
+    pairs = []
+    for part in (piece.strip() for piece in text.split(";")):
+        if not part:
+            continue
+        ends = part.split("->")
+        if len(ends) != 2:
+            raise CommandError(f"--points: {part!r} is not 'x,y->x,y'")
+        pairs.append(tuple(_parse_xy(end, part) for end in ends))
+    if not pairs:
+        raise CommandError("--points: give at least one 'x,y->x,y' pair")
+    return pairs
+
+
+def _parse_xy(text: str, part: str) -> tuple[float, float]:
+    coords = text.split(",")
+    try:
+        x, y = (float(value) for value in coords)
+    except ValueError:
+        raise CommandError(f"--points: {part!r}: {text.strip()!r} is not 'x,y'") from None
+    if not (math.isfinite(x) and math.isfinite(y)):
+        raise CommandError(f"--points: {part!r}: coordinates must be finite")
+    return x, y
+
+
+def parse_seeds(text: str) -> list[int]:
+    """ "0-7", "3", "0,4,10-12" -> sorted-as-given list of seeds (ranges inclusive)."""
+    seeds = []
+    for part in (piece.strip() for piece in text.split(",")):
+        if not part:
+            continue
+        first, _, last = part.partition("-")
+        try:
+            start = int(first)
+            stop = int(last) if last else start
+        except ValueError:
+            raise CommandError(f"--seeds: {part!r} is not a seed or a range like 0-7") from None
+        if not 0 <= start <= stop <= MAX_SEED:
+            raise CommandError(f"--seeds: {part!r} must be a range a-b with 0 <= a <= b < 2**32")
+        if len(seeds) + stop - start + 1 > MAX_SEEDS:
+            raise CommandError(f"--seeds: more than {MAX_SEEDS} seeds")
+        seeds.extend(range(start, stop + 1))
+    if not seeds:
+        raise CommandError("--seeds: give at least one seed, e.g. 0-7")
+    return seeds
+
+
+def pick_device(requested: str | None) -> str:
+    """--device value -> a torch device string (default: cuda when available)."""
+    import torch
+
+    if requested is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(requested)
+    except RuntimeError as exc:
+        raise CommandError(f"--device {requested!r}: {exc}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise CommandError(f"--device {requested}: CUDA is not available here")
+    return str(device)
+
+
+def check_output(option: str, path: Path, suffixes=None) -> Path:
+    """Fail before any work when an output cannot be written: folder missing or bad suffix."""
+    if not path.parent.is_dir():
+        raise CommandError(f"{option} {path}: folder {path.parent} does not exist")
+    if path.is_dir():
+        raise CommandError(f"{option} {path}: is a folder")
+    if suffixes is not None and path.suffix.lower() not in suffixes:
+        raise CommandError(f"{option} {path}: must end in {' or '.join(sorted(suffixes))}")
+    return path
+
+
+def image_suffixes() -> set[str]:
+    """File suffixes PIL can write."""
+    from PIL import Image
+
+    Image.init()
+    extensions = Image.registered_extensions()
+    return {suffix for suffix, fmt in extensions.items() if fmt in Image.SAVE}
