@@ -1,0 +1,131 @@
+"""`draggan-fast view`: serve the web viewer for interactive drags and open it in a browser."""
+
+import asyncio
+import webbrowser
+
+from draggan_fast.cli import CommandError
+
+NAME = "view"
+HELP = "serve the web viewer (loopback only unless --host says otherwise) and open it"
+
+
+def add_arguments(parser):
+    parser.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="generator file to serve (repeatable); default: the bundled model",
+    )
+    parser.add_argument(
+        "--models-dir", metavar="DIR", help="also offer every model file in this folder"
+    )
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1: this machine only)",
+    )
+    parser.add_argument("--port", type=int, default=7860, help="port (default 7860; 0: any)")
+    parser.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    parser.add_argument(
+        "--device",
+        default=None,
+        help="torch device for the generators (default: cuda when present)",
+    )
+    parser.add_argument("--backend", default="reference", help="drag step backend")
+    parser.add_argument(
+        "--max-sessions",
+        type=int,
+        default=4,
+        help="concurrent sessions (browser tabs) allowed (default 4)",
+    )
+    parser.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=900.0,
+        metavar="SECONDS",
+        help="close a session idle this long (default 900)",
+    )
+    parser.add_argument(
+        "--max-message-mb",
+        type=float,
+        default=8.0,
+        help="largest message a client may send, in MiB (default 8)",
+    )
+    parser.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
+                        help="another page origin allowed to connect (repeatable)")  # fmt: skip
+
+
+def _model_paths(args):
+    if args.model or args.models_dir:
+        return args.model
+    try:
+        from draggan_fast.assets_registry import default_model_path
+
+        return [default_model_path()]
+    except (ImportError, FileNotFoundError) as exc:
+        raise CommandError(
+            f"no --model given and no bundled default model is available ({exc}); "
+            "pass --model PATH to a generator file"
+        ) from None
+
+
+def _device(requested):
+    import torch
+
+    if requested is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(requested)
+    except RuntimeError as exc:
+        raise CommandError(f"--device {requested!r}: {exc}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise CommandError(f"--device {requested}: CUDA is not available here")
+    return str(device)
+
+
+def run(args) -> int:
+
+    from draggan_fast.viewer.models import ModelRegistry
+    from draggan_fast.viewer.server import ViewerConfig, create_app
+
+    if not 1 <= args.max_sessions <= 64:
+        raise CommandError(f"--max-sessions must be in [1, 64], got {args.max_sessions}")
+    if not 0 <= args.port <= 65535:
+        raise CommandError(f"--port must be in [0, 65535], got {args.port}")
+    if args.idle_timeout <= 0 or args.max_message_mb <= 0:
+        raise CommandError("--idle-timeout and --max-message-mb must be positive")
+    registry = ModelRegistry(_model_paths(args), args.models_dir, device=_device(args.device))
+    registry.get(registry.default_name)  # a broken model file fails now, not in the browser
+    config = ViewerConfig(
+        host=args.host, max_sessions=args.max_sessions, idle_timeout_s=args.idle_timeout,
+        max_message_bytes=int(args.max_message_mb * 1024 * 1024),
+        allowed_origins=tuple(args.allow_origin),
+        session_options={"backend": args.backend},
+    )  # fmt: skip
+    if not config.loopback:
+        print(f"warning: serving on {args.host}: anyone who can reach this address can use it")
+    return asyncio.run(_serve(create_app(registry, config), config, args))
+
+
+async def _serve(app, config, args) -> int:
+    from aiohttp import web
+
+    runner = web.AppRunner(app)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, config.host, args.port)
+        try:
+            await site.start()
+        except OSError as exc:
+            raise CommandError(f"cannot listen on {config.host}:{args.port}: {exc}") from None
+        port = runner.addresses[0][1]
+        host = f"[{config.host}]" if ":" in config.host else config.host
+        url = f"http://{'127.0.0.1' if config.host in ('0.0.0.0', '::') else host}:{port}/"
+        print(f"draggan-fast viewer on {url} (Ctrl+C to stop)", flush=True)
+        if not args.no_browser:
+            webbrowser.open(url)
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
+    return 0

@@ -1,0 +1,73 @@
+"""Outgoing messages of one connection: in order, except that frames are latest-wins.
+
+The session's worker thread posts messages without ever waiting on the network. A message with
+a `latest_key` (frames, progress) replaces an unsent one with the same key, so a slow client
+drops frames and never stalls the engine; every other message (replies, errors, events) is kept
+and sent in order. A client that stops reading while commands keep coming is disconnected once
+`max_pending` kept messages wait.
+"""
+
+import asyncio
+import collections
+import logging
+
+log = logging.getLogger(__name__)
+
+
+class Outbox:
+    def __init__(self, websocket, loop: asyncio.AbstractEventLoop, max_pending: int = 256):
+        self._websocket = websocket
+        self._loop = loop
+        self._max_pending = max_pending
+        self._pending = collections.deque()  # (latest_key or None, str | bytes)
+        self._wakeup = asyncio.Event()
+        self._closed = False
+        self.dropped = 0  # latest-wins messages replaced before they were sent
+
+    def post(self, data, latest_key=None):
+        """Queue a message (str: text, bytes: binary). Call on the event loop."""
+        if self._closed:
+            return
+        if latest_key is not None:
+            for queued in self._pending:
+                if queued[0] == latest_key:
+                    self._pending.remove(queued)
+                    self.dropped += 1
+                    break
+        self._pending.append((latest_key, data))
+        kept = sum(1 for key, _ in self._pending if key is None)
+        if kept > self._max_pending:
+            log.warning("closing a connection whose client stopped reading")
+            self._closed = True
+            self._pending.clear()
+            self._loop.create_task(self._websocket.close(code=1008, message=b"client not reading"))
+        self._wakeup.set()
+
+    def post_threadsafe(self, data, latest_key=None):
+        """Queue a message from any thread; a no-op once the event loop has closed."""
+        try:
+            self._loop.call_soon_threadsafe(self.post, data, latest_key)
+        except RuntimeError:
+            pass
+
+    async def run(self):
+        """Send queued messages until the connection closes or `close()` is called."""
+        while not self._closed:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while self._pending and not self._closed:
+                _, data = self._pending.popleft()
+                if self._websocket.closed:
+                    return
+                try:
+                    if isinstance(data, str):
+                        await self._websocket.send_str(data)
+                    else:
+                        await self._websocket.send_bytes(data)
+                except ConnectionError:
+                    return
+
+    def close(self):
+        self._closed = True
+        self._pending.clear()
+        self._wakeup.set()

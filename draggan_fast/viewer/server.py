@@ -1,0 +1,255 @@
+"""The viewer's web server: the page, its static files and one WebSocket per drag session.
+
+aiohttp, one process, one asyncio loop: every connection gets a SessionWorker (its own thread,
+its own DragSession) and an Outbox (latest-wins frames), so a slow or busy session never holds
+up another. Requests are checked before anything else happens: the Host header (when serving on
+loopback, against DNS rebinding), the Origin of WebSocket requests, the number of sessions, the
+message sizes, then every command's fields (protocol.py).
+"""
+
+import asyncio
+import json
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from aiohttp import WSMsgType, web
+
+from draggan_fast.viewer.outbox import Outbox
+from draggan_fast.viewer.protocol import (
+    MAX_POINTS,
+    PROTOCOL_VERSION,
+    ProtocolError,
+    parse_binary_message,
+    parse_text_message,
+)
+from draggan_fast.viewer.worker import SessionWorker
+
+log = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+
+
+@dataclass
+class ViewerConfig:
+    host: str = "127.0.0.1"
+    max_sessions: int = 4
+    idle_timeout_s: float = 900.0  # no message and no drag running for this long: disconnect
+    max_message_bytes: int = 8 * 1024 * 1024  # any message; larger closes with code 1009
+    max_text_bytes: int = 64 * 1024  # a JSON command; larger gets an error reply
+    allowed_origins: tuple = ()  # extra Origins allowed besides the page's own
+    session_options: dict = field(default_factory=dict)  # DragSession keyword defaults
+
+    @property
+    def loopback(self) -> bool:
+        return self.host in LOOPBACK_HOSTS
+
+
+_REGISTRY = web.AppKey("registry", object)
+_CONFIG = web.AppKey("config", ViewerConfig)
+_SESSIONS = web.AppKey("sessions", set)
+
+
+def create_app(registry, config: ViewerConfig | None = None) -> web.Application:
+    """The aiohttp application serving `registry`'s models under `config`'s limits."""
+    config = config or ViewerConfig()
+    app = web.Application(middlewares=[_guard_host], client_max_size=config.max_message_bytes)
+    app[_REGISTRY] = registry
+    app[_CONFIG] = config
+    app[_SESSIONS] = set()
+    app.router.add_get("/", _index)
+    app.router.add_get("/ws", _websocket)
+    app.router.add_static("/static/", STATIC_DIR, follow_symlinks=False)
+    app.on_response_prepare.append(_security_headers)
+    app.on_shutdown.append(_close_sessions)
+    return app
+
+
+def _hostname(netloc: str) -> str:
+    return (urlsplit(f"//{netloc}").hostname or "").lower()
+
+
+@web.middleware
+async def _guard_host(request, handler):
+    config = request.app[_CONFIG]
+    allowed = LOOPBACK_HOSTS | {_hostname(urlsplit(o).netloc) for o in config.allowed_origins}
+    if config.loopback and _hostname(request.host) not in allowed:
+        raise web.HTTPForbidden(text=f"host {request.host!r} is not served here\n")
+    return await handler(request)
+
+
+async def _security_headers(request, response):
+    response.headers.setdefault("Content-Security-Policy", _CSP)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    response.headers.setdefault("Cache-Control", "no-store")
+
+
+async def _index(request):
+    return web.FileResponse(STATIC_DIR / "index.html")
+
+
+def _origin_allowed(request) -> bool:
+    """Browsers always send Origin on WebSocket requests: it must be the page's own (or one
+    allowed at start). Non-browser clients send none and are not the threat this guards."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True
+    own = {f"http://{request.host}", f"https://{request.host}"}
+    return origin in own or origin in request.app[_CONFIG].allowed_origins
+
+
+async def _websocket(request):
+    config = request.app[_CONFIG]
+    if not _origin_allowed(request):
+        log.warning("refused a WebSocket from origin %s", request.headers.get("Origin"))
+        raise web.HTTPForbidden(text="cross-origin WebSocket refused\n")
+    websocket = web.WebSocketResponse(max_msg_size=config.max_message_bytes, heartbeat=30.0)
+    await websocket.prepare(request)
+    sessions = request.app[_SESSIONS]
+    if len(sessions) >= config.max_sessions:
+        message = f"the server is full ({config.max_sessions} sessions); try again later"
+        await websocket.send_str(json.dumps({"type": "error", "message": message}))
+        await websocket.close(code=1013, message=b"server full")
+        return websocket
+    loop = asyncio.get_running_loop()
+    outbox = Outbox(websocket, loop)
+    worker = SessionWorker(request.app[_REGISTRY], config.session_options, outbox.post_threadsafe)
+    sessions.add(websocket)
+    outbox.post(json.dumps(_hello(request.app[_REGISTRY], config)))
+    sender = loop.create_task(outbox.run())
+    worker.start()
+    try:
+        await _receive_commands(websocket, worker, outbox, config)
+    finally:
+        sessions.discard(websocket)
+        worker.close()
+        await loop.run_in_executor(None, worker.join)
+        outbox.close()
+        await sender
+        if not websocket.closed:
+            await websocket.close()
+    return websocket
+
+
+def _hello(registry, config) -> dict:
+    from draggan_fast import __version__
+
+    return {
+        "type": "hello", "protocol": PROTOCOL_VERSION, "server": f"draggan-fast {__version__}",
+        "models": registry.names,
+        "limits": {
+            "max_message_bytes": config.max_message_bytes,
+            "max_text_bytes": config.max_text_bytes, "idle_timeout_s": config.idle_timeout_s,
+            "max_points": MAX_POINTS,
+        },
+    }  # fmt: skip
+
+
+async def _receive_commands(websocket, worker, outbox, config):
+    while True:
+        try:
+            message = await websocket.receive(timeout=config.idle_timeout_s)
+        except asyncio.TimeoutError:
+            if worker.dragging:
+                continue
+            await websocket.close(code=1001, message=b"idle timeout")
+            return
+        if message.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
+            return
+        if message.type == WSMsgType.ERROR:  # e.g. a message over max_message_bytes (1009)
+            log.info("WebSocket closed: %s", websocket.exception())
+            return
+        try:
+            if message.type == WSMsgType.TEXT:
+                size = len(message.data.encode())
+                if size > config.max_text_bytes:
+                    raise ProtocolError(
+                        f"text message of {size} bytes exceeds the limit of "
+                        f"{config.max_text_bytes} bytes"
+                    )
+                command = parse_text_message(message.data)
+            elif message.type == WSMsgType.BINARY:
+                command = parse_binary_message(message.data)
+            else:
+                continue
+        except ProtocolError as exc:
+            outbox.post(json.dumps(_error_event(exc, message)))
+            continue
+        worker.submit(command)
+
+
+def _error_event(exc: ProtocolError, message) -> dict:
+    event = {"type": "error", "message": str(exc)}
+    if exc.field is not None:
+        event["field"] = exc.field
+    if message.type == WSMsgType.TEXT:  # echo the id of a readable but invalid command
+        try:
+            request = json.loads(message.data)
+            if isinstance(request, dict) and isinstance(request.get("id"), (int, str)):
+                event["id"] = request["id"]
+            if isinstance(request, dict) and isinstance(request.get("type"), str):
+                event["command"] = request["type"][:64]
+        except (json.JSONDecodeError, RecursionError):
+            pass
+    return event
+
+
+async def _close_sessions(app):
+    for websocket in list(app[_SESSIONS]):
+        await websocket.close(code=1001, message=b"server shutting down")
+
+
+class BackgroundServer:
+    """The viewer served from a thread of its own (tests, notebooks, embedding).
+
+    `with BackgroundServer(registry, config, port=0) as server:` then `server.url`.
+    """
+
+    def __init__(self, registry, config: ViewerConfig | None = None, port: int = 0):
+        self.config = config or ViewerConfig()
+        self._app = create_app(registry, self.config)
+        self._port = port
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._runner = None
+        self.port = None
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.config.host}]" if ":" in self.config.host else self.config.host
+        return f"http://{host}:{self.port}"
+
+    def start(self):
+        self._thread.start()
+        future = asyncio.run_coroutine_threadsafe(self._start(), self._loop)
+        self.port = future.result(timeout=30)
+        return self
+
+    async def _start(self):
+        self._runner = web.AppRunner(self._app, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.config.host, self._port)
+        await site.start()
+        return self._runner.addresses[0][1]
+
+    def stop(self):
+        if self._runner is not None:
+            future = asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop)
+            future.result(timeout=60)
+            self._runner = None
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc_info):
+        self.stop()

@@ -1,0 +1,80 @@
+"""Session files over the wire: `DragSession.save` / `DragSession.load` through a temporary
+folder, as one download (a zip when the session writes more than one file)."""
+
+import io
+import json
+import tempfile
+import zipfile
+from pathlib import Path
+
+SESSION_FILE_NAME = "session.json"
+_ZIP_MAGIC = b"PK\x03\x04"
+MAX_UNZIPPED_BYTES = 256 * 1024 * 1024
+
+
+def dump(session) -> tuple[str, bytes, str]:
+    """session -> (file name, bytes, mime type) of what `session.save` writes."""
+    with tempfile.TemporaryDirectory(prefix="draggan-save-") as folder:
+        session.save(Path(folder) / SESSION_FILE_NAME)
+        written = sorted(p for p in Path(folder).rglob("*") if p.is_file())
+        if len(written) == 1:
+            path = written[0]
+            mime = "application/json" if path.suffix == ".json" else "application/octet-stream"
+            return path.name, path.read_bytes(), mime
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in written:
+                archive.write(path, path.relative_to(folder).as_posix())
+        return "session.zip", buffer.getvalue(), "application/zip"
+
+
+def load(data: bytes, generator):
+    """What `dump` produced (uploaded by a client: untrusted) -> a DragSession on generator."""
+    from draggan_fast import DragSession
+
+    with tempfile.TemporaryDirectory(prefix="draggan-load-") as folder:
+        root = Path(folder)
+        if data[:4] == _ZIP_MAGIC:
+            _unzip(data, root)
+        else:
+            (root / SESSION_FILE_NAME).write_bytes(data)
+        if not (root / SESSION_FILE_NAME).is_file():
+            raise ValueError(f"the uploaded session has no {SESSION_FILE_NAME}")
+        return DragSession.load(root / SESSION_FILE_NAME, generator)
+
+
+def _unzip(data: bytes, root: Path):
+    """Extract plain files only, no paths outside root, within a size budget."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile as exc:
+        raise ValueError(f"the uploaded session is not a valid zip: {exc}") from None
+    with archive:
+        members = archive.infolist()
+        if sum(member.file_size for member in members) > MAX_UNZIPPED_BYTES:
+            raise ValueError("the uploaded session unpacks to more than 256 MiB")
+        for member in members:
+            name = Path(member.filename)
+            if member.is_dir() or name.is_absolute() or ".." in name.parts:
+                raise ValueError(f"the uploaded session holds an unsafe entry {member.filename!r}")
+            target = root / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(archive.read(member))
+
+
+def with_hyperparameters(session, generator, changes: dict):
+    """The session again with some hyperparameters changed (lr, r1, r2, lambda_mask), its w,
+    points, mask and optimizer moments kept: a save/load round trip through the session file,
+    since a DragSession fixes its hyperparameters when made. Its undo history starts afresh."""
+    from draggan_fast import DragSession
+
+    with tempfile.TemporaryDirectory(prefix="draggan-params-") as folder:
+        path = Path(folder) / SESSION_FILE_NAME
+        session.save(path)
+        description = json.loads(path.read_text())
+        description["hyperparameters"].update(changes)
+        if "lr" in changes:
+            for group in description["optimizer"]["param_groups"]:
+                group["lr"] = changes["lr"]
+        path.write_text(json.dumps(description))
+        return DragSession.load(path, generator)

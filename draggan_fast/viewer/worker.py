@@ -1,0 +1,347 @@
+"""One connection's drag session, driven from a thread of its own.
+
+The event loop only validates messages and queues them here; this thread owns the DragSession
+and applies commands in order: while idle as they come, while dragging between two steps. It
+never waits on the network: everything it says goes through `post(data, latest_key)` (an
+Outbox), where frames and progress are latest-wins.
+"""
+
+import json
+import queue
+import threading
+import time
+
+from draggan_fast.viewer import session_files
+from draggan_fast.viewer.drag_recording import DragRecording
+from draggan_fast.viewer.protocol import pack_envelope
+
+# Commands that end a running drag before they apply (they replace the latent or the session).
+_ENDS_DRAG = {"new_image", "undo", "reset_image", "load_session", "stop", "start"}
+_DEFAULT_PARAMS = {"lr": 1e-3, "lambda_mask": 20.0, "r1": 3.0, "r2": 12.0}
+_SESSION_PARAMS = tuple(_DEFAULT_PARAMS)  # those the session itself takes
+_DEFAULT_IMAGE = {"seed": 0, "truncation_psi": 0.7, "latent_space": "w+"}
+_REPLIED = object()  # _apply's answer when it sent the reply itself
+
+
+class _Close(Exception):
+    """The connection went away: leave the thread."""
+
+
+class SessionWorker:
+    def __init__(self, registry, session_options, post):
+        """registry: ModelRegistry; session_options: DragSession keywords every session gets
+        (backend, device, ...); post(data, latest_key=None): send a message to the client."""
+        self._registry = registry
+        self._options = dict(session_options)
+        self._post = post
+        self._commands = queue.Queue()
+        self._thread = threading.Thread(target=self._main, name="draggan-session", daemon=True)
+        self._image = {"model": registry.default_name, **_DEFAULT_IMAGE}
+        self._params = {
+            **_DEFAULT_PARAMS,
+            **{k: self._options.pop(k) for k in _SESSION_PARAMS if k in self._options},
+            "render_every": 1,
+            "max_steps": 1000,
+        }
+        for name in _DEFAULT_IMAGE:
+            if name in self._options:
+                self._image[name] = self._options.pop(name)
+        self._session = None
+        self._recording = DragRecording()
+        self._frame_seq = 0
+        self._ms_per_step = None
+        self.dragging = False
+
+    # Called from the event loop.
+
+    def start(self):
+        self._thread.start()
+
+    def submit(self, command: dict):
+        self._commands.put(command)
+
+    def close(self):
+        self._commands.put(None)
+
+    def join(self, timeout=None):
+        self._thread.join(timeout)
+
+    # The worker thread.
+
+    def _main(self):
+        try:
+            self._open_image()
+            self._send_state()
+            self._send_frame(self._session.image())
+            follow_up = None
+            while True:
+                command = self._commands.get() if follow_up is None else follow_up
+                if command is None:
+                    return
+                follow_up = self._handle(command)
+        except _Close:
+            return
+        except Exception as exc:  # the engine failed: tell the client, end the session
+            self._send({"type": "error", "message": f"session failed: {exc}", "fatal": True})
+
+    def _handle(self, command):
+        """Apply and answer one command; returns a command that ended a drag it ran, if any."""
+        try:
+            reply = self._apply(command)
+        except (ValueError, IndexError, KeyError, FileNotFoundError) as exc:
+            self._send(_error_reply(command, exc))
+            return None
+        if reply is not _REPLIED:
+            self._send({"type": "ok", "command": command["type"], **_id_of(command), **reply})
+        if command["type"] == "start":
+            return self._drag(command.get("max_steps", self._params["max_steps"]))
+        return None
+
+    def _apply(self, command):
+        """Apply one command to the session; returns extra fields for the ok reply, or _REPLIED
+        when the reply went out already (a file)."""
+        kind = command["type"]
+        session = self._session
+        reply = {}
+        if kind == "new_image":
+            self._open_image(**{k: command[k] for k in command if k in self._image})
+        elif kind == "set_params":
+            self._set_params({k: command[k] for k in command if k in self._params})
+        elif kind == "add_point":
+            reply["index"] = session.add_point(handle=command["handle"], target=command["target"])
+        elif kind == "set_point":
+            self._set_point(command["index"], command.get("handle"), command.get("target"))
+        elif kind == "remove_point":
+            self._check_index(command["index"])
+            session.remove_point(command["index"])
+        elif kind == "clear_points":
+            session.clear_points()
+        elif kind == "set_mask":
+            session.set_mask(_decode_mask(command, self._image_size()))
+        elif kind == "clear_mask":
+            session.clear_mask()
+        elif kind == "undo":
+            session.undo()
+        elif kind == "reset_image":
+            session.reset()
+            self._recording.clear()
+        elif kind == "save_session":
+            name, data, mime = session_files.dump(session)
+            self._send_file(command, name, data, mime)
+            return _REPLIED
+        elif kind == "load_session":
+            self._session = session_files.load(command["payload"], self._current_generator())
+            self._recording.clear()
+        elif kind == "export_gif":
+            data = self._recording.gif(command.get("fps", 10))
+            self._send_file(command, "drag.gif", data, "image/gif")
+            return _REPLIED
+        elif kind == "get_state" or kind in ("start", "stop", "render"):
+            pass
+        if kind in ("new_image", "undo", "reset_image", "load_session", "render"):
+            self._send_frame(self._session.image())
+        if kind not in ("render", "start", "stop"):
+            self._send_state()
+        return reply
+
+    def _drag(self, max_steps):
+        """Steps until done, max_steps, a stop or a command that ends the drag: one
+        `session.run`, so one undo takes the whole drag back.
+
+        Returns that command when it still has to be applied (anything but stop), else None.
+        """
+        ending = self._apply_pending()
+        if ending is not None:
+            return ending
+        self.dragging = True
+        self._send_state()
+        outcome = {"ending": None, "steps": 0, "done": False, "image": True}
+        clock = [time.perf_counter()]
+
+        def between_steps(result):
+            now = time.perf_counter()
+            self._record_timing(now - clock[0])
+            outcome["steps"] += 1
+            outcome["done"], outcome["image"] = result.done, result.image is not None
+            self._send_step(result)
+            outcome["ending"] = self._apply_pending()
+            clock[0] = time.perf_counter()
+            return outcome["ending"] is None
+
+        try:
+            if not self._recording.frames:
+                self._recording.add(self._session.image())
+            self._session.run(
+                max_steps=max_steps, until_done=True, callback=between_steps,
+                render_every=self._params["render_every"],
+            )  # fmt: skip
+            if not outcome["image"]:  # show (and record) where the drag ended
+                image = self._session.image()
+                self._recording.add(image)
+                self._send_frame(image)
+        finally:
+            self.dragging = False
+        ending = outcome["ending"]
+        reason = "done" if outcome["done"] else "stopped" if ending else "max_steps"
+        self._send({"type": "stopped", "reason": reason, "steps": outcome["steps"]})
+        self._send_state()
+        if ending is not None and ending["type"] == "stop":
+            self._send({"type": "ok", "command": "stop", **_id_of(ending)})
+            return None
+        return ending
+
+    def _apply_pending(self):
+        """Apply the queued commands; return the first one that ends the drag (unapplied)."""
+        while True:
+            try:
+                command = self._commands.get_nowait()
+            except queue.Empty:
+                return None
+            if command is None:
+                raise _Close
+            if command["type"] in _ENDS_DRAG:
+                return command
+            self._handle(command)
+
+    def _open_image(self, **changes):
+        image = {**self._image, **changes}
+        generator = self._registry.get(image["model"])
+        from draggan_fast import DragSession
+
+        self._session = DragSession(
+            generator,
+            seed=image["seed"],
+            truncation_psi=image["truncation_psi"],
+            latent_space=image["latent_space"],
+            **{k: self._params[k] for k in _SESSION_PARAMS},
+            **self._options,
+        )
+        self._image = image
+        self._recording.clear()
+
+    def _set_params(self, changes):
+        session_changes = {k: v for k, v in changes.items() if k in _SESSION_PARAMS}
+        if session_changes:
+            generator = self._current_generator()
+            self._session = session_files.with_hyperparameters(
+                self._session, generator, session_changes
+            )
+        self._params.update(changes)
+
+    def _set_point(self, index, handle, target):
+        self._check_index(index)
+        if handle is None:
+            self._session.set_target(index, target)
+            return
+        points = [list(pair) for pair in zip(self._session.handles, self._session.targets)]
+        points[index] = [handle, points[index][1] if target is None else target]
+        self._session.clear_points()
+        for point_handle, point_target in points:
+            self._session.add_point(handle=tuple(point_handle), target=tuple(point_target))
+
+    def _check_index(self, index):
+        count = len(self._session.handles)
+        if not 0 <= index < count:
+            raise IndexError(f"no point {index}: the session has {count} point(s)")
+
+    def _current_generator(self):
+        return self._registry.get(self._image["model"])
+
+    def _image_size(self):
+        generator = self._current_generator()
+        return generator.img_resolution, generator.img_resolution
+
+    def _record_timing(self, seconds):
+        ms = seconds * 1000.0
+        self._ms_per_step = ms if self._ms_per_step is None else 0.8 * self._ms_per_step + 0.2 * ms
+
+    # Messages out.
+
+    def _send(self, event, latest_key=None):
+        self._post(json.dumps(event), latest_key)
+
+    def _send_file(self, command, name, data, mime):
+        header = {"kind": "file", "command": command["type"], "name": name, "mime": mime}
+        self._post(pack_envelope({**header, **_id_of(command)}, data), None)
+
+    def _points(self):
+        return {
+            "handles": [[float(x), float(y)] for x, y in self._session.handles],
+            "targets": [[float(x), float(y)] for x, y in self._session.targets],
+        }
+
+    def _timing(self):
+        if self._ms_per_step is None:
+            return {"ms_per_step": None, "steps_per_s": None}
+        return {"ms_per_step": self._ms_per_step, "steps_per_s": 1000.0 / self._ms_per_step}
+
+    def _send_step(self, result):
+        progress = {
+            "step": result.step,
+            "handles": result.handles.tolist(),
+            "targets": result.targets.tolist(),
+            "distances": result.distances.tolist(),
+            "losses": {k: float(v) for k, v in result.losses.items()},
+            "done": bool(result.done),
+            **self._timing(),
+        }
+        if result.image is None:
+            self._send({"type": "progress", **progress}, latest_key="progress")
+            return
+        self._recording.add(result.image)
+        self._send_frame(result.image, progress)
+
+    def _send_frame(self, image, progress=None):
+        """image: uint8 [H, W, 3]. Without progress, the frame carries the session's points."""
+        self._frame_seq += 1
+        height, width, channels = image.shape
+        header = {
+            "kind": "frame", "seq": self._frame_seq, "width": width, "height": height,
+            "channels": channels, "format": "rgb8", "running": self.dragging,
+        }  # fmt: skip
+        if progress is None:
+            progress = {"step": self._session.step_count, **self._points(), **self._timing()}
+        self._post(pack_envelope({**header, **progress}, image.tobytes()), "frame")
+
+    def _send_state(self):
+        height, width = self._image_size()
+        self._send(
+            {
+                "type": "state",
+                **self._image,
+                "models": self._registry.names,
+                "params": self._params,
+                "points": [
+                    {"handle": handle, "target": target}
+                    for handle, target in zip(*self._points().values())
+                ],
+                "has_mask": self._session.movable_mask is not None,
+                "running": self.dragging,
+                "step": self._session.step_count,
+                "image": {"width": width, "height": height},
+            }
+        )
+
+
+def _id_of(command):
+    return {"id": command["id"]} if "id" in command else {}
+
+
+def _error_reply(command, exc):
+    message = str(exc) if not isinstance(exc, KeyError) else f"missing {exc}"
+    return {"type": "error", "command": command["type"], "message": message, **_id_of(command)}
+
+
+def _decode_mask(command, image_size):
+    """set_mask payload: uint8 [height, width], row-major, nonzero = movable -> bool array."""
+    import numpy as np
+
+    height, width = image_size
+    if (command["height"], command["width"]) != (height, width):
+        raise ValueError(
+            f"mask is {command['width']}x{command['height']}, the image is {width}x{height}"
+        )
+    payload = command["payload"]
+    if len(payload) != width * height:
+        raise ValueError(f"mask payload has {len(payload)} bytes, expected {width * height}")
+    return np.frombuffer(payload, dtype=np.uint8).reshape(height, width) != 0
