@@ -85,7 +85,7 @@ def run_configuration(spec: dict) -> dict:
         command = [sys.executable, "-m", "draggan_fast.bench.measure", spec_path, result_path]
         completed = subprocess.run(
             [str(part) for part in command],
-            stdout=sys.stderr,  # stdout stays for the table; the worker only talks on stderr
+            stdout=2,  # our stdout stays for the table: the worker's output joins our stderr (fd 2)
             env=_worker_environment(spec["compile"], scratch),
             check=False,
         )

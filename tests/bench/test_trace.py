@@ -1,0 +1,81 @@
+"""Phase times from Chrome traces: synthetic traces with known answers, then a real one."""
+
+import json
+
+import pytest
+import torch
+
+from draggan_fast.bench import measure, presets, trace
+from draggan_fast.bench.progress import ProgressLine
+from draggan_fast.bench.workload import DragWorkload, make_session
+
+
+def _event(name, start, duration, category=trace.HOST_CATEGORY):
+    return {"ph": "X", "cat": category, "name": name, "ts": start, "dur": duration, "pid": 1}
+
+
+def test_phase_totals_count_nested_regions_once():
+    events = [
+        _event("draggan/forward_features", 0.0, 100.0),
+        _event("draggan/tracking", 100.0, 10.0),
+        _event("draggan/motion", 105.0, 20.0),  # overlaps tracking by 5
+        _event("draggan/backward", 200.0, 50.0),
+        _event("draggan/optimizer", 210.0, 5.0),  # nested in backward
+        _event("aten::conv2d", 0.0, 1000.0, category="cpu_op"),  # not a region
+        _event("draggan/forward_features", 0.0, 999.0, category=trace.DEVICE_CATEGORY),
+        {"ph": "M", "name": "process_name", "pid": 1},
+    ]
+    totals, covered = trace.phase_totals_us({"traceEvents": events})
+    assert totals["draggan/forward_features"] == 100.0
+    assert totals["draggan/motion"] == 20.0
+    assert totals["draggan/optimizer"] == 5.0
+    assert totals["draggan/mask"] == 0.0
+    assert covered == 100.0 + 25.0 + 50.0
+
+
+def test_breakdown_prefers_device_spans_on_cuda():
+    events = [
+        _event("draggan/forward_features", 0.0, 1000.0),
+        _event("draggan/forward_features", 50.0, 4000.0, category=trace.DEVICE_CATEGORY),
+    ]
+    document = {"traceEvents": events}
+    host = trace.breakdown_from_trace(document, steps=2, step_ms=3.0, use_device=False)
+    assert host["phases_ms"]["draggan/forward_features"] == pytest.approx(0.5)
+    assert host["outside_regions_ms"] == pytest.approx(2.5)
+    device = trace.breakdown_from_trace(document, steps=2, step_ms=3.0, use_device=True)
+    assert device["clock"].startswith("gpu")
+    assert device["phases_ms"]["draggan/forward_features"] == pytest.approx(2.0)
+    with pytest.raises(ValueError):
+        trace.breakdown_from_trace(document, steps=0, step_ms=1.0, use_device=False)
+
+
+@pytest.mark.parametrize("text", ["not json", "[1, 2]", '{"events": []}'])
+def test_load_trace_rejects_non_traces(tmp_path, text):
+    path = tmp_path / "trace.json"
+    path.write_text(text)
+    with pytest.raises(ValueError, match="trace"):
+        trace.load_trace(path)
+
+
+def test_profiled_steps_write_a_chrome_trace_with_every_phase(tmp_path):
+    generator = presets.build_preset_generator("tiny")
+    workload = DragWorkload(handles=2, mask=True, render_every=1)
+    session = make_session(generator, workload, "reference", "cpu", compile_step=False)
+    clock = measure.StepClock(session, workload, torch.device("cpu"))
+    clock.run(1, "warm-up", ProgressLine("test"))  # takes the feature references
+    trace_path = tmp_path / "trace.json"
+    breakdown, operators = measure.profile_steps(clock, 2, trace_path, ProgressLine("test"))
+
+    document = json.loads(trace_path.read_text())  # what chrome://tracing reads
+    assert isinstance(document["traceEvents"], list)
+    for name in trace.PHASES:
+        spans = [e for e in trace.region_events(document, trace.HOST_CATEGORY) if e["name"] == name]
+        assert len(spans) == 2, name  # one per profiled step: every phase ran, once per step
+        assert all(span["dur"] >= 0 for span in spans)
+    phases = breakdown["phases_ms"]
+    assert phases["draggan/forward_features"] > 0 and phases["draggan/backward"] > 0
+    assert breakdown["covered_ms"] <= breakdown["step_ms"] * 1.01
+    assert breakdown["covered_ms"] == pytest.approx(sum(phases.values()), rel=1e-6)
+    assert operators and all(not op["name"].startswith("draggan/") for op in operators)
+    self_times = [op["self_ms_per_step"] for op in operators]
+    assert self_times == sorted(self_times, reverse=True)
