@@ -1,0 +1,80 @@
+"""Point tracking: the reference definition and the `draggan_fast::track_handles` op.
+
+Each handle (row, col) moves to the pixel of the window [row - r, row + r] x [col - r, col + r]
+(clipped to the image) whose upsampled feature U[:, y, x] is nearest to the handle's reference
+feature f_i by L2 (or L1) distance over channels; ties go to the first pixel in row-major order,
+like torch.min on the official flattened patch. Handles are rounded to pixels first. The output
+is not differentiable. Implementations: kernels/tracking_triton.py (CUDA) and
+kernels/tracking_cpu.py (vectorised PyTorch); neither builds U.
+"""
+
+import torch
+import torch.nn.functional as F
+
+from draggan_fast.kernels.dispatch import implementation
+from draggan_fast.kernels.stencil import tracking_centers
+from draggan_fast.kernels.validation import check_features, check_image_size, check_point_tensor
+
+METRICS = ("l2", "l1")
+
+
+def track_handles_reference(features, feature_refs, handles, image_size, radius, metric="l2"):
+    """The official tracking loop, plain PyTorch on the materialised U: [K, 2] float32."""
+    height, width = image_size
+    upsampled = F.interpolate(features.float(), [height, width], mode="bilinear")
+    order = 2 if metric == "l2" else 1
+    found = []
+    for handle, reference in zip(handles.tolist(), feature_refs.float()):
+        row, col = round(handle[0]), round(handle[1])
+        top, bottom = max(row - radius, 0), min(row + radius + 1, height)
+        left, right = max(col - radius, 0), min(col + radius + 1, width)
+        patch = upsampled[:, :, top:bottom, left:right]  # [1, C, rows, cols]
+        distance = torch.linalg.vector_norm(patch - reference.reshape(1, -1, 1, 1), order, dim=1)
+        _, index = torch.min(distance.view(1, -1), -1)
+        patch_width = right - left
+        found.append([index.item() // patch_width + top, index.item() % patch_width + left])
+    return torch.tensor(found, dtype=torch.float32, device=features.device).reshape(-1, 2)
+
+
+@torch.library.custom_op("draggan_fast::track_handles", mutates_args=())
+def _track_handles_op(
+    features: torch.Tensor,
+    feature_refs: torch.Tensor,
+    handles: torch.Tensor,
+    image_height: int,
+    image_width: int,
+    radius: int,
+    metric: str,
+) -> torch.Tensor:
+    return implementation("track_handles", features.device).track(
+        features, feature_refs, tracking_centers(handles), (image_height, image_width), radius,
+        metric,
+    )  # fmt: skip
+
+
+@_track_handles_op.register_fake
+def _(features, feature_refs, handles, image_height, image_width, radius, metric):
+    return handles.new_empty(handles.shape, dtype=torch.float32)
+
+
+def track_handles(features, feature_refs, handles, image_size, radius, metric="l2"):
+    """New handle positions [K, 2] float32 (row, col), computed on the features' device.
+
+    features [1, C, h, w]; feature_refs [K, C] (U0 at the starting handles, see
+    `sample_upsampled`); handles [K, 2] float32 (row, col) inside the image; radius: the window
+    half-size in image pixels (round(r2 * H / 512) officially); metric "l2" or "l1".
+    """
+    check_features(features, "features")
+    check_point_tensor(handles, "handles", features.device)
+    height, width = check_image_size(image_size)
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+    if int(radius) != radius or radius < 0:
+        raise ValueError(f"radius must be a non-negative integer, got {radius!r}")
+    expected = (handles.shape[0], features.shape[1])
+    if feature_refs.ndim != 2 or tuple(feature_refs.shape) != expected:
+        raise ValueError(f"feature_refs must be {list(expected)}, got {list(feature_refs.shape)}")
+    with torch.no_grad():
+        return _track_handles_op(
+            features.detach(), feature_refs.detach(), handles, height, width, int(radius), metric
+        )
