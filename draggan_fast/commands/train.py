@@ -1,0 +1,92 @@
+"""`draggan-fast train`: train the project's StyleGAN2 on procedural cartoon faces."""
+
+import dataclasses
+from pathlib import Path
+
+NAME = "train"
+HELP = "train a StyleGAN2 on the procedural cartoon faces (resumable)"
+
+_CONFIG_FLAGS = {
+    "resolution": ("--resolution", int, "image size (16..256, a power of two)"),
+    "z_dim": ("--z-dim", int, "latent z size"),
+    "w_dim": ("--w-dim", int, "latent w size"),
+    "mapping_layers": ("--map-layers", int, "mapping network depth"),
+    "channel_base": ("--channel-base", int, "channels = min(channel_base / res, channel_max)"),
+    "channel_max": ("--channel-max", int, "most channels of any block"),
+    "batch_size": ("--batch", int, "images per iteration"),
+    "g_lr": ("--g-lr", float, "generator learning rate"),
+    "d_lr": ("--d-lr", float, "discriminator learning rate"),
+    "r1_gamma": ("--gamma", float, "R1 weight"),
+    "r1_interval": ("--r1-interval", int, "iterations between lazy R1 steps"),
+    "ema_kimg": ("--ema-kimg", float, "EMA half-life of G_ema in kimg"),
+    "style_mixing": ("--style-mixing", float, "style-mixing probability"),
+    "seed": ("--seed", int, "seed of the weights and latents"),
+    "data_seed": ("--data-seed", int, "seed of the face dataset"),
+}
+
+
+def add_arguments(parser):
+    from draggan_fast.stylegan.training import TrainConfig
+
+    defaults = TrainConfig()
+    parser.add_argument("--outdir", type=Path, required=True, help="run folder (resumes from it)")
+    parser.add_argument("--kimg", type=float, default=200.0, help="train until this many kimg")
+    parser.add_argument("--minutes", type=float, default=None, help="stop after this many minutes")
+    parser.add_argument("--checkpoint-minutes", type=float, default=5.0)
+    parser.add_argument("--sample-kimg", type=float, default=10.0, help="kimg between grids")
+    parser.add_argument("--resume", type=Path, default=None, help="checkpoint .json to resume")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
+    parser.add_argument("--workers", type=int, default=None, help="data workers (auto: 0 on CPU)")
+    parser.add_argument(
+        "--fp16-res", type=int, default=None,
+        help="float16 resolutions on CUDA (mixed precision; default 2 on CUDA, 0 on CPU)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--export", type=Path, default=None,
+        help="write G_ema here (safetensors + JSON generator) at the end",
+    )  # fmt: skip
+    for field, (flag, kind, text) in _CONFIG_FLAGS.items():
+        parser.add_argument(
+            flag, dest=field, type=kind, default=getattr(defaults, field), help=text
+        )
+
+
+def _device(name):
+    import torch
+
+    from draggan_fast.cli import CommandError
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise CommandError(f"--device {name}: CUDA is not available here")
+    return name
+
+
+def run(args):
+    from draggan_fast.cli import CommandError
+    from draggan_fast.stylegan.training import RunOptions, TrainConfig, train
+    from draggan_fast.stylegan.training.export import export_generator
+
+    if args.kimg < 0 or (args.minutes is not None and args.minutes <= 0):
+        raise CommandError("--kimg must be >= 0 and --minutes > 0")
+    if args.resume is not None and not args.resume.exists():
+        raise CommandError(f"--resume {args.resume}: no such checkpoint")
+    device = _device(args.device)
+    on_cuda = device.startswith("cuda")
+    config = TrainConfig(**{field: getattr(args, field) for field in _CONFIG_FLAGS})
+    config.validate()
+    options = RunOptions(
+        outdir=args.outdir, total_kimg=args.kimg, minutes=args.minutes,
+        checkpoint_minutes=args.checkpoint_minutes, sample_kimg=args.sample_kimg,
+        resume=args.resume, device=device,
+        data_workers=args.workers if args.workers is not None else (6 if on_cuda else 0),
+        num_fp16_res=args.fp16_res if args.fp16_res is not None else (2 if on_cuda else None),
+    )  # fmt: skip
+    trainer = train(options, config)
+    print(f"trained to {trainer.nimg / 1000:.3f} kimg; checkpoint in {args.outdir}")
+    print(f"config: {dataclasses.asdict(trainer.config)}")
+    if args.export is not None:
+        export_generator(trainer.G_ema, args.export)
+        print(f"exported G_ema to {args.export}")
+    return 0

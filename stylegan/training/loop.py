@@ -1,0 +1,254 @@
+"""The StyleGAN2 training loop: G and D with Adam, lazy R1, EMA generator, resumable.
+
+One iteration = a G step (non-saturating loss), a D step (logistic loss) and, every
+`r1_interval` iterations, a lazy R1 step on D. Randomness is a function of (seed, iteration):
+each iteration reseeds torch's generators, and the real batch is faces [i * B, (i + 1) * B) of the
+procedural dataset, so a resumed run continues exactly where the checkpoint left it.
+On CUDA the top `num_fp16_res` resolutions of G and D compute in float16 (with conv_clamp 256),
+as in the official StyleGAN2-ADA training.
+"""
+
+import copy
+import dataclasses
+import math
+
+import torch
+
+from draggan_fast.stylegan.dataset import FaceDataset
+from draggan_fast.stylegan.discriminator import Discriminator
+from draggan_fast.stylegan.networks import Generator
+from draggan_fast.stylegan.training import losses
+from draggan_fast.stylegan.training.checkpoint import (
+    load_network_state,
+    load_optimizer_state,
+    read_checkpoint,
+    save_checkpoint,
+)
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    resolution: int = 64
+    z_dim: int = 128
+    w_dim: int = 128
+    mapping_layers: int = 4
+    channel_base: int = 16384
+    channel_max: int = 64
+    batch_size: int = 32
+    g_lr: float = 0.0025
+    d_lr: float = 0.0025
+    r1_gamma: float = 0.05
+    r1_interval: int = 16
+    ema_kimg: float = 10.0
+    ema_rampup: float = 0.05
+    style_mixing: float = 0.9
+    mbstd_group: int = 4
+    num_fp16_res: int = 0  # used on CUDA only
+    seed: int = 0
+    data_seed: int = 0
+
+    def validate(self):
+        if self.resolution not in (16, 32, 64, 128, 256):
+            raise ValueError(
+                f"resolution must be one of 16, 32, 64, 128, 256, got {self.resolution}"
+            )
+        if self.batch_size < 1 or self.batch_size % min(self.mbstd_group, self.batch_size):
+            raise ValueError(
+                f"batch size {self.batch_size} must be a multiple of the mbstd group "
+                f"{self.mbstd_group}"
+            )
+        for name in ("g_lr", "d_lr", "ema_kimg"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        if self.r1_gamma < 0 or self.r1_interval < 1:
+            raise ValueError("r1_gamma must be >= 0 and r1_interval >= 1")
+        if not 0 <= self.style_mixing <= 1:
+            raise ValueError(f"style_mixing must be in [0, 1], got {self.style_mixing}")
+
+
+def build_networks(config: TrainConfig, device):
+    """(G, D, G_ema) on `device`, freshly initialised from the config's seed."""
+    torch.manual_seed(config.seed)
+    num_fp16_res = config.num_fp16_res if torch.device(device).type == "cuda" else 0
+    G = Generator(
+        z_dim=config.z_dim, c_dim=0, w_dim=config.w_dim, img_resolution=config.resolution,
+        img_channels=3, mapping_kwargs={"num_layers": config.mapping_layers},
+        channel_base=config.channel_base, channel_max=config.channel_max,
+        num_fp16_res=num_fp16_res, conv_clamp=256,
+    )  # fmt: skip
+    D = Discriminator(
+        img_resolution=config.resolution, img_channels=3, channel_base=config.channel_base,
+        channel_max=config.channel_max, num_fp16_res=num_fp16_res, conv_clamp=256,
+        mbstd_group_size=config.mbstd_group,
+    )  # fmt: skip
+    G_ema = copy.deepcopy(G).eval().requires_grad_(False)
+    return G.to(device), D.to(device), G_ema.to(device)
+
+
+def _adam(module, lr, reg_interval):
+    """Adam with the lazy-regularisation correction of lr and betas (official StyleGAN2)."""
+    ratio = reg_interval / (reg_interval + 1) if reg_interval else 1.0
+    return torch.optim.Adam(module.parameters(), lr=lr * ratio, betas=(0.0, 0.99**ratio), eps=1e-8)
+
+
+def _clean_gradients(module):
+    for param in module.parameters():
+        if param.grad is not None:
+            torch.nan_to_num(param.grad, nan=0, posinf=1e5, neginf=-1e5, out=param.grad)
+
+
+class Trainer:
+    """Holds G, D, G_ema, the optimisers and the counters; `step()` runs one iteration."""
+
+    def __init__(self, config: TrainConfig, device="cpu", data_workers=0):
+        config.validate()
+        self.config = config
+        self.device = torch.device(device)
+        self.G, self.D, self.G_ema = build_networks(config, self.device)
+        self.G_opt = _adam(self.G, config.g_lr, 0)
+        self.D_opt = _adam(self.D, config.d_lr, config.r1_interval)
+        self.dataset = FaceDataset(config.resolution, config.data_seed)
+        self.data_workers = data_workers
+        self.iteration = 0
+        self.train_seconds = 0.0
+        self._loader = None
+
+    @property
+    def nimg(self):
+        return self.iteration * self.config.batch_size
+
+    def _real_batch(self):
+        """Faces [i * B, (i + 1) * B) of the dataset as [B, 3, R, R] on the device."""
+        batch = self.config.batch_size
+        if self.data_workers == 0:
+            start = self.iteration * batch
+            images = torch.stack([self.dataset[index][0] for index in range(start, start + batch)])
+        else:
+            if self._loader is None:
+                self._loader = iter(self._make_loader())
+            images = next(self._loader)[0]
+        return images.to(self.device, non_blocking=True)
+
+    def _make_loader(self):
+        first = self.iteration * self.config.batch_size
+        sampler = _CountingSampler(first)
+        return torch.utils.data.DataLoader(
+            self.dataset, batch_size=self.config.batch_size, sampler=sampler,
+            num_workers=self.data_workers, pin_memory=self.device.type == "cuda",
+            persistent_workers=True, prefetch_factor=4,
+        )  # fmt: skip
+
+    def _generate(self, z, update_emas):
+        """G(z) with style mixing: past a random cutoff the ws come from a second z."""
+        ws = self.G.mapping(z, update_emas=update_emas)  # [N, num_ws, w_dim]
+        if self.config.style_mixing > 0 and torch.rand([]).item() < self.config.style_mixing:
+            cutoff = int(torch.randint(1, ws.shape[1], []).item())
+            mixed = self.G.mapping(torch.randn_like(z), update_emas=False)
+            ws = torch.cat([ws[:, :cutoff], mixed[:, cutoff:]], dim=1)
+        return self.G.synthesis(ws, noise_mode="random")
+
+    def _latents(self):
+        return torch.randn([self.config.batch_size, self.config.z_dim], device=self.device)
+
+    def step(self):
+        """One iteration; returns a dict of float losses."""
+        config = self.config
+        torch.manual_seed(config.seed * 1_000_003 + self.iteration + 1)
+        reals = self._real_batch()
+        stats = {}
+
+        self.G.requires_grad_(True)
+        self.D.requires_grad_(False)
+        loss_G = losses.generator_loss(self.D(self._generate(self._latents(), False)))
+        self.G_opt.zero_grad(set_to_none=True)
+        loss_G.backward()
+        _clean_gradients(self.G)
+        self.G_opt.step()
+        stats["loss_G"] = loss_G.detach()
+
+        self.G.requires_grad_(False)
+        self.D.requires_grad_(True)
+        with torch.no_grad():
+            fakes = self._generate(self._latents(), True)
+        loss_D = losses.discriminator_loss(self.D(reals), self.D(fakes))
+        self.D_opt.zero_grad(set_to_none=True)
+        loss_D.backward()
+        _clean_gradients(self.D)
+        self.D_opt.step()
+        stats["loss_D"] = loss_D.detach()
+
+        if config.r1_gamma > 0 and self.iteration % config.r1_interval == 0:
+            loss_r1, penalty = losses.lazy_r1_loss(
+                self.D, reals, config.r1_gamma, config.r1_interval
+            )
+            self.D_opt.zero_grad(set_to_none=True)
+            loss_r1.backward()
+            _clean_gradients(self.D)
+            self.D_opt.step()
+            stats["r1"] = penalty.detach()
+        self.D.requires_grad_(False)
+
+        self.iteration += 1
+        self._update_ema()
+        return {name: float(value) for name, value in stats.items()}
+
+    @torch.no_grad()
+    def _update_ema(self):
+        config = self.config
+        ema_nimg = config.ema_kimg * 1000
+        if config.ema_rampup:
+            ema_nimg = min(ema_nimg, self.nimg * config.ema_rampup)
+        beta = 0.5 ** (config.batch_size / max(ema_nimg, 1e-8))
+        for ema_param, param in zip(self.G_ema.parameters(), self.G.parameters()):
+            ema_param.lerp_(param, 1 - beta)
+        for ema_buffer, buffer in zip(self.G_ema.buffers(), self.G.buffers()):
+            ema_buffer.copy_(buffer)
+
+    def save(self, path_stem):
+        meta = {
+            "config": dataclasses.asdict(self.config),
+            "G_kwargs": self.G.init_kwargs,
+            "D_kwargs": self.D.init_kwargs,
+            "iteration": self.iteration,
+            "kimg": self.nimg / 1000,
+            "train_seconds": self.train_seconds,
+        }
+        networks = {"G": self.G, "D": self.D, "G_ema": self.G_ema}
+        save_checkpoint(path_stem, networks, {"G_opt": self.G_opt, "D_opt": self.D_opt}, meta)
+
+    @classmethod
+    def resume(cls, path, device="cpu", data_workers=0, num_fp16_res=None):
+        """A trainer in the exact state of the checkpoint at `path`.
+
+        `num_fp16_res` may differ from the run that wrote it (it changes no parameter).
+        """
+        tensors, meta = read_checkpoint(path)
+        fields = {f.name for f in dataclasses.fields(TrainConfig)}
+        config = TrainConfig(**{k: v for k, v in meta["config"].items() if k in fields})
+        if num_fp16_res is not None:
+            config.num_fp16_res = num_fp16_res
+        trainer = cls(config, device=device, data_workers=data_workers)
+        for name, module in (("G", trainer.G), ("D", trainer.D), ("G_ema", trainer.G_ema)):
+            load_network_state(module, tensors, name)
+        load_optimizer_state(trainer.G_opt, tensors, meta, "G_opt")
+        load_optimizer_state(trainer.D_opt, tensors, meta, "D_opt")
+        trainer.iteration = int(meta["iteration"])
+        trainer.train_seconds = float(meta.get("train_seconds", 0.0))
+        return trainer
+
+
+class _CountingSampler(torch.utils.data.Sampler):
+    """first, first + 1, first + 2, ... forever (a fresh face for every sample)."""
+
+    def __init__(self, first):
+        self.first = first
+
+    def __iter__(self):
+        index = self.first
+        while True:
+            yield index
+            index += 1
+
+
+def kimg_to_iterations(kimg, batch_size):
+    return math.ceil(kimg * 1000 / batch_size)

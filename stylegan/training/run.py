@@ -1,0 +1,126 @@
+"""A whole training run: resume or start, train to a kimg or time budget, checkpoint, sample.
+
+Files in `outdir`: `checkpoint.safetensors` + `checkpoint.json` (the latest state, rewritten every
+`checkpoint_minutes` and at the end), `samples-<kimg>.png` (G_ema on seeds 0..63), `reals.png`,
+`log.jsonl` (one record per checkpoint) and, with `export_path`, the EMA generator.
+SIGTERM and SIGINT end the run after the current iteration with a final checkpoint.
+"""
+
+import dataclasses
+import signal
+import time
+from pathlib import Path
+
+import torch
+
+from draggan_fast.stylegan.training.loop import TrainConfig, Trainer
+from draggan_fast.stylegan.training.report import (
+    ProgressBar,
+    append_log,
+    sample_latents,
+    save_grid,
+    save_sample_grid,
+)
+
+CHECKPOINT_STEM = "checkpoint"
+
+
+@dataclasses.dataclass
+class RunOptions:
+    outdir: Path
+    total_kimg: float = 200.0
+    minutes: float | None = None  # wall-clock budget of this invocation
+    checkpoint_minutes: float = 5.0
+    sample_kimg: float = 10.0
+    resume: Path | None = None  # a checkpoint, or None to resume outdir's own if it has one
+    device: str = "cpu"
+    data_workers: int = 0
+    num_fp16_res: int | None = None
+    progress_interval_s: float = 10.0
+
+
+class _StopFlag:
+    """Set by SIGTERM/SIGINT; the loop checks it between iterations."""
+
+    def __init__(self):
+        self.stop = False
+        self.previous = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self.previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        self.stop = True
+
+    def __exit__(self, *exc):
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+
+def open_trainer(options: RunOptions, config: TrainConfig):
+    """Resume from `options.resume`, else from the outdir's checkpoint, else start fresh."""
+    own = options.outdir / f"{CHECKPOINT_STEM}.json"
+    source = options.resume or (own if own.is_file() else None)
+    if source is not None:
+        return Trainer.resume(
+            source, options.device, options.data_workers, options.num_fp16_res
+        ), source
+    if options.num_fp16_res is not None:
+        config.num_fp16_res = options.num_fp16_res
+    return Trainer(config, options.device, options.data_workers), None
+
+
+def train(options: RunOptions, config: TrainConfig, log=print):
+    """Run training; returns the trainer at the end (checkpoint written)."""
+    outdir = Path(options.outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    trainer, source = open_trainer(options, config)
+    log(f"{'resumed from ' + str(source) if source else 'new run'} at {trainer.nimg / 1000:.3f}"
+        f" kimg on {trainer.device}; config {dataclasses.asdict(trainer.config)}")  # fmt: skip
+    latents = sample_latents(trainer.G.z_dim, 64, trainer.device)
+    if not (outdir / "reals.png").is_file():
+        save_grid(outdir / "reals.png", torch.stack([trainer.dataset[i][0] for i in range(64)]))
+    if source is None:
+        save_sample_grid(outdir / "samples-000000.png", trainer.G_ema, latents)
+
+    batch_kimg = trainer.config.batch_size / 1000
+    progress = ProgressBar(
+        options.total_kimg, trainer.nimg / 1000, interval_s=options.progress_interval_s
+    )
+    started = time.monotonic()
+    last_checkpoint = started
+    next_sample_kimg = (int(trainer.nimg / 1000 / options.sample_kimg) + 1) * options.sample_kimg
+    stats = {}
+    with _StopFlag() as stop:
+        while trainer.nimg / 1000 < options.total_kimg and not stop.stop:
+            if options.minutes is not None and time.monotonic() - started > options.minutes * 60:
+                break
+            step_start = time.monotonic()
+            stats = trainer.step()
+            trainer.train_seconds += time.monotonic() - step_start
+            kimg = trainer.nimg / 1000
+            progress.update(kimg, stats)
+            if kimg + batch_kimg / 2 >= next_sample_kimg:
+                save_sample_grid(outdir / f"samples-{round(kimg):06d}.png", trainer.G_ema,
+                                 latents)  # fmt: skip
+                next_sample_kimg += options.sample_kimg
+            if time.monotonic() - last_checkpoint > options.checkpoint_minutes * 60:
+                _checkpoint(trainer, outdir, stats, progress)
+                last_checkpoint = time.monotonic()
+    progress.update(trainer.nimg / 1000, stats, force=True)
+    progress.close()
+    _checkpoint(trainer, outdir, stats, progress)
+    save_sample_grid(outdir / "samples-latest.png", trainer.G_ema, latents)
+    return trainer
+
+
+def _checkpoint(trainer, outdir, stats, progress):
+    trainer.save(outdir / CHECKPOINT_STEM)
+    kimg = trainer.nimg / 1000
+    record = {
+        "kimg": kimg, "iteration": trainer.iteration, "train_seconds": trainer.train_seconds,
+        "kimg_per_hour": progress.kimg_per_hour(kimg), "time": time.time(), **stats,
+    }  # fmt: skip
+    append_log(outdir / "log.jsonl", record)
