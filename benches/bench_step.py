@@ -1,0 +1,64 @@
+"""One drag step per backend, side by side: `pytest benches/bench_step.py --benchmark-only`.
+
+Each benchmark group holds the backends on one generator shape and device, so pytest-benchmark's
+table compares them in the same run. Steps do not render (the drag itself; `draggan-fast bench`
+times rendering steps too). On CUDA each timed call ends with a synchronise and the peak CUDA
+memory of the steps goes into `extra_info`; CPU peak memory needs a fresh process per backend,
+which `draggan-fast bench` does.
+"""
+
+import importlib.util
+
+import pytest
+import torch
+
+from draggan_fast.bench.measure import synchronize
+from draggan_fast.bench.workload import DragWorkload, make_session
+
+BACKENDS = ["reference", "fast"]
+WORKLOAD = DragWorkload(handles=1, mask=False, render_every=0)
+
+
+def _require_backend(backend: str):
+    if backend == "fast" and importlib.util.find_spec("draggan_fast.step_fast") is None:
+        pytest.skip("the fast backend (draggan_fast/step_fast.py) is not in this checkout")
+
+
+def _bench_steps(benchmark, generator, backend, device, rounds, warmup_rounds, group):
+    _require_backend(backend)
+    device = torch.device(device)
+    session = make_session(generator, WORKLOAD, backend, device, compile_step=False)
+    session.step()  # takes the feature references, as a drag's first step does
+
+    def one_step():
+        result = session.step(render=False)
+        synchronize(device)
+        return result
+
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    benchmark.group = group
+    benchmark.extra_info["backend_detail"] = session.backend
+    result = benchmark.pedantic(one_step, rounds=rounds, warmup_rounds=warmup_rounds)
+    assert not result.done, "the handles arrived: later steps would skip the update"
+    if device.type == "cuda":
+        benchmark.extra_info["peak_cuda_bytes"] = torch.cuda.max_memory_allocated(device)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_step_tiny_cpu(benchmark, preset_generator, backend):
+    _bench_steps(benchmark, preset_generator("tiny"), backend, "cpu", 10, 2, "step tiny 64px cpu")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_step_256_cpu(benchmark, preset_generator, backend):
+    generator = preset_generator("256")
+    _bench_steps(benchmark, generator, backend, "cpu", 5, 1, "step config-f 256px cpu")
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("arch", ["256", "ffhq512", "1024"])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_step_cuda(benchmark, preset_generator, cuda_device, arch, backend):
+    generator = preset_generator(arch, cuda_device)
+    _bench_steps(benchmark, generator, backend, cuda_device, 30, 5, f"step {arch} cuda")
