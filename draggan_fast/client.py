@@ -91,6 +91,9 @@ class ViewerClient:
     # Connection.
 
     def connect(self):
+        """Open the WebSocket (once; `with` calls this too)."""
+        if self._websocket is not None:
+            return self
         self._thread.start()
         self._call(self._connect())
         return self
@@ -162,9 +165,13 @@ class ViewerClient:
     def request(self, command: dict, payload: bytes | None = None):
         """Send a command and wait for its reply (an ok Event or a File); ViewerError on error.
         Other messages that arrive meanwhile stay queued for `next_message`."""
+        return self._exchange(command, payload)[0]
+
+    def _exchange(self, command, payload=None, collect=None):
+        """(reply, the last message of type `collect` that came before the reply)."""
         request_id = self.send(command, payload)
         deadline = time.monotonic() + self.timeout
-        skipped = []
+        skipped, collected = [], None
         try:
             while True:
                 message = self._get(deadline)
@@ -174,8 +181,13 @@ class ViewerClient:
                 if reply_id == request_id and message.type in ("ok", "error", "file"):
                     if message.type == "error":
                         raise ViewerError(message)
-                    return message
-                skipped.append(message)
+                    return message, collected
+                if message.type == collect:
+                    if collected is not None:
+                        skipped.append(collected)
+                    collected = message  # handed to the caller, not queued
+                else:
+                    skipped.append(message)
         finally:
             self._backlog.extend(skipped)
 
@@ -199,6 +211,19 @@ class ViewerClient:
         if self._backlog:
             return self._backlog.popleft()
         return self._get(time.monotonic() + (self.timeout if timeout is None else timeout))
+
+    def discard_pending(self):
+        """Forget the messages received and not yet read. After a request returns, that is
+        everything the server sent before its reply (a WebSocket keeps the order)."""
+        self._backlog.clear()
+        while True:
+            try:
+                message = self._incoming.get_nowait()
+            except queue.Empty:
+                return
+            if message is None:
+                self._incoming.put(None)
+                return
 
     def messages(self, timeout: float | None = None):
         """Iterate over incoming messages, each awaited up to `timeout` seconds."""
@@ -261,12 +286,12 @@ class ViewerClient:
         return self.request({"type": "reset_image"})
 
     def render(self) -> Frame:
-        self.request({"type": "render"})
-        return self.wait_for("frame")
+        """The image of the session's current latent."""
+        return self._exchange({"type": "render"}, collect="frame")[1]
 
     def get_state(self) -> Event:
-        self.request({"type": "get_state"})
-        return self.wait_for("state")
+        """The session's state event: points, settings, parameters, running, step."""
+        return self._exchange({"type": "get_state"}, collect="state")[1]
 
     def save_session(self) -> File:
         return self.request({"type": "save_session"})

@@ -11,6 +11,8 @@ import queue
 import threading
 import time
 
+import numpy as np
+
 from draggan_fast.viewer import session_files
 from draggan_fast.viewer.drag_recording import DragRecording
 from draggan_fast.viewer.protocol import pack_envelope
@@ -136,8 +138,8 @@ class SessionWorker:
             data = self._recording.gif(command.get("fps", 10))
             self._send_file(command, "drag.gif", data, "image/gif")
             return _REPLIED
-        elif kind == "get_state" or kind in ("start", "stop", "render"):
-            pass
+        elif kind == "start" and len(session.handles) == 0:
+            raise ValueError("no points to drag: place a handle and its target first")
         if kind in ("new_image", "undo", "reset_image", "load_session", "render"):
             self._send_frame(self._session.image())
         if kind not in ("render", "start", "stop"):
@@ -168,21 +170,25 @@ class SessionWorker:
             clock[0] = time.perf_counter()
             return outcome["ending"] is None
 
+        failure = None
         try:
-            if not self._recording.frames:
-                self._recording.add(self._session.image())
             self._session.run(
                 max_steps=max_steps, until_done=True, callback=between_steps,
                 render_every=self._params["render_every"],
             )  # fmt: skip
-            if not outcome["image"]:  # show (and record) where the drag ended
+            if outcome["steps"] and not (outcome["done"] and outcome["image"]):
+                # Step images show w before each update: show (and record) where it ended.
                 image = self._session.image()
                 self._recording.add(image)
                 self._send_frame(image)
+        except (ValueError, RuntimeError) as exc:  # e.g. out of memory: the session stays usable
+            failure = exc
+            self._send({"type": "error", "command": "start", "message": f"drag failed: {exc}"})
         finally:
             self.dragging = False
         ending = outcome["ending"]
         reason = "done" if outcome["done"] else "stopped" if ending else "max_steps"
+        reason = "error" if failure is not None else reason
         self._send({"type": "stopped", "reason": reason, "steps": outcome["steps"]})
         self._send_state()
         if ending is not None and ending["type"] == "stop":
@@ -300,7 +306,12 @@ class SessionWorker:
             "channels": channels, "format": "rgb8", "running": self.dragging,
         }  # fmt: skip
         if progress is None:
-            progress = {"step": self._session.step_count, **self._points(), **self._timing()}
+            handles, targets = self._session.handles, self._session.targets
+            distances = np.linalg.norm(targets - handles, axis=1) if len(handles) else []
+            progress = {
+                "step": self._session.step_count, **self._points(),
+                "distances": [float(d) for d in distances], **self._timing(),
+            }  # fmt: skip
         self._post(pack_envelope({**header, **progress}, image.tobytes()), "frame")
 
     def _send_state(self):
@@ -334,8 +345,6 @@ def _error_reply(command, exc):
 
 def _decode_mask(command, image_size):
     """set_mask payload: uint8 [height, width], row-major, nonzero = movable -> bool array."""
-    import numpy as np
-
     height, width = image_size
     if (command["height"], command["width"]) != (height, width):
         raise ValueError(

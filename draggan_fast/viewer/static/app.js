@@ -1,0 +1,400 @@
+// The viewer page: wires the canvas, the controls and the keyboard to the session server.
+import { Connection } from "./connection.js";
+import { MaskPainter } from "./mask.js";
+import { PointEditor } from "./points.js";
+
+const $ = (id) => document.getElementById(id);
+const view = $("view");
+const viewContext = view.getContext("2d");
+const frameCanvas = document.createElement("canvas"); // the latest frame, image resolution
+const frameContext = frameCanvas.getContext("2d");
+const points = new PointEditor();
+const mask = new MaskPainter();
+
+let limits = {};
+let state = { running: false, step: 0, image: { width: 0, height: 0 }, params: {}, seed: 0 };
+let pendingFrame = null; // latest frame not yet drawn: frames are latest-wins here too
+let drawScheduled = false;
+let pointer = null; // the mouse interaction under way
+let progress = null; // the latest step metadata
+
+const connection = new Connection({ event: onEvent, frame: onFrame, file: onFile, closed: onClosed });
+
+// ------------------------------------------------------------------ server messages
+
+function onEvent(event) {
+  switch (event.type) {
+    case "hello":
+      limits = event.limits;
+      setOptions($("model"), event.models);
+      break;
+    case "state":
+      applyState(event);
+      break;
+    case "progress":
+      progress = event;
+      if (!pointer) points.updateFromFrame(event);
+      refreshText();
+      scheduleDraw();
+      break;
+    case "stopped":
+      showMessage(event.reason === "done" ? `done after ${event.steps} steps` : `${event.reason} after ${event.steps} steps`, false);
+      break;
+    case "error":
+      showMessage(event.message, true);
+      break;
+  }
+}
+
+function applyState(event) {
+  state = event;
+  const { width, height } = event.image;
+  mask.resize(width, height);
+  if (!event.has_mask) mask.clear();
+  if (!pointer) points.update(event.points);
+  syncControl("model", event.model);
+  syncControl("seed", event.seed);
+  syncControl("psi", event.truncation_psi);
+  syncControl("latent-space", event.latent_space);
+  const params = event.params;
+  syncControl("lr", params.lr);
+  syncControl("lambda-mask", params.lambda_mask);
+  syncControl("r1", params.r1);
+  syncControl("r2", params.r2);
+  syncControl("render-every", params.render_every);
+  syncControl("max-steps", params.max_steps);
+  refreshText();
+  scheduleDraw();
+}
+
+function onFrame(header, rgb) {
+  pendingFrame = { header, rgb };
+  progress = header.ms_per_step === undefined ? progress : header;
+  scheduleDraw();
+}
+
+function onFile(header, bytes) {
+  download(new Blob([bytes], { type: header.mime }), header.name);
+}
+
+function onClosed(code, reason) {
+  state.running = false;
+  refreshText();
+  showMessage(`disconnected (${code}${reason ? ": " + reason : ""}); reload the page to start again`, true);
+}
+
+// ------------------------------------------------------------------ drawing
+
+function scheduleDraw() {
+  if (drawScheduled) return;
+  drawScheduled = true;
+  requestAnimationFrame(draw);
+}
+
+function draw() {
+  drawScheduled = false;
+  if (pendingFrame) {
+    const { header, rgb } = pendingFrame;
+    pendingFrame = null;
+    paintFrame(header, rgb);
+    if (!pointer) points.updateFromFrame(header);
+    refreshText();
+  }
+  const size = Math.round(view.clientWidth * devicePixelRatio);
+  if (view.width !== size) view.width = view.height = size;
+  viewContext.setTransform(1, 0, 0, 1, 0, 0);
+  viewContext.fillStyle = "#111";
+  viewContext.fillRect(0, 0, view.width, view.height);
+  if (!frameCanvas.width) return;
+  viewContext.imageSmoothingEnabled = frameCanvas.width >= view.width;
+  viewContext.drawImage(frameCanvas, 0, 0, view.width, view.height);
+  const scale = view.width / frameCanvas.width;
+  viewContext.setTransform(scale, 0, 0, scale, 0, 0);
+  if ($("mask-show").checked) mask.draw(viewContext);
+  points.draw(viewContext, scale);
+}
+
+function paintFrame(header, rgb) {
+  const { width, height } = header;
+  if (frameCanvas.width !== width || frameCanvas.height !== height) {
+    frameCanvas.width = width;
+    frameCanvas.height = height;
+  }
+  const pixels = frameContext.createImageData(width, height);
+  const rgba = pixels.data;
+  for (let source = 0, target = 0; source < rgb.length; source += 3, target += 4) {
+    rgba[target] = rgb[source];
+    rgba[target + 1] = rgb[source + 1];
+    rgba[target + 2] = rgb[source + 2];
+    rgba[target + 3] = 255;
+  }
+  frameContext.putImageData(pixels, 0, 0);
+}
+
+const round1 = (value) => Number(value.toFixed(1));
+
+function refreshText() {
+  const start = $("start");
+  start.textContent = state.running ? "Stop" : "Start";
+  start.classList.toggle("running", state.running);
+  const list = $("point-list");
+  list.replaceChildren(
+    ...points.points.map((point, index) => {
+      const item = document.createElement("li");
+      const [hx, hy] = point.handle.map(round1);
+      const [tx, ty] = point.target.map(round1);
+      const distance = Math.hypot(tx - hx, ty - hy).toFixed(1);
+      item.textContent = `(${hx}, ${hy}) → (${tx}, ${ty}), ${distance} px`;
+      item.classList.toggle("selected", points.selected?.index === index);
+      return item;
+    }),
+  );
+  const parts = [state.running ? "running" : "idle", `step ${progress?.step ?? state.step}`];
+  if (progress?.ms_per_step != null) {
+    parts.push(`${progress.ms_per_step.toFixed(1)} ms/step`, `${progress.steps_per_s.toFixed(1)} steps/s`);
+  }
+  if (progress?.distances?.length) {
+    parts.push(`distances ${progress.distances.map((d) => d.toFixed(1)).join(", ")} px`);
+  }
+  if (points.pendingHandle) parts.push("click the target for the new handle");
+  $("status").textContent = parts.join(" · ");
+}
+
+function showMessage(text, isError) {
+  const message = $("message");
+  message.textContent = text;
+  message.style.color = isError ? "" : "var(--muted)";
+}
+
+// ------------------------------------------------------------------ mouse
+
+function imagePoint(event) {
+  const { width, height } = state.image;
+  const rect = view.getBoundingClientRect();
+  const x = ((event.clientX - rect.left) / rect.width) * width;
+  const y = ((event.clientY - rect.top) / rect.height) * height;
+  return [clamp(Math.round(x), 0, width - 1), clamp(Math.round(y), 0, height - 1)];
+}
+
+const clamp = (value, low, high) => Math.min(Math.max(value, low), high);
+const tool = () => ($("tool-mask").checked ? "mask" : "points");
+const brushRadius = () => Number($("brush-size").value) / 2;
+const hitRadius = () => (10 * state.image.width) / view.clientWidth; // 10 CSS px
+
+view.addEventListener("mousedown", (event) => {
+  if (event.button !== 0 || !state.image.width) return;
+  view.focus();
+  const xy = imagePoint(event);
+  if (tool() === "mask") {
+    pointer = { kind: "paint", last: xy };
+    mask.stroke(...xy, ...xy, brushRadius(), $("mask-erase").checked);
+  } else {
+    const hit = points.hit(...xy, hitRadius());
+    if (hit) {
+      points.selected = hit;
+      pointer = { kind: "move-point", selection: hit, moved: false };
+    } else if (points.pendingHandle) {
+      connection.send("add_point", { handle: points.pendingHandle, target: xy });
+      points.pendingHandle = null;
+    } else {
+      points.pendingHandle = xy;
+      points.selected = null;
+    }
+  }
+  refreshText();
+  scheduleDraw();
+});
+
+window.addEventListener("mousemove", (event) => {
+  if (!pointer) return;
+  const xy = imagePoint(event);
+  if (pointer.kind === "paint") {
+    mask.stroke(...pointer.last, ...xy, brushRadius(), $("mask-erase").checked);
+    pointer.last = xy;
+  } else {
+    points.moveLocally(pointer.selection, xy);
+    pointer.moved = true;
+  }
+  scheduleDraw();
+});
+
+window.addEventListener("mouseup", () => {
+  if (!pointer) return;
+  if (pointer.kind === "paint") sendMask();
+  else if (pointer.moved) sendPointMove(pointer.selection);
+  pointer = null;
+});
+
+view.addEventListener("contextmenu", (event) => {
+  event.preventDefault();
+  const hit = points.hit(...imagePoint(event), hitRadius());
+  if (hit) removePoint(hit.index);
+});
+
+function sendMask() {
+  const bytes = mask.bytes();
+  if (mask.empty) connection.send("clear_mask");
+  else connection.send("set_mask", { width: state.image.width, height: state.image.height }, bytes);
+}
+
+function sendPointMove(selection) {
+  connection.send("set_point", { index: selection.index, [selection.part]: points.position(selection) });
+}
+
+function removePoint(index) {
+  connection.send("remove_point", { index });
+  points.selected = null;
+}
+
+// ------------------------------------------------------------------ controls
+
+function toggleStart() {
+  if (state.running) connection.send("stop");
+  else connection.send("start", { max_steps: Number($("max-steps").value) });
+}
+
+function resetPoints() {
+  points.pendingHandle = null;
+  points.selected = null;
+  connection.send("clear_points");
+}
+
+$("start").addEventListener("click", toggleStart);
+$("undo").addEventListener("click", () => connection.send("undo"));
+$("reset-points").addEventListener("click", resetPoints);
+$("reset-image").addEventListener("click", () => connection.send("reset_image"));
+$("remove-point").addEventListener("click", () => points.selected && removePoint(points.selected.index));
+$("clear-mask").addEventListener("click", () => {
+  mask.clear();
+  connection.send("clear_mask");
+  scheduleDraw();
+});
+$("mask-show").addEventListener("change", scheduleDraw);
+$("brush-size").addEventListener("input", () => ($("brush-size-value").textContent = $("brush-size").value));
+for (const radio of document.querySelectorAll("input[name=tool]")) {
+  radio.addEventListener("change", () => view.classList.toggle("mask-tool", tool() === "mask"));
+}
+
+$("model").addEventListener("change", () => connection.send("new_image", { model: $("model").value }));
+$("latent-space").addEventListener("change", () => connection.send("new_image", { latent_space: $("latent-space").value }));
+$("seed").addEventListener("change", () => sendNumber("new_image", "seed", "seed"));
+$("psi").addEventListener("change", () => sendNumber("new_image", "truncation_psi", "psi"));
+$("random-seed").addEventListener("click", () => {
+  $("seed").value = Math.floor(Math.random() * 2 ** 32);
+  sendNumber("new_image", "seed", "seed");
+});
+const PARAM_INPUTS = { lr: "lr", lambda_mask: "lambda-mask", r1: "r1", r2: "r2", render_every: "render-every", max_steps: "max-steps" };
+for (const [name, id] of Object.entries(PARAM_INPUTS)) {
+  $(id).addEventListener("change", () => sendNumber("set_params", name, id));
+}
+
+function sendNumber(command, field, id) {
+  const value = Number($(id).value);
+  if ($(id).value === "" || !Number.isFinite(value)) {
+    showMessage(`${field} must be a number`, true);
+    return;
+  }
+  connection.send(command, { [field]: value });
+}
+
+$("save-png").addEventListener("click", () => {
+  if (!frameCanvas.width) return;
+  frameCanvas.toBlob((blob) => download(blob, `draggan-seed${state.seed}-step${state.step}.png`), "image/png");
+});
+$("export-gif").addEventListener("click", () => connection.send("export_gif"));
+$("save-session").addEventListener("click", () => connection.send("save_session"));
+$("load-session").addEventListener("click", () => $("session-file").click());
+$("session-file").addEventListener("change", async () => {
+  const file = $("session-file").files[0];
+  $("session-file").value = "";
+  if (!file) return;
+  if (limits.max_message_bytes && file.size > limits.max_message_bytes - 1024) {
+    showMessage(`${file.name} is larger than this server accepts`, true);
+    return;
+  }
+  connection.send("load_session", { name: file.name.slice(0, 200) }, await file.arrayBuffer());
+});
+
+function download(blob, name) {
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(blob);
+  link.download = name;
+  link.click();
+  setTimeout(() => URL.revokeObjectURL(link.href), 10000);
+}
+
+function setOptions(select, names) {
+  select.replaceChildren(...names.map((name) => new Option(name, name)));
+}
+
+// Controls follow the server's state, except the one being edited.
+function syncControl(id, value) {
+  const control = $(id);
+  if (document.activeElement !== control && value !== undefined) control.value = String(value);
+}
+
+// ------------------------------------------------------------------ keyboard
+
+document.addEventListener("keydown", (event) => {
+  const target = event.target;
+  const typing = ["INPUT", "SELECT", "TEXTAREA"].includes(target.tagName) && target.type !== "checkbox" && target.type !== "radio";
+  if (typing && event.key !== "Escape") return;
+  if (target.tagName === "BUTTON" && (event.key === " " || event.key === "Enter")) return;
+  if ((event.ctrlKey || event.metaKey) && event.key.toLowerCase() === "z") {
+    connection.send("undo");
+  } else if (event.ctrlKey || event.metaKey || event.altKey) {
+    return;
+  } else if (event.key === " ") {
+    toggleStart();
+  } else if (event.key === "Escape") {
+    points.pendingHandle = null;
+    points.selected = null;
+  } else if (event.key === "Delete" || event.key === "Backspace") {
+    if (points.selected) removePoint(points.selected.index);
+  } else if (event.key.startsWith("Arrow") && points.selected) {
+    nudgeSelected(event.key, event.shiftKey ? 10 : 1);
+  } else if (!handleLetter(event.key)) {
+    return;
+  }
+  event.preventDefault();
+  refreshText();
+  scheduleDraw();
+});
+
+function handleLetter(key) {
+  switch (key.toLowerCase()) {
+    case "p": $("tool-points").checked = true; break;
+    case "m": $("tool-mask").checked = true; break;
+    case "e": $("mask-erase").checked = !$("mask-erase").checked; break;
+    case "r": resetPoints(); break;
+    case "n": selectNextPoint(); break;
+    case "t":
+      if (points.selected) points.selected = { ...points.selected, part: points.selected.part === "handle" ? "target" : "handle" };
+      break;
+    case "[": case "]": {
+      const brush = $("brush-size");
+      brush.value = clamp(Number(brush.value) + (key === "]" ? 2 : -2), 1, 128);
+      $("brush-size-value").textContent = brush.value;
+      break;
+    }
+    default: return false;
+  }
+  view.classList.toggle("mask-tool", tool() === "mask");
+  return true;
+}
+
+function selectNextPoint() {
+  if (!points.points.length) return;
+  const next = points.selected ? (points.selected.index + 1) % points.points.length : 0;
+  points.selected = { index: next, part: "handle" };
+}
+
+function nudgeSelected(key, amount) {
+  const [dx, dy] = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] }[key];
+  const [x, y] = points.position(points.selected);
+  const { width, height } = state.image;
+  points.moveLocally(points.selected, [clamp(x + dx * amount, 0, width - 1), clamp(y + dy * amount, 0, height - 1)]);
+  sendPointMove(points.selected);
+}
+
+window.addEventListener("resize", scheduleDraw);
