@@ -1,0 +1,133 @@
+"""Saving and loading sessions: exact round trips, no pickle, clear errors for bad files."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from draggan_fast import DragSession
+from draggan_fast.session_io import arrays_path
+from tests.session.conftest import tiny_generator
+
+
+def _dragged_session(G, **kwargs):
+    session = DragSession(G, lr=0.05, r2=40, **kwargs)
+    session.add_point((10, 12), (25, 18))
+    session.add_point((20.5, 5), (18, 12))
+    session.run(3, until_done=False, render_every=0)
+    session.set_target(1, (16, 14))  # targets moved after the references were taken
+    return session
+
+
+@pytest.mark.parametrize("latent_space", ["w+", "w"])
+def test_a_loaded_session_continues_exactly_as_the_saved_one(tiny_G, tmp_path, latent_space):
+    session = _dragged_session(tiny_G, latent_space=latent_space, n_optimized_layers=5)
+    movable = np.zeros([32, 32], np.float32)
+    movable[2:30, 2:30] = 0.75
+    session.set_mask(movable)
+    session.save(tmp_path / "drag.json")
+    assert (tmp_path / "drag.npz").is_file()
+
+    loaded = DragSession.load(tmp_path / "drag.json", tiny_G)
+    np.testing.assert_array_equal(loaded.w, session.w)
+    np.testing.assert_array_equal(loaded.w0, session.w0)
+    np.testing.assert_array_equal(loaded.handles, session.handles)
+    np.testing.assert_array_equal(loaded.targets, session.targets)
+    np.testing.assert_array_equal(loaded.movable_mask, movable)
+    assert loaded.step_count == session.step_count == 3
+    assert loaded.hyperparameters == session.hyperparameters
+    assert loaded.config == session.config
+
+    for _ in range(2):  # same references, optimizer moments and step counts: same steps
+        expected, got = session.step(), loaded.step()
+        np.testing.assert_array_equal(got.handles, expected.handles)
+        assert got.losses == expected.losses and got.step == expected.step
+    np.testing.assert_array_equal(loaded.w, session.w)
+
+    session.reset()
+    loaded.reset()  # the handles as placed were saved too
+    np.testing.assert_array_equal(loaded.handles, session.handles)
+
+
+def test_a_fresh_session_round_trips(tiny_G, tmp_path):
+    session = DragSession(tiny_G, seed=5, truncation_psi=0.5, lr=0.01, tracking="l1")
+    session.save(tmp_path / "fresh.json")
+    loaded = DragSession.load(tmp_path / "fresh.json", tiny_G)
+    assert loaded.hyperparameters["seed"] == 5 and loaded.config.tracking == "l1"
+    assert loaded.handles.shape == (0, 2) and loaded.movable_mask is None
+    assert loaded._references is None
+    np.testing.assert_array_equal(loaded.w, session.w)
+
+
+def test_the_files_are_json_and_a_plain_npz(tiny_G, tmp_path):
+    session = _dragged_session(tiny_G)
+    session.save(tmp_path / "drag.json")
+    description = json.loads((tmp_path / "drag.json").read_text())
+    assert description["format"] == "draggan-fast-session"
+    assert description["points"]["handles"] == session.handles.tolist()  # (x, y), as tracked
+    assert description["points"]["start_handles"] == [[10, 12], [20.5, 5]]
+    assert description["points"]["targets"] == [[25, 18], [16, 14]]
+    with np.load(tmp_path / "drag.npz", allow_pickle=False) as arrays:
+        names = set(arrays.files)
+        assert all(arrays[name].dtype != object for name in names)
+    assert {"w0", "w", "references/handle_features", "references/feature_map"} <= names
+    assert {"optimizer/exp_avg", "optimizer/exp_avg_sq"} <= names
+
+
+def test_loading_on_a_different_generator_is_refused(tiny_G, tmp_path):
+    DragSession(tiny_G).save(tmp_path / "s.json")
+    with pytest.raises(ValueError, match="saved for a generator of shape"):
+        DragSession.load(tmp_path / "s.json", tiny_generator(img_resolution=64))
+
+
+def test_missing_and_broken_files_give_clear_errors(tiny_G, tmp_path):
+    with pytest.raises(FileNotFoundError, match="session file not found"):
+        DragSession.load(tmp_path / "nothing.json", tiny_G)
+    DragSession(tiny_G).save(tmp_path / "s.json")
+    text = (tmp_path / "s.json").read_text()
+
+    (tmp_path / "s.json").write_text("{not json")
+    with pytest.raises(ValueError, match="not a valid session file"):
+        DragSession.load(tmp_path / "s.json", tiny_G)
+
+    description = json.loads(text)
+    description["hyperparameters"]["lr"] = -1
+    (tmp_path / "s.json").write_text(json.dumps(description))
+    with pytest.raises(ValueError, match="lr must be > 0"):
+        DragSession.load(tmp_path / "s.json", tiny_G)
+
+    description = json.loads(text)
+    description["hyperparameters"]["evil"] = "os.system"
+    (tmp_path / "s.json").write_text(json.dumps(description))
+    with pytest.raises(ValueError, match="hyperparameters"):
+        DragSession.load(tmp_path / "s.json", tiny_G)
+
+    description = json.loads(text)
+    description["points"] = {"handles": [[1, 1]], "targets": [[99, 1]]}
+    (tmp_path / "s.json").write_text(json.dumps(description))
+    with pytest.raises(ValueError, match="outside"):
+        DragSession.load(tmp_path / "s.json", tiny_G)
+
+    (tmp_path / "s.json").write_text(text)
+    arrays_path(tmp_path / "s.json").unlink()
+    with pytest.raises(FileNotFoundError, match="session arrays not found"):
+        DragSession.load(tmp_path / "s.json", tiny_G)
+
+
+def test_pickled_arrays_are_never_loaded(tiny_G, tmp_path):
+    DragSession(tiny_G).save(tmp_path / "s.json")
+    with np.load(tmp_path / "s.npz") as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    arrays["w"] = np.array([object()], dtype=object)  # needs pickle to read back
+    np.savez(tmp_path / "s.npz", **arrays)
+    with pytest.raises(ValueError, match="not a valid session file"):
+        DragSession.load(tmp_path / "s.json", tiny_G)
+
+
+def test_backend_and_device_can_be_overridden_on_load(tiny_G, tmp_path):
+    DragSession(tiny_G).save(tmp_path / "s.json")
+    loaded = DragSession.load(tmp_path / "s.json", tiny_G, backend="reference", device="cpu")
+    assert loaded.device == torch.device("cpu")
+    with pytest.raises(ValueError, match="unknown backend"):
+        DragSession.load(tmp_path / "s.json", tiny_G, backend="nope")
