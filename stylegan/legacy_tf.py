@@ -73,7 +73,7 @@ def generator_kwargs(Gs: TFNetwork, source: str) -> dict:
     unknown = sorted(set(tf_kwargs) - known)
     if unknown:
         raise CheckpointError(f"{source}: unknown TensorFlow kwargs: {', '.join(unknown)}")
-    if any(re.fullmatch(r"ToRGB_lod\d+/.*", name) for name in tf_variables(Gs, source)):
+    if any(re.search(r"(^|/)ToRGB_lod\d+/", name) for name in tf_variables(Gs, source)):
         kwargs["synthesis_kwargs"]["architecture"] = "orig"  # per-LOD ToRGB: not 'skip'
     return kwargs
 

@@ -12,6 +12,7 @@ Official pickles name three kinds of globals:
   CheckpointError naming the global, before it is ever looked up.
 """
 
+import _compat_pickle
 import codecs
 import collections
 import io
@@ -106,6 +107,15 @@ def _numpy_reconstruct(subtype, shape, dtype):
     return np.ndarray.__new__(np.ndarray, shape, dtype)
 
 
+def _numpy_frombuffer(buffer, dtype, shape, order):
+    """numpy's protocol-5 array reduce (out-of-band capable buffers)."""
+    if not isinstance(dtype, np.dtype) or dtype.hasobject:
+        raise CheckpointError("numpy buffer array with an object dtype")
+    if not isinstance(buffer, (bytes, bytearray, pickle.PickleBuffer)) or order not in ("C", "F"):
+        raise CheckpointError("numpy buffer array without a plain byte buffer")
+    return np.frombuffer(buffer, dtype=dtype).reshape(shape, order=order)
+
+
 def _numpy_scalar(dtype, data=None):
     if not isinstance(dtype, np.dtype) or dtype.hasobject or not isinstance(data, bytes):
         raise CheckpointError("numpy scalar that is not a plain number")
@@ -130,6 +140,8 @@ _ADMITTED = {
     ("numpy", "dtype"): np.dtype,
     ("numpy.core.multiarray", "_reconstruct"): _numpy_reconstruct,
     ("numpy._core.multiarray", "_reconstruct"): _numpy_reconstruct,
+    ("numpy.core.numeric", "_frombuffer"): _numpy_frombuffer,
+    ("numpy._core.numeric", "_frombuffer"): _numpy_frombuffer,
     ("numpy.core.multiarray", "scalar"): _numpy_scalar,
     ("numpy._core.multiarray", "scalar"): _numpy_scalar,
     ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor_v2,
@@ -145,6 +157,11 @@ class RestrictedUnpickler(pickle.Unpickler):
     """Resolves only the globals in `_ADMITTED`; refuses the rest by name."""
 
     def find_class(self, module, name):
+        # Protocol 0-2 pickles may use Python 2 names (`__builtin__.set`): translate as pickle does.
+        if (module, name) in _compat_pickle.NAME_MAPPING:
+            module, name = _compat_pickle.NAME_MAPPING[(module, name)]
+        elif module in _compat_pickle.IMPORT_MAPPING:
+            module = _compat_pickle.IMPORT_MAPPING[module]
         admitted = _ADMITTED.get((module, name))
         if admitted is None:
             raise CheckpointError(

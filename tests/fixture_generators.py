@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from draggan_fast.stylegan import Generator
+from draggan_fast.stylegan import Generator, loading
 
 PARITY_FIXTURES = ["sg2_64_ada", "sg2_64_sg3kw_clamp", "sg2_128_ada"]
 
@@ -19,10 +19,7 @@ def load_fixture(fixtures_dir: Path, name: str):
 
 def official_kwargs_to_ours(init_kwargs: dict) -> dict:
     """Official constructor kwargs (nested `synthesis_kwargs` or flat) -> Generator kwargs."""
-    kwargs = dict(init_kwargs)
-    kwargs.update(kwargs.pop("synthesis_kwargs", {}) or {})
-    kwargs.pop("magnitude_ema_beta", None)
-    return kwargs
+    return loading.official_kwargs_to_ours(init_kwargs, source="fixture")
 
 
 def generator_from_fixture(fixtures_dir: Path, name: str) -> Generator:

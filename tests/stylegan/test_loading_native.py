@@ -14,18 +14,12 @@ from draggan_fast.stylegan import Generator
 from draggan_fast.stylegan.errors import CheckpointError
 from draggan_fast.stylegan.loading import load_generator, save_generator
 from draggan_fast.stylegan.native_format import FORMAT_NAME, encode_generator
-
-SMALL_KWARGS = dict(
-    z_dim=16, c_dim=0, w_dim=16, img_resolution=16, img_channels=3,
-    mapping_kwargs={"num_layers": 2}, channel_base=256, channel_max=16, num_fp16_res=1,
-    conv_clamp=256,
-)  # fmt: skip
+from tests.stylegan.pickle_official import SMALL_KWARGS, small_generator
 
 
 @pytest.fixture(scope="module")
 def small_G():
-    torch.manual_seed(0)
-    return Generator(**SMALL_KWARGS).eval().requires_grad_(False)
+    return small_generator()
 
 
 def _images(G):
