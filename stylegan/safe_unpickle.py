@@ -101,8 +101,13 @@ def _rebuild_parameter(data, requires_grad, _hooks, _state=None):
     return data
 
 
+class NdarrayType:
+    """Stands in for the `numpy.ndarray` global, which pickles pass only as `_reconstruct`'s
+    first argument; unlike the real class it cannot be called to allocate arrays of any size."""
+
+
 def _numpy_reconstruct(subtype, shape, dtype):
-    if subtype is not np.ndarray:
+    if subtype is not NdarrayType:
         raise CheckpointError("numpy array reconstruction of a type other than numpy.ndarray")
     return np.ndarray.__new__(np.ndarray, shape, dtype)
 
@@ -133,10 +138,9 @@ _ADMITTED = {
     ("collections", "OrderedDict"): collections.OrderedDict,
     ("builtins", "set"): set,
     ("builtins", "frozenset"): frozenset,
-    ("builtins", "bytearray"): bytearray,
     ("_codecs", "encode"): _codecs_encode,
     ("dnnlib.util", "EasyDict"): dict,
-    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "ndarray"): NdarrayType,
     ("numpy", "dtype"): np.dtype,
     ("numpy.core.multiarray", "_reconstruct"): _numpy_reconstruct,
     ("numpy._core.multiarray", "_reconstruct"): _numpy_reconstruct,

@@ -106,6 +106,9 @@ def tf_networks(G, static_kwargs=None, extra_synthesis_variables=None, version=4
         layer = getattr(G.mapping, f"fc{index}")
         mapping_variables[f"Dense{index}/weight"] = _np(layer.weight).T.copy()
         mapping_variables[f"Dense{index}/bias"] = _np(layer.bias)
+    if G.c_dim > 0:
+        mapping_variables["LabelEmbed/weight"] = _np(G.mapping.embed.weight).T.copy()
+        mapping_variables["LabelEmbed/bias"] = _np(G.mapping.embed.bias)
     synthesis_variables = {**_synthesis_variables(G), **(extra_synthesis_variables or {})}
     components = {
         "mapping": _network("G_mapping", static_kwargs, mapping_variables),

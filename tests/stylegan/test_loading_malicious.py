@@ -123,6 +123,9 @@ def test_admitted_globals_check_their_arguments():
     other_type = pickle.dumps(Call(reconstruct, collections.OrderedDict, (0,), b"b"), protocol=4)
     with pytest.raises(CheckpointError, match=r"type other than numpy\.ndarray"):
         load_generator(io.BytesIO(other_type))
+    allocate = pickle.dumps(Call(np.ndarray, (1 << 40,)), protocol=4)
+    with pytest.raises(CheckpointError, match="malformed pickle"):
+        load_generator(io.BytesIO(allocate))
     with pytest.raises(CheckpointError, match="not a storage"):
         safe_unpickle._rebuild_tensor_v2(b"bytes", 0, (1,), (1,))
 

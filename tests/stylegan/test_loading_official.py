@@ -64,6 +64,14 @@ def test_flat_kwargs_as_the_stylegan3_repo_writes(small_G, tmp_path):
     assert "magnitude_ema_beta" not in loaded.init_kwargs
 
 
+def test_conditional_generator():
+    G = small_generator(seed=4, c_dim=5)
+    loaded = load_generator(io.BytesIO(dumps(official_checkpoint(G, nested_kwargs(G.init_kwargs)))))
+    z, c = torch.randn([2, G.z_dim]), torch.eye(5)[1:3]
+    assert torch.equal(loaded(z, c, truncation_psi=0.7), G(z, c, truncation_psi=0.7))
+    assert "mapping.embed.weight" in loaded.state_dict()
+
+
 def test_positional_init_args(small_G):
     kwargs = nested_kwargs(small_G.init_kwargs)
     names = ["z_dim", "c_dim", "w_dim", "img_resolution", "img_channels"]

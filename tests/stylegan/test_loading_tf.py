@@ -47,6 +47,13 @@ def test_built_tf_pickle_round_trips(small_G, protocol):
     assert loaded.init_kwargs["channel_base"] == small_G.init_kwargs["channel_base"]
 
 
+def test_conditional_tf_generator():
+    G = small_generator(seed=2, c_dim=3)
+    loaded = load_generator(io.BytesIO(tf_pickle(G)))
+    z, c = torch.randn([2, G.z_dim]), torch.eye(3)[:2]
+    assert torch.equal(loaded(z, c, truncation_psi=0.7), G(z, c, truncation_psi=0.7))
+
+
 def test_tf_build_source_is_never_executed(small_G):
     """The stand-in networks carry `raise RuntimeError` as build_module_src."""
     assert load_generator(io.BytesIO(tf_pickle(small_G))).img_resolution == 16
