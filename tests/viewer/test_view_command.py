@@ -1,0 +1,66 @@
+"""`draggan-fast view` end to end: a model file, a real process, a client; and its errors."""
+
+import importlib.util
+import re
+import subprocess
+import sys
+
+import pytest
+
+from draggan_fast.cli import CommandError, build_parser
+from draggan_fast.client import ViewerClient
+from draggan_fast.stylegan.loading import save_generator
+from tests.viewer.conftest import IMAGE_SIZE, tiny_generator
+
+
+def view(*args, **popen):
+    command = [sys.executable, "-m", "draggan_fast", "view", "--no-browser", *args]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            **popen)  # fmt: skip
+
+
+def test_view_serves_a_model_file(tmp_path):
+    model = tmp_path / "tiny.safetensors"
+    save_generator(tiny_generator(), model)
+    process = view("--model", str(model), "--port", "0", "--device", "cpu")
+    try:
+        banner = process.stdout.readline()
+        assert "draggan-fast viewer on http://127.0.0.1:" in banner, process.stderr.read()
+        url = banner.split(" on ")[1].split()[0].rstrip("/")
+        with ViewerClient(url, timeout=120) as client:
+            hello = client.next_message()
+            assert hello.type == "hello" and hello["models"] == ["tiny.safetensors"]
+            frame = client.render()
+            assert frame.image.shape == (IMAGE_SIZE, IMAGE_SIZE, 3)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def run_view(*args):
+    """The view command in this process, up to where it would start serving."""
+    parsed = build_parser().parse_args(["view", "--no-browser", *args])
+    return parsed._run(parsed)
+
+
+@pytest.mark.parametrize(
+    ("args", "error", "message"),
+    [
+        (["--model", "gone.safetensors"], FileNotFoundError, "gone.safetensors does not exist"),
+        (["--model", "x", "--max-sessions", "0"], CommandError, "--max-sessions must be in [1,"),
+        (["--model", "x", "--port", "70000"], CommandError, "--port must be in [0, 65535]"),
+        (["--model", "x", "--device", "tpu"], CommandError, "--device 'tpu'"),
+    ],
+)  # fmt: skip
+def test_view_rejects_bad_input_with_a_clear_error(args, error, message):
+    with pytest.raises(error, match=re.escape(message)):
+        run_view(*args)
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("draggan_fast.assets_registry") is not None,
+    reason="a bundled default model exists",
+)
+def test_view_without_a_model_says_what_to_do():
+    with pytest.raises(CommandError, match="pass --model PATH"):
+        run_view()
