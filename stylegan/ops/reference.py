@@ -123,8 +123,12 @@ def upfirdn2d(x, f, up=1, down=1, padding=0, flip_filter=False, gain=1):
     return x[:, :, ::downy, ::downx]
 
 
-def upsample2d(x, f, up=2, padding=0, flip_filter=False, gain=1):
-    """2x (or `up`x) upsampling with the FIR filter, output [N, C, H*up, W*up] for padding 0."""
+def upsample2d(x, f, up=2, padding=0, flip_filter=False, gain=1, resample=None):
+    """2x (or `up`x) upsampling with the FIR filter, output [N, C, H*up, W*up] for padding 0.
+
+    `resample`: the upfirdn2d implementation to run (default: this module's reference).
+    """
+    resample = upfirdn2d if resample is None else resample
     upx, upy = _pair(up)
     padx0, padx1, pady0, pady1 = parse_padding(padding)
     fw, fh = filter_size(f)
@@ -134,7 +138,7 @@ def upsample2d(x, f, up=2, padding=0, flip_filter=False, gain=1):
         pady0 + (fh + upy - 1) // 2,
         pady1 + (fh - upy) // 2,
     ]
-    return upfirdn2d(x, f, up=up, padding=pad, flip_filter=flip_filter, gain=gain * upx * upy)
+    return resample(x, f, up=up, padding=pad, flip_filter=flip_filter, gain=gain * upx * upy)
 
 
 def _conv2d(x, w, stride=1, padding=0, groups=1, transpose=False, flip_weight=True):
@@ -146,12 +150,16 @@ def _conv2d(x, w, stride=1, padding=0, groups=1, transpose=False, flip_weight=Tr
     return F.conv2d(x, w, stride=stride, padding=padding, groups=groups)
 
 
-def conv2d_resample(x, w, f=None, up=1, down=1, padding=0, groups=1, flip_weight=True):
+def conv2d_resample(
+    x, w, f=None, up=1, down=1, padding=0, groups=1, flip_weight=True, resample=None
+):
     """2D convolution with optional FIR up/down-sampling, as the official `conv2d_resample`.
 
     x: [N, C_in, H, W]; w: [C_out, C_in // groups, kh, kw]; f: FIR filter (for up/down > 1).
     Up-sampling runs as a transposed strided convolution followed by the FIR filter.
+    `resample`: the upfirdn2d implementation to run (default: this module's reference).
     """
+    resample = upfirdn2d if resample is None else resample
     out_channels, in_per_group, kh, kw = w.shape
     fw, fh = filter_size(f)
     px0, px1, py0, py1 = parse_padding(padding)
@@ -167,13 +175,13 @@ def conv2d_resample(x, w, f=None, up=1, down=1, padding=0, groups=1, flip_weight
         py1 += (fh - down) // 2
 
     if kw == 1 and kh == 1 and down > 1 and up == 1:
-        x = upfirdn2d(x, f, down=down, padding=[px0, px1, py0, py1])
+        x = resample(x, f, down=down, padding=[px0, px1, py0, py1])
         return _conv2d(x, w, groups=groups, flip_weight=flip_weight)
     if kw == 1 and kh == 1 and up > 1 and down == 1:
         x = _conv2d(x, w, groups=groups, flip_weight=flip_weight)
-        return upfirdn2d(x, f, up=up, padding=[px0, px1, py0, py1], gain=up**2)
+        return resample(x, f, up=up, padding=[px0, px1, py0, py1], gain=up**2)
     if down > 1 and up == 1:
-        x = upfirdn2d(x, f, padding=[px0, px1, py0, py1])
+        x = resample(x, f, padding=[px0, px1, py0, py1])
         return _conv2d(x, w, stride=down, groups=groups, flip_weight=flip_weight)
     if up > 1:
         if groups == 1:
@@ -191,22 +199,22 @@ def conv2d_resample(x, w, f=None, up=1, down=1, padding=0, groups=1, flip_weight
             x, w, stride=up, padding=[pyt, pxt], groups=groups, transpose=True,
             flip_weight=not flip_weight,
         )  # fmt: skip
-        x = upfirdn2d(x, f, padding=[px0 + pxt, px1 - pxt, py0 + pyt, py1 - pyt], gain=up**2)
+        x = resample(x, f, padding=[px0 + pxt, px1 - pxt, py0 + pyt, py1 - pyt], gain=up**2)
         if down > 1:
-            x = upfirdn2d(x, f, down=down)
+            x = resample(x, f, down=down)
         return x
     if up == 1 and down == 1 and px0 == px1 and py0 == py1 and px0 >= 0 and py0 >= 0:
         return _conv2d(x, w, padding=[py0, px0], groups=groups, flip_weight=flip_weight)
-    x = upfirdn2d(x, f if up > 1 else None, up=up, padding=[px0, px1, py0, py1], gain=up**2)
+    x = resample(x, f if up > 1 else None, up=up, padding=[px0, px1, py0, py1], gain=up**2)
     x = _conv2d(x, w, groups=groups, flip_weight=flip_weight)
     if down > 1:
-        x = upfirdn2d(x, f, down=down)
+        x = resample(x, f, down=down)
     return x
 
 
 def modulated_conv2d(
     x, weight, styles, noise=None, up=1, down=1, padding=0, resample_filter=None,
-    demodulate=True, flip_weight=True, fused_modconv=True,
+    demodulate=True, flip_weight=True, fused_modconv=True, resample=None,
 ):  # fmt: skip
     """StyleGAN2's modulated convolution.
 
@@ -215,6 +223,7 @@ def modulated_conv2d(
     its modulated weights (+1e-8). `fused_modconv` runs one grouped convolution with per-sample
     weights; otherwise the activations are scaled before and after a shared convolution.
     float16 inputs get the official pre-normalisation against overflow.
+    `resample`: the upfirdn2d implementation to run (default: this module's reference).
     """
     batch_size = x.shape[0]
     _, in_channels, kh, kw = weight.shape
@@ -240,7 +249,7 @@ def modulated_conv2d(
         x = x * styles.to(x.dtype).reshape(batch_size, -1, 1, 1)
         x = conv2d_resample(
             x, weight.to(x.dtype), f=resample_filter, up=up, down=down, padding=padding,
-            flip_weight=flip_weight,
+            flip_weight=flip_weight, resample=resample,
         )  # fmt: skip
         if demodulate and noise is not None:
             return torch.addcmul(
@@ -256,7 +265,7 @@ def modulated_conv2d(
     w = w.reshape(-1, in_channels, kh, kw)  # [N * C_out, C_in, kh, kw]
     x = conv2d_resample(
         x, w.to(x.dtype), f=resample_filter, up=up, down=down, padding=padding,
-        groups=batch_size, flip_weight=flip_weight,
+        groups=batch_size, flip_weight=flip_weight, resample=resample,
     )  # fmt: skip
     x = x.reshape(batch_size, -1, *x.shape[2:])  # [N, C_out, H', W']
     if noise is not None:

@@ -1,0 +1,131 @@
+"""Which implementation each generator op runs on each device, and why.
+
+Per (op, device type) the choice is made once and cached: the compiled op when the extension
+loaded, has a kernel for that device and (on CUDA) passed its first-use self-check against the
+reference; the reference otherwise. `DRAGGAN_FAST_OPS=reference` opts out of every compiled op.
+Per call, the faces also fall back to the reference for inputs a kernel does not take (e.g. a
+float16 tensor on the CPU); `describe_dispatch` states those limits in its reasons.
+"""
+
+import os
+import threading
+import warnings
+
+import torch
+
+from draggan_fast.stylegan.ops import extension
+
+OPS = ("bias_act", "upfirdn2d", "modulated_conv2d")
+OPT_OUT_VARIABLE = "DRAGGAN_FAST_OPS"
+
+# dtypes each compiled kernel takes, per device type (other dtypes run the reference).
+KERNEL_DTYPES = {
+    "cpu": (torch.float32, torch.float64),
+    "cuda": (torch.float32, torch.float16, torch.bfloat16, torch.float64),
+}
+_DTYPE_NOTES = {"cpu": "float32/float64 inputs", "cuda": "float32/float16/bfloat16 inputs"}
+_MODULATED_CONV_NOTE = (
+    "3x3 or 1x1 conv with same padding, up 1 or 2 with a 4x4 filter, float32/float16 inputs"
+)
+
+_lock = threading.Lock()
+_choices: dict[tuple[str, str], tuple[str, str]] = {}
+
+
+def _opt_out() -> str | None:
+    value = os.environ.get(OPT_OUT_VARIABLE, "auto").strip().lower()
+    if value not in ("auto", "reference", ""):
+        raise ValueError(f"{OPT_OUT_VARIABLE} must be 'auto' or 'reference', got {value!r}")
+    return f"{OPT_OUT_VARIABLE}=reference" if value == "reference" else None
+
+
+def _has_kernel(op: str, device_type: str) -> bool:
+    key = {"cpu": "CPU", "cuda": "CUDA"}.get(device_type)
+    return key is not None and torch._C._dispatch_has_kernel_for_dispatch_key(
+        f"draggan_fast::{op}", key
+    )
+
+
+def _decide(op: str, device_type: str) -> tuple[str, str]:
+    opted_out = _opt_out()
+    if opted_out:
+        return "reference", f"opted out ({opted_out})"
+    if device_type == "cuda" and not torch.cuda.is_available():
+        return "reference", "CUDA is not available"
+    if extension.load() is None:
+        return "reference", f"compiled extension not loaded ({extension.failure()})"
+    if not _has_kernel(op, device_type):
+        detail = " (built without CUDA)" if device_type == "cuda" else ""
+        return "reference", f"no compiled {device_type.upper()} kernel for {op}{detail}"
+    if device_type == "cuda":
+        from draggan_fast.stylegan.ops.selfcheck import self_check
+
+        problem = self_check(op, torch.device("cuda"))
+        if problem is not None:
+            warnings.warn(
+                f"draggan_fast: compiled CUDA op {op} failed its self-check ({problem}); "
+                "using the reference op",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+            return "reference", f"CUDA self-check failed: {problem}"
+        note = _MODULATED_CONV_NOTE if op == "modulated_conv2d" else _DTYPE_NOTES["cuda"]
+        return "compiled", f"CUDA kernel, self-check passed ({note}; others: reference)"
+    return (
+        "compiled",
+        f"{device_type.upper()} kernel ({_DTYPE_NOTES[device_type]}; others: reference)",
+    )
+
+
+def choice(op: str, device_type: str) -> tuple[str, str]:
+    """(implementation, reason) for `op` on a device type ("cpu", "cuda"), decided once."""
+    key = (op, device_type)
+    if key not in _choices:
+        with _lock:
+            if key not in _choices:
+                _choices[key] = _decide(op, device_type)
+    return _choices[key]
+
+
+@torch.compiler.assume_constant_result
+def use_compiled(op: str, device_type: str) -> bool:
+    """True when `op` runs compiled on this device type (a constant for torch.compile)."""
+    return choice(op, device_type)[0] == "compiled"
+
+
+def takes_dtype(device_type: str, *tensors) -> bool:
+    """True when every tensor has a dtype the compiled kernels of this device take."""
+    dtypes = KERNEL_DTYPES.get(device_type, ())
+    return all(t is None or t.dtype in dtypes for t in tensors)
+
+
+def describe_dispatch(device: str) -> list[dict]:
+    """[{op, implementation, reason}] for each generator op on `device` ("cpu", "cuda:0", ...).
+
+    Derived ops (upsample2d, conv2d_resample) run through upfirdn2d's choice; on a device where
+    modulated_conv2d is not compiled, its reference resamples through upfirdn2d's choice too.
+    """
+    device_type = torch.device(device).type
+    rows = []
+    for op in OPS:
+        implementation, reason = choice(op, device_type)
+        if op == "modulated_conv2d" and implementation == "reference":
+            resample = choice("upfirdn2d", device_type)[0]
+            reason += f"; its resampling uses the {resample} upfirdn2d"
+        rows.append({"op": op, "implementation": implementation, "reason": reason})
+    resample, _ = choice("upfirdn2d", device_type)
+    for op in ("upsample2d", "conv2d_resample"):
+        rows.append(
+            {
+                "op": op,
+                "implementation": resample,
+                "reason": f"runs through the {resample} upfirdn2d",
+            }
+        )
+    return rows
+
+
+def reset():
+    """Forget every decision (tests that change DRAGGAN_FAST_OPS)."""
+    with _lock:
+        _choices.clear()

@@ -1,0 +1,99 @@
+"""The compiled bias_act (CPU) against the reference: values, gradients, opcheck, errors."""
+
+import pytest
+import torch
+
+from draggan_fast.stylegan.ops import compiled, reference
+
+ACTIVATIONS = ["linear", "relu", "lrelu", "tanh", "sigmoid"]
+# (x shape, dim): 4D feature maps, [N, C] rows (mapping network), odd sizes, bias on the last dim.
+SHAPES = [([2, 5, 7, 3], 1), ([3, 17], 1), ([1, 1, 1, 1], 1), ([4, 6, 9], -1), ([2, 3, 4], 0)]
+
+
+def _inputs(shape, dim, dtype=torch.float32, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(shape, generator=generator, dtype=dtype) * 2
+    b = torch.randn([shape[dim]], generator=generator, dtype=dtype)
+    return x, b
+
+
+@pytest.mark.parametrize("act", ACTIVATIONS)
+@pytest.mark.parametrize(("shape", "dim"), SHAPES)
+@pytest.mark.parametrize("clamp", [None, 0.7])
+def test_forward_matches_reference(compiled_ops, act, shape, dim, clamp):
+    x, b = _inputs(shape, dim)
+    expected = reference.bias_act(x, b, dim=dim, act=act, clamp=clamp)
+    actual = compiled.bias_act(x, b, dim=dim, act=act, clamp=clamp)
+    torch.testing.assert_close(actual, expected, rtol=1e-6, atol=1e-6)
+    if clamp is not None:
+        assert actual.abs().max() <= clamp
+
+
+def test_lrelu_is_bit_exact_without_bias_and_with_custom_alpha_gain(compiled_ops):
+    x, b = _inputs([2, 8, 5, 5], 1)
+    for bias in (b, None):
+        expected = reference.bias_act(x, bias, act="lrelu", alpha=0.1, gain=3.0, clamp=2.5)
+        actual = compiled.bias_act(x, bias, act="lrelu", alpha=0.1, gain=3.0, clamp=2.5)
+        assert torch.equal(actual, expected)
+
+
+def test_non_contiguous_input(compiled_ops):
+    x, b = _inputs([2, 6, 5, 4], 1)
+    x = x.permute(0, 1, 3, 2)  # [2, 6, 4, 5], not contiguous
+    expected = reference.bias_act(x, b, act="lrelu", clamp=1.0)
+    torch.testing.assert_close(compiled.bias_act(x, b, act="lrelu", clamp=1.0), expected)
+
+
+@pytest.mark.parametrize("act", ACTIVATIONS)
+def test_gradcheck_double(compiled_ops, act):
+    x, b = _inputs([2, 3, 4, 5], 1, dtype=torch.float64)
+    # Keep samples off the kinks of relu/lrelu and the clamp edges, where the slope jumps.
+    x = torch.where((x + b.reshape(1, -1, 1, 1)).abs() < 0.05, x + 0.2, x)
+    x.requires_grad_(True)
+    b.requires_grad_(True)
+
+    def run(x, b):
+        return compiled.bias_act(x, b, act=act, gain=1.3, clamp=1.5)
+
+    assert torch.autograd.gradcheck(run, (x, b))
+    assert torch.autograd.gradgradcheck(run, (x, b))
+
+
+@pytest.mark.parametrize("act", ["lrelu", "sigmoid"])
+def test_float32_gradients_match_reference(compiled_ops, act):
+    x, b = _inputs([2, 16, 9, 9], 1)
+    grad_y = torch.randn_like(x)
+    grads = []
+    for impl in (compiled, reference):
+        xs, bs = x.clone().requires_grad_(), b.clone().requires_grad_()
+        impl.bias_act(xs, bs, act=act, clamp=0.8).backward(grad_y)
+        grads.append((xs.grad, bs.grad))
+    torch.testing.assert_close(grads[0][0], grads[1][0], rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(grads[0][1], grads[1][1], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(("act", "clamp"), [("lrelu", 256.0), ("tanh", -1.0), ("linear", 0.5)])
+def test_opcheck(compiled_ops, act, clamp):
+    x, b = _inputs([2, 4, 3, 5], 1)
+    x.requires_grad_(True)
+    torch.library.opcheck(torch.ops.draggan_fast.bias_act.default, (x, b, 1, act, 0.2, 1.4, clamp))
+    torch.library.opcheck(
+        torch.ops.draggan_fast.bias_act.default, (x.detach()[:, 0], None, 1, act, 0.2, 1.0, clamp)
+    )
+    grad_y = torch.randn_like(x)
+    torch.library.opcheck(
+        torch.ops.draggan_fast.bias_act_grad.default,
+        (grad_y, x.detach(), b, 1, act, 0.2, 1.4, clamp),
+    )
+
+
+def test_bad_input_is_named(compiled_ops):
+    x, b = _inputs([2, 4, 3], 1)
+    with pytest.raises(RuntimeError, match="unknown activation 'swish'"):
+        torch.ops.draggan_fast.bias_act(x, b, 1, "swish", 0.0, 1.0, -1.0)
+    with pytest.raises(RuntimeError, match=r"b must be \[4\]"):
+        torch.ops.draggan_fast.bias_act(x, b[:3], 1, "linear", 0.0, 1.0, -1.0)
+    with pytest.raises(RuntimeError, match="dim 3 is out of range"):
+        torch.ops.draggan_fast.bias_act(x, b, 3, "linear", 0.0, 1.0, -1.0)
+    with pytest.raises(RuntimeError, match="float32 or float64"):
+        torch.ops.draggan_fast.bias_act(x.half(), b.half(), 1, "linear", 0.0, 1.0, -1.0)

@@ -1,0 +1,112 @@
+"""Extension loading (once, failure cached and warned once), dispatch reasons, opt-out, and the
+faces' fallback to the reference for inputs the kernels do not take."""
+
+import importlib
+import warnings
+
+import pytest
+import torch
+
+from draggan_fast.stylegan import ops
+from draggan_fast.stylegan.ops import dispatch, extension, reference
+
+
+def _row(device, op):
+    return next(row for row in ops.describe_dispatch(device) if row["op"] == op)
+
+
+def test_describe_dispatch_lists_every_op_with_a_reason():
+    rows = ops.describe_dispatch("cpu")
+    assert [row["op"] for row in rows] == [*dispatch.OPS, "upsample2d", "conv2d_resample"]
+    for row in rows:
+        assert row["implementation"] in ("compiled", "reference")
+        assert row["reason"]
+
+
+def test_cpu_ops_are_compiled_when_the_extension_loads(compiled_ops):
+    assert _row("cpu", "bias_act")["implementation"] == "compiled"
+    assert _row("cpu", "upfirdn2d")["implementation"] == "compiled"
+    modulated = _row("cpu", "modulated_conv2d")
+    assert modulated["implementation"] == "reference"
+    assert "no compiled CPU kernel" in modulated["reason"]
+
+
+def test_opt_out_selects_the_reference(fresh_dispatch):
+    fresh_dispatch.setenv("DRAGGAN_FAST_OPS", "reference")
+    for row in ops.describe_dispatch("cpu"):
+        assert row["implementation"] == "reference"
+    assert "DRAGGAN_FAST_OPS=reference" in _row("cpu", "bias_act")["reason"]
+
+
+def test_bad_opt_out_value_is_named(fresh_dispatch):
+    fresh_dispatch.setenv("DRAGGAN_FAST_OPS", "fastest")
+    with pytest.raises(ValueError, match="DRAGGAN_FAST_OPS must be 'auto' or 'reference'"):
+        ops.describe_dispatch("cpu")
+
+
+def test_cuda_without_a_gpu_is_reference():
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    assert _row("cuda", "bias_act") == {
+        "op": "bias_act",
+        "implementation": "reference",
+        "reason": "CUDA is not available",
+    }
+
+
+def test_faces_fall_back_for_dtypes_the_cpu_kernels_do_not_take():
+    x = torch.randn(2, 4, 5, 5).to(torch.bfloat16)
+    b = torch.randn(4).to(torch.bfloat16)
+    expected = reference.bias_act(x, b, act="lrelu")
+    assert torch.equal(ops.bias_act(x, b, act="lrelu"), expected)
+    f = reference.setup_filter([1, 3, 3, 1])
+    assert torch.equal(ops.upsample2d(x, f), reference.upsample2d(x, f))
+
+
+def test_faces_match_the_reference_on_float32():
+    generator = torch.Generator().manual_seed(1)
+    x = torch.randn(2, 4, 6, 6, generator=generator)
+    weight = torch.randn(5, 4, 3, 3, generator=generator)
+    styles = torch.randn(2, 4, generator=generator)
+    f = reference.setup_filter([1, 3, 3, 1])
+    kwargs = dict(up=2, padding=1, resample_filter=f, flip_weight=False)
+    torch.testing.assert_close(
+        ops.modulated_conv2d(x, weight, styles, **kwargs),
+        reference.modulated_conv2d(x, weight, styles, **kwargs),
+        rtol=1e-5,
+        atol=1e-5,
+    )
+    torch.testing.assert_close(
+        ops.conv2d_resample(x, weight, f, down=2, padding=1),
+        reference.conv2d_resample(x, weight, f, down=2, padding=1),
+        rtol=1e-5,
+        atol=1e-5,
+    )
+
+
+def test_load_failure_is_cached_and_warned_once(monkeypatch):
+    calls = []
+
+    def failing_import(name):
+        calls.append(name)
+        raise ImportError("undefined symbol: _ZN3c10 (built against another torch)")
+
+    monkeypatch.setattr(extension, "_loaded", False)
+    monkeypatch.setattr(extension, "_module", None)
+    monkeypatch.setattr(extension, "_failure", None)
+    monkeypatch.setattr(importlib, "import_module", failing_import)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert extension.load() is None
+        assert extension.load() is None
+        assert "undefined symbol" in extension.failure()
+    assert calls == ["draggan_fast._C"]
+    assert len(caught) == 1 and "using the reference ops" in str(caught[0].message)
+    assert extension.build_info() == {"available": False, "reason": extension.failure()}
+
+
+def test_build_info_names_the_torch_it_was_built_against(compiled_ops):
+    info = extension.build_info()
+    assert info["available"] is True
+    assert info["torch_version"] == torch.__version__
+    assert isinstance(info["with_cuda"], bool)

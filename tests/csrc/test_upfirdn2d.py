@@ -1,0 +1,132 @@
+"""The compiled upfirdn2d (CPU) against the reference: up/down/padding combos, filters,
+awkward sizes, gradients, opcheck and errors."""
+
+import pytest
+import torch
+
+from draggan_fast.stylegan.ops import compiled, reference
+
+FIR = reference.setup_filter([1, 3, 3, 1])  # [4, 4], as the generator's
+# (up, down, padding): generator cases (2x up with its padding, the up-conv's filter pass, 2x
+# down), crops (negative padding), asymmetric and per-axis factors.
+RESAMPLINGS = [
+    (1, 1, 0),
+    (2, 1, [2, 1, 2, 1]),
+    (1, 1, [1, 1, 1, 1]),
+    (1, 2, [1, 1, 1, 1]),
+    (1, 2, 0),
+    (2, 2, [1, 2, 0, 3]),
+    (3, 1, [2, 2, 1, 1]),
+    (1, 3, [0, 2, 1, 0]),
+    ([2, 1], [1, 2], [2, 1, 0, 1]),
+    (1, 1, [-1, 2, 0, -1]),
+    (2, 1, [-2, 0, 1, -1]),
+]
+FILTERS = {
+    "fir4x4": FIR,
+    "box1x1": None,
+    "asym3x5": torch.arange(15, dtype=torch.float32).reshape(3, 5) / 50 + 0.1,
+    "separable8": reference.setup_filter([1, 2, 3, 4, 4, 3, 2, 1]),  # 1D: two passes
+}
+SIZES = [(7, 9), (1, 1), (2, 5), (16, 16)]
+
+
+def _x(size, dtype=torch.float32, channels=3, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randn([2, channels, *size], generator=generator, dtype=dtype)
+
+
+def _valid(size, f, up, down, padding):
+    """Whether these arguments leave a non-empty output (heavy crops of tiny inputs do not)."""
+    try:
+        return reference.upfirdn2d(torch.zeros([1, 1, *size]), f, up, down, padding).numel() > 0
+    except RuntimeError:
+        return False
+
+
+FORWARD_CASES = [
+    pytest.param(up, down, padding, name, size, id=f"up{up}-down{down}-pad{padding}-{name}-{size}")
+    for up, down, padding in RESAMPLINGS
+    for name in sorted(FILTERS)
+    for size in SIZES
+    if _valid(size, FILTERS[name], up, down, padding)
+]
+
+
+@pytest.mark.parametrize(("up", "down", "padding", "filter_name", "size"), FORWARD_CASES)
+def test_forward_matches_reference(compiled_ops, up, down, padding, filter_name, size):
+    x = _x(size)
+    f = FILTERS[filter_name]
+    for flip_filter in (False, True):
+        expected = reference.upfirdn2d(x, f, up, down, padding, flip_filter=flip_filter, gain=3.0)
+        actual = compiled.upfirdn2d(x, f, up, down, padding, flip_filter=flip_filter, gain=3.0)
+        assert actual.shape == expected.shape
+        torch.testing.assert_close(actual, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_generator_sized_planes(compiled_ops):
+    """Many channels and rows: exercises the parallel split and the vectorised row loop."""
+    x = _x((33, 33), channels=64)
+    for up, down, padding in [(1, 1, [1, 1, 1, 1]), (2, 1, [2, 1, 2, 1]), (1, 2, [1, 1, 1, 1])]:
+        expected = reference.upfirdn2d(x, FIR, up, down, padding, gain=4)
+        torch.testing.assert_close(compiled.upfirdn2d(x, FIR, up, down, padding, gain=4), expected)
+
+
+def test_non_contiguous_input(compiled_ops):
+    x = _x((6, 8)).transpose(2, 3)
+    expected = reference.upfirdn2d(x, FIR, up=2, padding=[2, 1, 2, 1])
+    torch.testing.assert_close(compiled.upfirdn2d(x, FIR, up=2, padding=[2, 1, 2, 1]), expected)
+
+
+GRADIENT_CASES = [
+    pytest.param(up, down, padding, name, id=f"up{up}-down{down}-pad{padding}-{name}")
+    for up, down, padding in RESAMPLINGS[:6] + RESAMPLINGS[-2:]
+    for name in ("fir4x4", "asym3x5", "separable8")
+    if _valid((5, 6), FILTERS[name], up, down, padding)
+]
+
+
+@pytest.mark.parametrize(("up", "down", "padding", "filter_name"), GRADIENT_CASES)
+def test_gradcheck_double(compiled_ops, up, down, padding, filter_name):
+    x = _x((5, 6), dtype=torch.float64, channels=2).requires_grad_(True)
+    f = FILTERS[filter_name]
+
+    def run(x):
+        return compiled.upfirdn2d(x, f, up, down, padding, gain=2.0)
+
+    assert torch.autograd.gradcheck(run, (x,))
+    assert torch.autograd.gradgradcheck(run, (x,))
+
+
+def test_float32_gradient_matches_reference(compiled_ops):
+    x = _x((9, 9), channels=8)
+    grads = []
+    for impl in (compiled, reference):
+        xs = x.clone().requires_grad_(True)
+        out = impl.upfirdn2d(xs, FIR, up=2, padding=[2, 1, 2, 1], gain=4)
+        out.backward(torch.ones_like(out) * torch.linspace(-1, 1, out.shape[-1]))
+        grads.append(xs.grad)
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [(1, 1, 1, 1, 1, 1, 1, 1, False, 4.0), (2, 2, 1, 1, 2, 1, 2, 1, True, 1.0),
+     (1, 1, 2, 2, 0, -1, 1, 0, False, 1.0)],
+)  # fmt: skip
+def test_opcheck(compiled_ops, params):
+    x = _x((7, 6)).requires_grad_(True)
+    torch.library.opcheck(torch.ops.draggan_fast.upfirdn2d.default, (x, FIR, *params))
+
+
+def test_bad_input_is_named(compiled_ops):
+    x = _x((5, 5))
+    op = torch.ops.draggan_fast.upfirdn2d
+    with pytest.raises(RuntimeError, match=r"x must be \[N, C, H, W\]"):
+        op(x[0], FIR, 1, 1, 1, 1, 0, 0, 0, 0, False, 1.0)
+    with pytest.raises(RuntimeError, match="f must be a 2D filter"):
+        op(x, FIR[0], 1, 1, 1, 1, 0, 0, 0, 0, False, 1.0)
+    with pytest.raises(RuntimeError, match="factors must be >= 1"):
+        op(x, FIR, 0, 1, 1, 1, 0, 0, 0, 0, False, 1.0)
+    with pytest.raises(RuntimeError, match="crops everything"):
+        op(x, FIR, 1, 1, 1, 1, -3, -3, 0, 0, False, 1.0)
