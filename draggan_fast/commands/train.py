@@ -47,8 +47,9 @@ def add_arguments(parser):
     )  # fmt: skip
     for field, (flag, kind, text) in _CONFIG_FLAGS.items():
         parser.add_argument(
-            flag, dest=field, type=kind, default=getattr(defaults, field), help=text
-        )
+            flag, dest=field, type=kind, default=None,
+            help=f"{text} (new run: {getattr(defaults, field)}; resuming: the checkpoint's)",
+        )  # fmt: skip
 
 
 def _device(name):
@@ -74,14 +75,17 @@ def run(args):
         raise CommandError(f"--resume {args.resume}: no such checkpoint")
     device = _device(args.device)
     on_cuda = device.startswith("cuda")
-    config = TrainConfig(**{field: getattr(args, field) for field in _CONFIG_FLAGS})
+    given = {f: getattr(args, f) for f in _CONFIG_FLAGS if getattr(args, f) is not None}
+    if args.fp16_res is not None or on_cuda:
+        given["num_fp16_res"] = args.fp16_res if args.fp16_res is not None else 2
+    config = TrainConfig(**given)
     config.validate()
     options = RunOptions(
         outdir=args.outdir, total_kimg=args.kimg, minutes=args.minutes,
         checkpoint_minutes=args.checkpoint_minutes, sample_kimg=args.sample_kimg,
         resume=args.resume, device=device,
         data_workers=args.workers if args.workers is not None else (6 if on_cuda else 0),
-        num_fp16_res=args.fp16_res if args.fp16_res is not None else (2 if on_cuda else None),
+        overrides=given,
     )  # fmt: skip
     trainer = train(options, config)
     print(f"trained to {trainer.nimg / 1000:.3f} kimg; checkpoint in {args.outdir}")

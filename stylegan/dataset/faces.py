@@ -154,8 +154,9 @@ def _canonical_shapes(params: FaceParams):
         eye_v = params.eye_height + feature_dv
         eye_ru = params.eye_size * (1 + 0.2 * side * params.yaw)
         shapes.append((f"{name}_eye", "eye_white", _ellipse(eye_u, eye_v, eye_ru, eye_rv)))
-        pupil_u = eye_u + params.gaze_x * max(eye_ru - iris_radius, 0.0) * 0.8
-        pupil_v = eye_v + params.gaze_y * max(eye_rv - iris_radius, 0.0) * 0.8
+        # the iris stays inside the middle 75% of the eye, clear of the corner landmarks
+        pupil_u = eye_u + params.gaze_x * max(0.75 * eye_ru - iris_radius, 0.0)
+        pupil_v = eye_v + params.gaze_y * max(0.75 * eye_rv - iris_radius, 0.0)
         shapes.append(
             (f"{name}_iris", "iris", _ellipse(pupil_u, pupil_v, iris_radius, iris_radius))
         )
@@ -165,8 +166,8 @@ def _canonical_shapes(params: FaceParams):
         )
         marks[f"{name}_pupil"] = (pupil_u, pupil_v)
         outer, inner = ("outer", "inner") if side < 0 else ("inner", "outer")
-        marks[f"{name}_eye_{outer}"] = (eye_u - 0.8 * eye_ru, eye_v)
-        marks[f"{name}_eye_{inner}"] = (eye_u + 0.8 * eye_ru, eye_v)
+        marks[f"{name}_eye_{outer}"] = (eye_u - 0.9 * eye_ru, eye_v)
+        marks[f"{name}_eye_{inner}"] = (eye_u + 0.9 * eye_ru, eye_v)
 
         brow_v = eye_v - eye_rv - 0.1 - params.brow_raise
         tilt = side * params.brow_tilt

@@ -2,8 +2,9 @@
 
 One iteration = a G step (non-saturating loss), a D step (logistic loss) and, every
 `r1_interval` iterations, a lazy R1 step on D. Randomness is a function of (seed, iteration):
-each iteration reseeds torch's generators, and the real batch is faces [i * B, (i + 1) * B) of the
-procedural dataset, so a resumed run continues exactly where the checkpoint left it.
+each iteration reseeds torch's generators, and the real batch is the next B faces of the
+procedural dataset (face index = images shown so far), so a resumed run continues exactly where
+the checkpoint left it.
 On CUDA the top `num_fp16_res` resolutions of G and D compute in float16 (with conv_clamp 256),
 as in the official StyleGAN2-ADA training.
 """
@@ -85,6 +86,12 @@ def build_networks(config: TrainConfig, device):
     return G.to(device), D.to(device), G_ema.to(device)
 
 
+RESUMABLE_OVERRIDES = {
+    "batch_size", "g_lr", "d_lr", "r1_gamma", "r1_interval", "ema_kimg", "ema_rampup",
+    "style_mixing", "num_fp16_res",
+}  # fmt: skip
+
+
 def _adam(module, lr, reg_interval):
     """Adam with the lazy-regularisation correction of lr and betas (official StyleGAN2)."""
     ratio = reg_interval / (reg_interval + 1) if reg_interval else 1.0
@@ -109,20 +116,22 @@ class Trainer:
         self.D_opt = _adam(self.D, config.d_lr, config.r1_interval)
         self.dataset = FaceDataset(config.resolution, config.data_seed)
         self.data_workers = data_workers
+        # One grouped conv per layer is faster on the CPU; on CUDA a shared conv with scaled
+        # activations is (the official training's choice too).
+        self.fused_modconv = self.device.type != "cuda"
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
         self.iteration = 0
+        self.nimg = 0  # images shown to D so far (= index of the next real face)
         self.train_seconds = 0.0
         self._loader = None
 
-    @property
-    def nimg(self):
-        return self.iteration * self.config.batch_size
-
     def _real_batch(self):
-        """Faces [i * B, (i + 1) * B) of the dataset as [B, 3, R, R] on the device."""
+        """Faces [nimg, nimg + B) of the dataset as [B, 3, R, R] on the device."""
         batch = self.config.batch_size
         if self.data_workers == 0:
-            start = self.iteration * batch
-            images = torch.stack([self.dataset[index][0] for index in range(start, start + batch)])
+            indices = range(self.nimg, self.nimg + batch)
+            images = torch.stack([self.dataset[index][0] for index in indices])
         else:
             if self._loader is None:
                 self._loader = iter(self._make_loader())
@@ -130,8 +139,7 @@ class Trainer:
         return images.to(self.device, non_blocking=True)
 
     def _make_loader(self):
-        first = self.iteration * self.config.batch_size
-        sampler = _CountingSampler(first)
+        sampler = _CountingSampler(self.nimg)
         return torch.utils.data.DataLoader(
             self.dataset, batch_size=self.config.batch_size, sampler=sampler,
             num_workers=self.data_workers, pin_memory=self.device.type == "cuda",
@@ -145,7 +153,7 @@ class Trainer:
             cutoff = int(torch.randint(1, ws.shape[1], []).item())
             mixed = self.G.mapping(torch.randn_like(z), update_emas=False)
             ws = torch.cat([ws[:, :cutoff], mixed[:, cutoff:]], dim=1)
-        return self.G.synthesis(ws, noise_mode="random")
+        return self.G.synthesis(ws, noise_mode="random", fused_modconv=self.fused_modconv)
 
     def _latents(self):
         return torch.randn([self.config.batch_size, self.config.z_dim], device=self.device)
@@ -189,6 +197,7 @@ class Trainer:
         self.D.requires_grad_(False)
 
         self.iteration += 1
+        self.nimg += config.batch_size
         self._update_ema()
         return {name: float(value) for name, value in stats.items()}
 
@@ -199,8 +208,7 @@ class Trainer:
         if config.ema_rampup:
             ema_nimg = min(ema_nimg, self.nimg * config.ema_rampup)
         beta = 0.5 ** (config.batch_size / max(ema_nimg, 1e-8))
-        for ema_param, param in zip(self.G_ema.parameters(), self.G.parameters()):
-            ema_param.lerp_(param, 1 - beta)
+        torch._foreach_lerp_(list(self.G_ema.parameters()), list(self.G.parameters()), 1 - beta)
         for ema_buffer, buffer in zip(self.G_ema.buffers(), self.G.buffers()):
             ema_buffer.copy_(buffer)
 
@@ -210,6 +218,7 @@ class Trainer:
             "G_kwargs": self.G.init_kwargs,
             "D_kwargs": self.D.init_kwargs,
             "iteration": self.iteration,
+            "nimg": self.nimg,
             "kimg": self.nimg / 1000,
             "train_seconds": self.train_seconds,
         }
@@ -217,22 +226,34 @@ class Trainer:
         save_checkpoint(path_stem, networks, {"G_opt": self.G_opt, "D_opt": self.D_opt}, meta)
 
     @classmethod
-    def resume(cls, path, device="cpu", data_workers=0, num_fp16_res=None):
+    def resume(cls, path, device="cpu", data_workers=0, overrides=None):
         """A trainer in the exact state of the checkpoint at `path`.
 
-        `num_fp16_res` may differ from the run that wrote it (it changes no parameter).
+        `overrides` (config field -> value) may change the hyper-parameters in
+        RESUMABLE_OVERRIDES (none changes a tensor's shape); any other field must equal the
+        checkpoint's.
         """
         tensors, meta = read_checkpoint(path)
         fields = {f.name for f in dataclasses.fields(TrainConfig)}
         config = TrainConfig(**{k: v for k, v in meta["config"].items() if k in fields})
-        if num_fp16_res is not None:
-            config.num_fp16_res = num_fp16_res
+        for name, value in (overrides or {}).items():
+            if name in RESUMABLE_OVERRIDES:
+                setattr(config, name, value)
+            elif getattr(config, name) != value:
+                raise ValueError(
+                    f"{name}={value} differs from the checkpoint's {getattr(config, name)}: "
+                    "only these can change when resuming: " + ", ".join(sorted(RESUMABLE_OVERRIDES))
+                )
         trainer = cls(config, device=device, data_workers=data_workers)
         for name, module in (("G", trainer.G), ("D", trainer.D), ("G_ema", trainer.G_ema)):
             load_network_state(module, tensors, name)
-        load_optimizer_state(trainer.G_opt, tensors, meta, "G_opt")
-        load_optimizer_state(trainer.D_opt, tensors, meta, "D_opt")
+        for optimizer, name in ((trainer.G_opt, "G_opt"), (trainer.D_opt, "D_opt")):
+            current = [(group["lr"], group["betas"]) for group in optimizer.param_groups]
+            load_optimizer_state(optimizer, tensors, meta, name)
+            for group, (lr, betas) in zip(optimizer.param_groups, current):
+                group["lr"], group["betas"] = lr, betas  # this run's (maybe overridden) values
         trainer.iteration = int(meta["iteration"])
+        trainer.nimg = int(meta["nimg"])
         trainer.train_seconds = float(meta.get("train_seconds", 0.0))
         return trainer
 

@@ -35,7 +35,7 @@ class RunOptions:
     resume: Path | None = None  # a checkpoint, or None to resume outdir's own if it has one
     device: str = "cpu"
     data_workers: int = 0
-    num_fp16_res: int | None = None
+    overrides: dict = dataclasses.field(default_factory=dict)  # hyper-parameters set explicitly
     progress_interval_s: float = 10.0
 
 
@@ -60,15 +60,16 @@ class _StopFlag:
 
 
 def open_trainer(options: RunOptions, config: TrainConfig):
-    """Resume from `options.resume`, else from the outdir's checkpoint, else start fresh."""
-    own = options.outdir / f"{CHECKPOINT_STEM}.json"
-    source = options.resume or (own if own.is_file() else None)
+    """Resume from the outdir's checkpoint, else `options.resume`, else start fresh.
+
+    A fresh run uses `config`; a resumed one keeps its checkpoint's config except for the
+    hyper-parameters named in `options.overrides`.
+    """
+    own = Path(options.outdir) / f"{CHECKPOINT_STEM}.json"
+    source = own if own.is_file() else options.resume
     if source is not None:
-        return Trainer.resume(
-            source, options.device, options.data_workers, options.num_fp16_res
-        ), source
-    if options.num_fp16_res is not None:
-        config.num_fp16_res = options.num_fp16_res
+        trainer = Trainer.resume(source, options.device, options.data_workers, options.overrides)
+        return trainer, source
     return Trainer(config, options.device, options.data_workers), None
 
 
@@ -78,7 +79,8 @@ def train(options: RunOptions, config: TrainConfig, log=print):
     outdir.mkdir(parents=True, exist_ok=True)
     trainer, source = open_trainer(options, config)
     log(f"{'resumed from ' + str(source) if source else 'new run'} at {trainer.nimg / 1000:.3f}"
-        f" kimg on {trainer.device}; config {dataclasses.asdict(trainer.config)}")  # fmt: skip
+        f" kimg on {trainer.device} (fused_modconv={trainer.fused_modconv}, data workers "
+        f"{trainer.data_workers}); config {dataclasses.asdict(trainer.config)}")  # fmt: skip
     latents = sample_latents(trainer.G.z_dim, 64, trainer.device)
     if not (outdir / "reals.png").is_file():
         save_grid(outdir / "reals.png", torch.stack([trainer.dataset[i][0] for i in range(64)]))

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Train the default model on a CUDA machine for a fixed number of minutes.
+#
+#   scripts/gpu_train.sh MINUTES [RESUME_CHECKPOINT.json] [extra `draggan-fast train` flags...]
+#
+# Runs from a copy of the repository without installing it (the package is put on PYTHONPATH
+# through a folder of links), trains `draggan-fast train` for MINUTES (checkpoint every minute,
+# graceful stop, then a hard `timeout` as a safety net), and leaves in $OUT (default ./runs/gpu):
+#   generator.safetensors   G_ema in the package's generator format (draggan_fast/assets/)
+#   checkpoint.safetensors  the full training state (if it fits the 16 MB return limit)
+#   checkpoint.json         its config and counters (resume with it as RESUME_CHECKPOINT)
+#   samples-latest.png      G_ema on seeds 0..63;  reals.png  64 training faces
+#   log.jsonl, train.log    per-checkpoint stats and the whole console output
+# Without RESUME_CHECKPOINT it starts a new run with the default architecture (64x64,
+# channel_max 64, the same as the CPU run, so either can resume the other).
+set -euo pipefail
+
+MINUTES=${1:?usage: scripts/gpu_train.sh MINUTES [RESUME_CHECKPOINT.json] [train flags...]}
+shift
+RESUME=""
+if [[ $# -gt 0 && $1 != --* ]]; then
+    RESUME=$1
+    shift
+fi
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+OUT=${OUT:-$REPO/runs/gpu}
+RUN_DIR=${RUN_DIR:-/tmp/draggan-gpu-run}
+PYTHON=${PYTHON:-python3}
+BATCH=${BATCH:-128}
+mkdir -p "$OUT" "$RUN_DIR"
+
+# draggan_fast/ with stylegan/ and kernels/ as its sub-packages, as setup.py installs them
+SHIM=$(mktemp -d)
+mkdir "$SHIM/draggan_fast"
+for entry in "$REPO"/draggan_fast/*; do
+    ln -s "$entry" "$SHIM/draggan_fast/$(basename "$entry")"
+done
+ln -s "$REPO/stylegan" "$SHIM/draggan_fast/stylegan"
+ln -s "$REPO/kernels" "$SHIM/draggan_fast/kernels"
+export PYTHONPATH="$SHIM${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+export MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=100000000000
+
+"$PYTHON" - <<'EOF' 2>&1 | tee "$OUT/train.log"
+import torch
+print("torch", torch.__version__, "cuda", torch.cuda.is_available(),
+      torch.cuda.get_device_name(0) if torch.cuda.is_available() else "-")
+EOF
+
+RESUME_FLAGS=()
+if [[ -n $RESUME ]]; then
+    RESUME_FLAGS=(--resume "$RESUME")
+fi
+set +e
+timeout --signal=TERM --kill-after=60 "$(( ${MINUTES%.*} * 60 + 240 ))" \
+    "$PYTHON" -m draggan_fast train --outdir "$RUN_DIR" --minutes "$MINUTES" \
+    --checkpoint-minutes 1 --sample-kimg 100 --batch "$BATCH" --ema-kimg "$((BATCH * 10 / 32))" \
+    --workers "${WORKERS:-12}" --kimg "${KIMG:-100000}" --export "$OUT/generator.safetensors" \
+    "${RESUME_FLAGS[@]}" "$@" 2>&1 | tee -a "$OUT/train.log"
+STATUS=${PIPESTATUS[0]}
+set -e
+
+if [[ ! -f $OUT/generator.safetensors && -f $RUN_DIR/checkpoint.json ]]; then
+    echo "training ended with status $STATUS; exporting G_ema from the last checkpoint" \
+        | tee -a "$OUT/train.log"
+    "$PYTHON" -c "import sys; from draggan_fast.stylegan.training.export import export_checkpoint;
+export_checkpoint(sys.argv[1], sys.argv[2])" "$RUN_DIR/checkpoint.json" "$OUT/generator.safetensors"
+fi
+for name in checkpoint.json samples-latest.png reals.png log.jsonl; do
+    [[ -f $RUN_DIR/$name ]] && cp "$RUN_DIR/$name" "$OUT/"
+done
+CHECKPOINT_BYTES=$(stat -c %s "$RUN_DIR/checkpoint.safetensors" 2>/dev/null || echo 0)
+if (( CHECKPOINT_BYTES > 0 && CHECKPOINT_BYTES < 16000000 )); then
+    cp "$RUN_DIR/checkpoint.safetensors" "$OUT/"
+else
+    echo "checkpoint.safetensors ($CHECKPOINT_BYTES bytes) not copied: over the 16 MB return limit" \
+        | tee -a "$OUT/train.log"
+fi
+rm -rf "$SHIM"
+ls -l "$OUT"
+exit "$STATUS"

@@ -1,0 +1,140 @@
+"""The trainer: tiny steps run, resume exactly, and export a loadable generator."""
+
+import dataclasses
+import json
+
+import pytest
+import torch
+
+from draggan_fast.cli import main
+from draggan_fast.stylegan.discriminator import Discriminator, MinibatchStdLayer
+from draggan_fast.stylegan.training import TrainConfig, Trainer
+from draggan_fast.stylegan.training.export import export_checkpoint
+
+TINY = TrainConfig(
+    resolution=16, z_dim=8, w_dim=8, mapping_layers=2, channel_base=128, channel_max=8,
+    batch_size=4, r1_interval=2, ema_kimg=0.01, seed=3,
+)  # fmt: skip
+
+
+def _tiny():
+    return Trainer(dataclasses.replace(TINY))
+
+
+def _all_state(trainer):
+    state = {}
+    for name in ("G", "D", "G_ema"):
+        for key, value in getattr(trainer, name).state_dict().items():
+            state[f"{name}/{key}"] = value
+    for name in ("G_opt", "D_opt"):
+        for index, param_state in getattr(trainer, name).state_dict()["state"].items():
+            for key, value in param_state.items():
+                state[f"{name}/{index}/{key}"] = torch.as_tensor(value)
+    return state
+
+
+def test_steps_change_weights_and_report_finite_losses():
+    trainer = _tiny()
+    before = {k: v.clone() for k, v in _all_state(trainer).items()}
+    for _ in range(2):
+        stats = trainer.step()
+        assert all(torch.isfinite(torch.tensor(v)) for v in stats.values())
+    assert "r1" in stats or trainer.iteration % TINY.r1_interval != 1
+    after = _all_state(trainer)
+    assert trainer.nimg == 2 * TINY.batch_size
+    for name in ("G/synthesis.b16.conv1.weight", "D/b16.conv0.weight", "G_ema/mapping.fc0.weight"):
+        assert not torch.equal(before[name], after[name]), name
+
+
+def test_resume_continues_exactly(tmp_path):
+    straight = _tiny()
+    for _ in range(3):
+        straight.step()
+
+    interrupted = _tiny()
+    for _ in range(2):
+        interrupted.step()
+    interrupted.save(tmp_path / "checkpoint")
+    resumed = Trainer.resume(tmp_path / "checkpoint.json")
+    assert (resumed.iteration, resumed.nimg) == (2, 2 * TINY.batch_size)
+    resumed.step()
+
+    expected, actual = _all_state(straight), _all_state(resumed)
+    assert expected.keys() == actual.keys()
+    for key in expected:
+        assert torch.equal(expected[key], actual[key]), key
+
+
+def test_resume_refuses_an_architecture_change(tmp_path):
+    trainer = _tiny()
+    trainer.save(tmp_path / "checkpoint")
+    with pytest.raises(ValueError, match="channel_max"):
+        Trainer.resume(tmp_path / "checkpoint.json", overrides={"channel_max": 16})
+    resumed = Trainer.resume(tmp_path / "checkpoint.json", overrides={"g_lr": 0.001})
+    assert resumed.G_opt.param_groups[0]["lr"] == pytest.approx(0.001)
+
+
+def test_checkpoint_errors_are_clear(tmp_path):
+    from draggan_fast.stylegan.errors import CheckpointError
+
+    with pytest.raises(CheckpointError, match="needs both"):
+        Trainer.resume(tmp_path / "missing.json")
+    (tmp_path / "bad.json").write_text(json.dumps({"format": "something else"}))
+    (tmp_path / "bad.safetensors").write_bytes(b"")
+    with pytest.raises(CheckpointError, match="not a"):
+        Trainer.resume(tmp_path / "bad.json")
+
+
+def test_discriminator_has_the_official_layout():
+    D = Discriminator(img_resolution=16, channel_base=128, channel_max=8)
+    keys = set(D.state_dict())
+    for key in (
+        "b16.fromrgb.weight", "b16.conv0.weight", "b16.conv1.weight", "b16.conv1.bias",
+        "b16.skip.weight", "b8.conv0.weight", "b4.conv.weight", "b4.fc.weight", "b4.out.weight",
+        "b16.conv1.resample_filter",
+    ):  # fmt: skip
+        assert key in keys, key
+    assert "b16.skip.bias" not in keys and "b8.fromrgb.weight" not in keys
+    assert D(torch.randn(4, 3, 16, 16)).shape == (4, 1)
+    with pytest.raises(ValueError, match="img must be"):
+        D(torch.randn(4, 3, 8, 8))
+
+
+def test_minibatch_std_matches_its_definition():
+    x = torch.randn(8, 6, 4, 4)
+    out = MinibatchStdLayer(group_size=4)(x)
+    groups = x.reshape(4, 2, 6, 4, 4)  # sample n of group g is x[g * 2 + n]
+    std = (groups.var(dim=0, unbiased=False) + 1e-8).sqrt().mean(dim=[1, 2, 3])  # [2]
+    assert out.shape == (8, 7, 4, 4)
+    torch.testing.assert_close(out[:, 6, 0, 0], std.repeat(4))
+    with pytest.raises(ValueError, match="multiple"):
+        MinibatchStdLayer(group_size=4)(torch.randn(6, 6, 4, 4))
+
+
+def test_cli_trains_resumes_and_exports(tmp_path, capsys):
+    outdir = tmp_path / "run"
+    flags = ["--resolution", "16", "--z-dim", "8", "--w-dim", "8", "--map-layers", "2",
+             "--channel-base", "128", "--channel-max", "8", "--batch", "4"]  # fmt: skip
+    assert main(["train", "--outdir", str(outdir), "--kimg", "0.008", *flags]) == 0
+    meta = json.loads((outdir / "checkpoint.json").read_text())
+    assert meta["nimg"] == 8 and meta["config"]["channel_max"] == 8
+    export = tmp_path / "g.safetensors"
+    assert main(["train", "--outdir", str(outdir), "--kimg", "0.016", "--export", str(export)]) == 0
+    assert json.loads((outdir / "checkpoint.json").read_text())["nimg"] == 16
+    for name in ("reals.png", "samples-000000.png", "samples-latest.png", "log.jsonl"):
+        assert (outdir / name).is_file(), name
+
+    from draggan_fast.stylegan.loading import load_generator
+
+    G = load_generator(export)
+    again = load_generator(export_checkpoint(outdir / "checkpoint.json", tmp_path / "h.st"))
+    z = torch.randn(2, 8)
+    torch.testing.assert_close(G(z), again(z), rtol=0, atol=0)
+    assert main(["train", "--outdir", str(outdir), "--channel-max", "16"]) == 2
+    assert "channel_max" in capsys.readouterr().err
+
+
+def test_cli_refuses_bad_input(tmp_path, capsys):
+    assert main(["train", "--outdir", str(tmp_path), "--resolution", "48"]) == 2
+    assert "resolution" in capsys.readouterr().err
+    assert main(["train", "--outdir", str(tmp_path), "--resume", str(tmp_path / "x.json")]) == 2
