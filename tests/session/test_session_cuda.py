@@ -49,8 +49,9 @@ def test_official_trace_on_cuda(fixtures_dir, full_fp32):
 
 
 def test_cuda_session_matches_the_cpu_session(full_fp32):
-    cpu_session, cpu_results = _drag(tiny_generator(), "cpu", 3)
-    cuda_session, cuda_results = _drag(tiny_generator(), "cuda", 3)
+    # No fp16 blocks (the CPU runs them in float32): the same arithmetic on both devices.
+    cpu_session, cpu_results = _drag(tiny_generator(num_fp16_res=0), "cpu", 3)
+    cuda_session, cuda_results = _drag(tiny_generator(num_fp16_res=0), "cuda", 3)
     assert cuda_session._handles.device.type == "cuda"
     assert [r.handles.tolist() for r in cuda_results] == [r.handles.tolist() for r in cpu_results]
     np.testing.assert_allclose(cuda_session.w, cpu_session.w, rtol=0, atol=1e-4)
@@ -69,7 +70,8 @@ def test_fp16_blocks_on_cuda_save_and_resume_exactly(fixtures_dir, tmp_path):
     assert loaded.device.type == "cuda"
     expected, got = session.step(), loaded.step()
     np.testing.assert_array_equal(got.handles, expected.handles)
-    np.testing.assert_array_equal(loaded.w, session.w)
+    # Not bitwise: CUDA's backward of grid_sample and indexing accumulates with atomics.
+    np.testing.assert_allclose(loaded.w, session.w, rtol=0, atol=1e-3)
 
 
 def test_drag_cli_on_cuda(tmp_path, capsys):
