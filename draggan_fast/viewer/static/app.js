@@ -18,6 +18,8 @@ let drawScheduled = false;
 let pointer = null; // the mouse interaction under way
 let progress = null; // the latest step metadata
 
+const STOP_REASONS = { done: "done: every handle reached its target", max_steps: "stopped at max steps", stopped: "stopped", error: "failed" };
+
 const connection = new Connection({ event: onEvent, frame: onFrame, file: onFile, closed: onClosed });
 
 // ------------------------------------------------------------------ server messages
@@ -38,7 +40,7 @@ function onEvent(event) {
       scheduleDraw();
       break;
     case "stopped":
-      showMessage(event.reason === "done" ? `done after ${event.steps} steps` : `${event.reason} after ${event.steps} steps`, false);
+      showMessage(`${STOP_REASONS[event.reason] ?? event.reason} after ${event.steps} steps`, false);
       break;
     case "error":
       showMessage(event.message, true);

@@ -1,0 +1,123 @@
+"""The page in headless Chromium against a real server: place a handle and a target with the
+mouse, press Start, see the image change and the handle move; then undo from the keyboard.
+
+Needs Debian's `chromium` (scripts/ci_system_deps.sh installs it); skips without it. With
+DRAGGAN_FAST_SCREENSHOTS=DIR it also saves 1280x800 screenshots of the page there.
+"""
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.viewer.conftest import HANDLE, IMAGE_SIZE, TARGET
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+]  # fmt: skip
+pytestmark = pytest.mark.skipif(
+    not os.path.exists(CHROMIUM),
+    reason="chromium is not installed (apt-get install -y chromium; see scripts/ci_system_deps.sh)",
+)
+
+
+@pytest.fixture
+def page(server):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    errors = []
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.set_default_timeout(120_000)
+        page.goto(server.url)
+        yield page
+        browser.close()
+    assert errors == []
+
+
+def wait_until(page, expression, timeout_s=120):
+    """Poll a JS expression until truthy. (Playwright's wait_for_function evaluates strings
+    inside the page, which the page's Content-Security-Policy rightly forbids.)"""
+    deadline = time.monotonic() + timeout_s
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"timed out waiting for {expression}"
+        page.wait_for_timeout(100)
+
+
+def screenshot(page, name):
+    folder = os.environ.get("DRAGGAN_FAST_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(folder) / name))
+
+
+def click_image(page, x, y):
+    """Click image pixel (x, y) of the canvas (CSS-scaled)."""
+    box = page.locator("#view").bounding_box()
+    scale = box["width"] / IMAGE_SIZE
+    page.mouse.click(box["x"] + (x + 0.2) * scale, box["y"] + (y + 0.2) * scale)
+
+
+def canvas_pixels(page) -> str:
+    return page.evaluate("document.getElementById('view').toDataURL()")
+
+
+def test_click_handle_and_target_start_and_watch_the_handle_move(page):
+    wait_until(page, "document.getElementById('status').textContent.startsWith('idle')")
+    wait_until(page, "document.getElementById('model').options.length === 1")
+    page.locator("details summary", has_text="Advanced").click()
+    page.fill("#lr", "0.01")
+    page.fill("#max-steps", "8")
+    page.locator("#max-steps").press("Tab")  # change events: the server takes the parameters
+
+    click_image(page, *HANDLE)
+    click_image(page, *TARGET)
+    first_point = page.locator("#point-list li").first
+    wait_until(
+        page,
+        "document.querySelector('#point-list li')?.textContent.startsWith('(20, 30) → (30, 30)')",
+    )
+    page.wait_for_timeout(100)  # the next animation frame has drawn the point
+    before = canvas_pixels(page)
+    screenshot(page, "viewer-points.png")
+
+    page.click("#start")
+    wait_until(page, "document.getElementById('message').textContent.includes(' after ')")
+    wait_until(page, "document.getElementById('status').textContent.startsWith('idle')")
+    moved = first_point.text_content()
+    assert not moved.startswith("(20, 30)"), moved  # tracking moved the handle
+    assert canvas_pixels(page) != before  # the image changed
+    assert "ms/step" in page.text_content("#status")
+    screenshot(page, "viewer-after-drag.png")
+
+    page.locator("#view").press("Control+z")  # keyboard: undo the drag
+    wait_until(page, "document.querySelector('#point-list li')?.textContent.startsWith('(20, 30)')")
+    page.locator("#view").press("n")  # select the point, nudge its target with the arrows
+    page.locator("#view").press("t")
+    page.locator("#view").press("Shift+ArrowDown")
+    wait_until(page, "document.querySelector('#point-list li')?.textContent.includes('→ (30, 40)')")
+
+
+def test_paint_a_mask_and_remove_a_point(page, server):
+    wait_until(page, "document.getElementById('status').textContent.startsWith('idle')")
+    click_image(page, 10, 10)
+    click_image(page, 12, 12)
+    wait_until(page, "document.querySelectorAll('#point-list li').length === 1")
+    page.locator("#view").press("m")
+    box = page.locator("#view").bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.3)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.7, box["y"] + box["height"] * 0.6, steps=5)
+    page.mouse.up()
+    screenshot(page, "viewer-mask.png")
+    page.locator("#view").press("p")
+    page.mouse.click(box["x"] + (10.2 / IMAGE_SIZE) * box["width"],
+                     box["y"] + (10.2 / IMAGE_SIZE) * box["height"], button="right")  # fmt: skip
+    wait_until(page, "document.querySelectorAll('#point-list li').length === 0")
+    assert page.text_content("#message") == ""
