@@ -20,7 +20,7 @@ import torch
 
 from draggan_fast.bench import environment, presets, stats, trace
 from draggan_fast.bench.progress import ProgressLine
-from draggan_fast.bench.workload import DragWorkload, make_session
+from draggan_fast.bench.workload import DragWorkload, compile_method, make_session
 
 TOP_OPERATORS = 10
 
@@ -130,6 +130,7 @@ def measure(spec: dict, progress: ProgressLine) -> dict:
         "backend": spec["backend"],
         "backend_detail": _describe_backend(session),
         "compile": spec["compile"],
+        "compile_method": compile_method() if spec["compile"] else None,
         "warmup_ms": warmup_ms,
         "timings_ms": timings_ms,
         "stats": summary,

@@ -45,16 +45,18 @@ def _describe_run(report: dict) -> str:
     render = workload["render_every"]
     machine = env["gpu"]["name"] if config["device"] == "cuda" and env["gpu"] else None
     machine = machine or f"{env['cpu_model']}, {env['cpu_cores']} cores"
-    return "\n".join(
-        [
-            f"model:    {model}",
-            f"device:   {config['device']} ({machine}); torch {env['versions']['torch']}",
-            f"workload: {workload['handles']} handle(s), mask {'on' if workload['mask'] else 'off'}"
-            f", render {'every ' + str(render) + ' step(s)' if render else 'never'}; "
-            f"{config['warmup']} warm-up + {config['steps']} timed steps per configuration, "
-            "each configuration in a fresh process",
-        ]
-    )
+    compiled = config.get("compile_method")
+    lines = [
+        f"model:    {model}",
+        f"device:   {config['device']} ({machine}); torch {env['versions']['torch']}",
+        f"workload: {workload['handles']} handle(s), mask {'on' if workload['mask'] else 'off'}"
+        f", render {'every ' + str(render) + ' step(s)' if render else 'never'}; "
+        f"{config['warmup']} warm-up + {config['steps']} timed steps per configuration, "
+        "each configuration in a fresh process",
+    ]
+    if compiled:
+        lines.append(f"compile:  {compiled}; warm-up s = compile time (warm-up excess over median)")
+    return "\n".join(lines)
 
 
 def _summary_rows(results: list[dict], memory_label: str) -> tuple[list[str], list[list[str]]]:

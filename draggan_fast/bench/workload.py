@@ -70,15 +70,27 @@ def session_accepts(name: str) -> bool:
     return name in inspect.signature(DragSession).parameters
 
 
+def compile_method() -> str:
+    """How `--compile` compiles the step in this install.
+
+    The session's own option when it has one; else each synthesis block of the generator goes
+    through `torch.compile` (nn.Module.compile, in place), the part of the step that dominates.
+    """
+    if session_accepts("compile"):
+        return "DragSession(compile=True)"
+    return "torch.compile of each synthesis block (nn.Module.compile)"
+
+
 def make_session(generator, workload: DragWorkload, backend: str, device, compile_step: bool):
     """A DragSession on `device` with the workload's points and mask, ready to step."""
     from draggan_fast import DragSession
 
     options = {"seed": workload.seed, "backend": backend, "device": torch.device(device)}
-    if compile_step:
-        if not session_accepts("compile"):
-            raise ValueError("--compile: this install's DragSession has no compile option")
+    if compile_step and session_accepts("compile"):
         options["compile"] = True
+    elif compile_step:
+        for block in generator.synthesis.blocks:
+            block.compile()
     session = DragSession(generator, **options)
     for handle, target in handle_target_pairs(workload.handles, generator.img_resolution):
         session.add_point(handle=handle, target=target)

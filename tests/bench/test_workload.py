@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 
 from draggan_fast.bench.workload import DragWorkload, handle_target_pairs, movable_mask
@@ -37,3 +38,28 @@ def test_render_schedule():
 def test_bad_workloads_are_refused(kwargs):
     with pytest.raises(ValueError):
         DragWorkload(**kwargs)
+
+
+def test_session_gets_the_points_and_mask():
+    from draggan_fast.bench.presets import build_preset_generator
+    from draggan_fast.bench.workload import make_session
+
+    generator = build_preset_generator("tiny")
+    workload = DragWorkload(handles=3, mask=True)
+    session = make_session(generator, workload, "reference", "cpu", compile_step=False)
+    expected = np.array(handle_target_pairs(3, 64))  # [K, 2 (handle, target), 2 (x, y)]
+    np.testing.assert_allclose(session.handles, expected[:, 0], atol=1e-5)
+    np.testing.assert_allclose(session.targets, expected[:, 1], atol=1e-5)
+    assert (session.movable_mask > 0).tolist() == movable_mask(64).tolist()
+
+
+def test_compile_without_a_session_option_compiles_the_synthesis_blocks():
+    from draggan_fast.bench.presets import build_preset_generator
+    from draggan_fast.bench.workload import compile_method, make_session, session_accepts
+
+    if session_accepts("compile"):
+        pytest.skip("DragSession compiles by itself here")
+    generator = build_preset_generator("tiny")
+    make_session(generator, DragWorkload(), "reference", "cpu", compile_step=True)
+    assert all(block._compiled_call_impl is not None for block in generator.synthesis.blocks)
+    assert "synthesis block" in compile_method()
