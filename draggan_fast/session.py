@@ -9,6 +9,7 @@ state keeps (row, col) tensors on the device, as the backends use them.
 from __future__ import annotations
 
 import copy
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,10 +17,11 @@ import torch
 from torch.profiler import record_function
 
 from draggan_fast import session_inputs as inputs
-from draggan_fast.step_backend import DragConfig, DragState, create_backend
+from draggan_fast.step_backend import DragState, create_backend
 from draggan_fast.stylegan.seeds import z_from_seed
 
 MAX_HISTORY = 100
+MAX_STEPS = 10**9
 
 
 @dataclass
@@ -45,7 +47,11 @@ class DragSession:
 
     Defaults follow the official DragGAN GUI: W+ with the first 6 style vectors optimised,
     Adam (lr 1e-3), r1 = 3 and r2 = 12 in 512-px units, lambda_mask 20, feature block 5.
-    `device` moves G there (default: where G's parameters are).
+    The start latent comes from `seed` (with truncation) unless `w` gives it: [w_dim],
+    [num_ws, w_dim] or [1, num_ws, w_dim], or the path of a saved session (its current w).
+    `device` moves G there (default: where G's parameters are). Feature references are taken
+    by the first step after points were added or removed (or after `reset()`), from that step's
+    forward pass, and kept across runs and target moves, as in the official renderer.
     """
 
     def __init__(
@@ -54,54 +60,25 @@ class DragSession:
         feature_block=None, tracking="l2", stop_distance=None, noise_mode="const",
         backend="reference", device=None,
     ):  # fmt: skip
-        synthesis = G.synthesis
-        size = (synthesis.img_resolution, synthesis.img_resolution)
-        num_blocks = len(synthesis.blocks)
-        if feature_block is None:
-            feature_block = inputs.default_feature_block(size[0], num_blocks)
-        feature_block = inputs.check_int("feature_block", feature_block, 0, num_blocks - 1)
-        n_optimized_layers = inputs.check_int("n_optimized_layers", n_optimized_layers, 1, G.num_ws)
-        if truncation_cutoff is not None:
-            truncation_cutoff = inputs.check_int(
-                "truncation_cutoff", truncation_cutoff, 0, G.num_ws
-            )
-        if stop_distance is None:
-            stop_distance = max(2 * size[0] / 512, 2)
-        self.hyperparameters = {
-            "seed": seed, "truncation_psi": inputs.check_number("truncation_psi", truncation_psi),
-            "truncation_cutoff": truncation_cutoff,
-            "latent_space": inputs.check_choice("latent_space", latent_space, inputs.LATENT_SPACES),
-            "n_optimized_layers": n_optimized_layers,
-            "lr": inputs.check_number("lr", lr, 0, exclusive=True),
-            "r1": inputs.check_number("r1", r1, 0, exclusive=True),
-            "r2": inputs.check_number("r2", r2, 0),
-            "lambda_mask": inputs.check_number("lambda_mask", lambda_mask, 0),
-            "feature_block": feature_block,
-            "tracking": inputs.check_choice("tracking", tracking, inputs.TRACKING_DISTANCES),
-            "stop_distance": inputs.check_number("stop_distance", stop_distance, 0),
-            "noise_mode": inputs.check_choice("noise_mode", noise_mode, inputs.NOISE_MODES),
-            "backend": backend,
-        }  # fmt: skip
-        hp = self.hyperparameters
-        self.config = DragConfig(
-            latent_space=hp["latent_space"], n_optimized_layers=n_optimized_layers,
-            feature_block=feature_block,
-            # At least 1 px: below 256 px the official rounding gives an empty disk (a NaN loss).
-            motion_radius=max(round(hp["r1"] * size[0] / 512), 1),
-            tracking_radius=round(hp["r2"] * size[0] / 512),
-            lambda_mask=hp["lambda_mask"], tracking=hp["tracking"],
-            stop_distance=hp["stop_distance"], noise_mode=hp["noise_mode"],
+        self.hyperparameters, self.config = inputs.drag_settings(
+            G, seed=seed, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
+            latent_space=latent_space, n_optimized_layers=n_optimized_layers, lr=lr, r1=r1,
+            r2=r2, lambda_mask=lambda_mask, feature_block=feature_block, tracking=tracking,
+            stop_distance=stop_distance, noise_mode=noise_mode, backend=backend,
         )  # fmt: skip
+        hp = self.hyperparameters
         self._backend = create_backend(backend, self.config)
         self.device = torch.device(device) if device is not None else G.mapping.w_avg.device
         self.generator = G.to(self.device)
-        self.image_size = size  # (height, width)
-        if w is None:
-            z = z_from_seed(seed, G.z_dim).to(self.device)
+        self.image_size = (G.img_resolution, G.img_resolution)  # (height, width)
+        if isinstance(w, (str, os.PathLike)):  # a saved session: start from where it got to
+            w = DragSession.load(w, G, device=self.device).w
+        elif w is None:
+            z = z_from_seed(hp["seed"], G.z_dim).to(self.device)
             label = torch.zeros([1, G.c_dim], device=self.device)
             with torch.no_grad():
-                w = G.mapping(z, label, truncation_psi=truncation_psi,
-                              truncation_cutoff=truncation_cutoff)  # fmt: skip
+                w = G.mapping(z, label, truncation_psi=hp["truncation_psi"],
+                              truncation_cutoff=hp["truncation_cutoff"])  # fmt: skip
         self._w0 = inputs.start_latent(w, G.num_ws, G.w_dim, self.device)  # [1, num_ws, w_dim]
         self._handles = torch.zeros([0, 2], device=self.device)  # [K, 2] (row, col)
         self._targets = torch.zeros([0, 2], device=self.device)  # [K, 2] (row, col)
@@ -261,8 +238,8 @@ class DragSession:
         sees each result; returning False stops the run. Returns the last StepResult (None
         when max_steps is 0). `undo()` goes back to the state before this call.
         """
-        max_steps = int(inputs.check_number("max_steps", max_steps, 0))
-        render_every = int(inputs.check_number("render_every", render_every, 0))
+        max_steps = inputs.check_int("max_steps", max_steps, 0, MAX_STEPS)
+        render_every = inputs.check_int("render_every", render_every, 0, MAX_STEPS)
         self._stroke_open = False
         result = None
         for index in range(max_steps):

@@ -9,6 +9,8 @@ from numbers import Real
 import numpy as np
 import torch
 
+from draggan_fast.step_backend import DragConfig
+
 LATENT_SPACES = ("w", "w+")
 TRACKING_DISTANCES = ("l2", "l1")
 NOISE_MODES = ("const", "random", "none")
@@ -41,6 +43,8 @@ def check_int(name: str, value, minimum: int, maximum: int) -> int:
 
 def point_xy(name: str, point, size: tuple[int, int]) -> tuple[float, float]:
     """(x, y) pixel inside an image of size (height, width): 0 <= x <= W - 1, 0 <= y <= H - 1."""
+    if isinstance(point, torch.Tensor):
+        point = point.detach().cpu()
     try:
         x, y = (float(value) for value in np.asarray(point, dtype=np.float64).reshape(-1))
     except (TypeError, ValueError):
@@ -114,3 +118,67 @@ def default_feature_block(img_resolution: int, num_blocks: int) -> int:
     if num_blocks > 5:
         return 5
     return max(int(math.log2(img_resolution)) - 3, 0)
+
+
+def drag_settings(
+    G,
+    *,
+    seed,
+    truncation_psi,
+    truncation_cutoff,
+    latent_space,
+    n_optimized_layers,
+    lr,
+    r1,
+    r2,
+    lambda_mask,
+    feature_block,
+    tracking,
+    stop_distance,
+    noise_mode,
+    backend,
+) -> tuple[dict, DragConfig]:
+    """Check a session's settings against generator G.
+
+    Returns (hyperparameters as given, resolved: what a saved session records) and the
+    DragConfig in pixels of G's image (radii scaled by H / 512 and rounded, as officially).
+    """  # fmt: skip
+    height = G.img_resolution
+    num_blocks = len(G.synthesis.blocks)
+    if feature_block is None:
+        feature_block = default_feature_block(height, num_blocks)
+    if truncation_cutoff is not None:
+        truncation_cutoff = check_int("truncation_cutoff", truncation_cutoff, 0, G.num_ws)
+    if stop_distance is None:
+        stop_distance = max(2 * height / 512, 2)
+    if not isinstance(backend, str):
+        raise ValueError(f"backend must be a name, got {backend!r}")
+    hyperparameters = {
+        "seed": check_int("seed", seed, 0, 2**32 - 1),
+        "truncation_psi": check_number("truncation_psi", truncation_psi),
+        "truncation_cutoff": truncation_cutoff,
+        "latent_space": check_choice("latent_space", latent_space, LATENT_SPACES),
+        "n_optimized_layers": check_int("n_optimized_layers", n_optimized_layers, 1, G.num_ws),
+        "lr": check_number("lr", lr, 0, exclusive=True),
+        "r1": check_number("r1", r1, 0, exclusive=True),
+        "r2": check_number("r2", r2, 0),
+        "lambda_mask": check_number("lambda_mask", lambda_mask, 0),
+        "feature_block": check_int("feature_block", feature_block, 0, num_blocks - 1),
+        "tracking": check_choice("tracking", tracking, TRACKING_DISTANCES),
+        "stop_distance": check_number("stop_distance", stop_distance, 0),
+        "noise_mode": check_choice("noise_mode", noise_mode, NOISE_MODES),
+        "backend": backend,
+    }
+    config = DragConfig(
+        latent_space=hyperparameters["latent_space"],
+        n_optimized_layers=hyperparameters["n_optimized_layers"],
+        feature_block=hyperparameters["feature_block"],
+        # At least 1 px: below 256 px the official rounding gives an empty disk (a NaN loss).
+        motion_radius=max(round(hyperparameters["r1"] * height / 512), 1),
+        tracking_radius=round(hyperparameters["r2"] * height / 512),
+        lambda_mask=hyperparameters["lambda_mask"],
+        tracking=hyperparameters["tracking"],
+        stop_distance=hyperparameters["stop_distance"],
+        noise_mode=hyperparameters["noise_mode"],
+    )
+    return hyperparameters, config

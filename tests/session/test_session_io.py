@@ -75,6 +75,16 @@ def test_the_files_are_json_and_a_plain_npz(tiny_G, tmp_path):
     assert {"optimizer/exp_avg", "optimizer/exp_avg_sq"} <= names
 
 
+@pytest.mark.parametrize("latent_space", ["w+", "w"])
+def test_a_saved_session_can_start_a_new_one(tiny_G, tmp_path, latent_space):
+    session = _dragged_session(tiny_G, latent_space=latent_space)
+    session.save(tmp_path / "drag.json")
+    follow_up = DragSession(tiny_G, w=tmp_path / "drag.json")
+    np.testing.assert_array_equal(follow_up.w0, session.w)
+    np.testing.assert_array_equal(follow_up.w, session.w)
+    assert follow_up.handles.shape == (0, 2) and follow_up.step_count == 0
+
+
 def test_loading_on_a_different_generator_is_refused(tiny_G, tmp_path):
     DragSession(tiny_G).save(tmp_path / "s.json")
     with pytest.raises(ValueError, match="saved for a generator of shape"):
