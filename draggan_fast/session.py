@@ -22,6 +22,7 @@ from draggan_fast.stylegan.seeds import z_from_seed
 
 MAX_HISTORY = 100
 MAX_STEPS = 10**9
+CONFIGURABLE = ("lr", "r1", "r2", "lambda_mask", "tracking", "stop_distance", "noise_mode")
 
 
 @dataclass
@@ -176,6 +177,15 @@ class DragSession:
         self._points_changed()
         return len(self._handles) - 1
 
+    def set_handle(self, index, handle):
+        """Move point `index`'s handle to (x, y) (also its start for `reset()`); like adding or
+        removing points, this makes the next step take new references."""
+        index = self._check_point_index(index)
+        handle_rc = self._rc("handle", handle)[0]
+        self._handles, self._start_handles = self._handles.clone(), self._start_handles.clone()
+        self._handles[index] = self._start_handles[index] = handle_rc
+        self._points_changed()
+
     def set_target(self, index, target):
         """Move point `index`'s target to (x, y); the references stay."""
         index = self._check_point_index(index)
@@ -204,6 +214,24 @@ class DragSession:
 
     def clear_mask(self):
         self._movable_mask = None
+        self._stroke_open = False
+
+    def configure(self, **changes):
+        """Change step settings between steps, keeping w, points, mask, references and the
+        optimizer moments: any of lr, r1, r2, lambda_mask, tracking, stop_distance, noise_mode.
+        (The latent space, optimised layers, feature block and backend are fixed per session.)
+        """
+        fixed = sorted(set(changes) - set(CONFIGURABLE))
+        if fixed:
+            raise ValueError(
+                f"configure() cannot change {', '.join(fixed)}; it takes "
+                f"{', '.join(CONFIGURABLE)} (start a new DragSession for the rest)"
+            )
+        settings = {**self.hyperparameters, **changes}
+        self.hyperparameters, self.config = inputs.drag_settings(self.generator, **settings)
+        self._backend = create_backend(self.hyperparameters["backend"], self.config)
+        for group in self._optimizer.param_groups:
+            group["lr"] = self.hyperparameters["lr"]
         self._stroke_open = False
 
     # ----------------------------------------------------------------- steps

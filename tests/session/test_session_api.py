@@ -278,3 +278,42 @@ def test_other_resolutions_and_l1_tracking():
     result = session.run(2, until_done=False, render_every=1)
     assert result.image.shape == (64, 64, 3) and result.handles.shape == (2, 2)
     assert np.isfinite(result.losses["total"])
+
+
+def test_moving_a_handle_retakes_the_references(tiny_G):
+    session = _session(tiny_G)
+    session.add_point((10, 12), (25, 18))
+    session.add_point((3, 4), (8, 8))
+    session.step()
+    assert session._references is not None
+    session.set_handle(1, (6.5, 7))
+    np.testing.assert_array_equal(session.handles[1], [6.5, 7])
+    np.testing.assert_array_equal(session.targets[1], [8, 8])
+    assert session._references is None
+    session.step()
+    session.reset()
+    np.testing.assert_array_equal(session.handles, [[10, 12], [6.5, 7]])
+    with pytest.raises(ValueError, match="outside"):
+        session.set_handle(0, (40, 1))
+
+
+def test_configure_changes_step_settings_and_keeps_the_drag(tiny_G):
+    session = _session(tiny_G)
+    session.add_point((10, 12), (25, 18))
+    session.run(2, until_done=False, render_every=0)
+    w, references = session.w, session._references
+    moments = session._optimizer.state_dict()["state"][0]["exp_avg"].clone()
+    session.configure(lr=0.2, r2=40, lambda_mask=3, tracking="l1")
+    assert session.config.tracking_radius == round(40 * 32 / 512)
+    assert session.config.lambda_mask == 3 and session.config.tracking == "l1"
+    assert session.hyperparameters["lr"] == 0.2
+    assert session._optimizer.param_groups[0]["lr"] == 0.2
+    np.testing.assert_array_equal(session.w, w)
+    assert session._references is references
+    torch.testing.assert_close(session._optimizer.state_dict()["state"][0]["exp_avg"], moments)
+    with pytest.raises(ValueError, match="cannot change latent_space"):
+        session.configure(latent_space="w")
+    with pytest.raises(ValueError, match="lr must be > 0"):
+        session.configure(lr=-1)
+    assert session.hyperparameters["lr"] == 0.2
+    session.step()
