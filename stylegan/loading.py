@@ -6,6 +6,8 @@ Every format ends as (official constructor kwargs, official-named state dict), w
 `build_generator` checks against each other before any weight is placed.
 """
 
+import contextlib
+import io
 import os
 
 import torch
@@ -15,7 +17,7 @@ from draggan_fast.stylegan.errors import CheckpointError
 from draggan_fast.stylegan.native_format import save_generator
 from draggan_fast.stylegan.networks import Generator
 from draggan_fast.stylegan.official_pickle import read_official_pickle
-from draggan_fast.stylegan.safe_unpickle import safe_loads
+from draggan_fast.stylegan.safe_unpickle import safe_load
 
 __all__ = ["build_generator", "load_generator", "official_kwargs_to_ours", "save_generator"]
 
@@ -132,42 +134,56 @@ def build_generator(init_kwargs: dict, state: dict, source="checkpoint", init_ar
     return G
 
 
-def _read_input(path_or_file) -> tuple[bytes, str]:
+def _check_binary(chunk, source: str) -> bytes:
+    if not isinstance(chunk, (bytes, bytearray, memoryview)):
+        raise CheckpointError(f"{source}: file object must be opened in binary mode ('rb')")
+    return bytes(chunk)
+
+
+@contextlib.contextmanager
+def _binary_stream(path_or_file):
+    """(seekable binary stream, name for messages); pickles are read from it without a copy."""
     if isinstance(path_or_file, (str, os.PathLike)):
         source = os.fspath(path_or_file)
         try:
-            with open(source, "rb") as file:
-                return file.read(), source
+            file = open(source, "rb")
         except FileNotFoundError:
             raise CheckpointError(f"{source}: no such file") from None
         except IsADirectoryError:
             raise CheckpointError(f"{source}: is a directory, not a checkpoint file") from None
         except OSError as exc:
             raise CheckpointError(f"{source}: cannot read ({exc.strerror})") from None
+        with file:
+            yield file, source
+        return
     if not hasattr(path_or_file, "read"):
         raise TypeError(
             f"load_generator takes a path or a binary file object, not {type(path_or_file)}"
         )
     source = str(getattr(path_or_file, "name", "<file object>"))
-    data = path_or_file.read()
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise CheckpointError(f"{source}: file object must be opened in binary mode ('rb')")
-    return bytes(data), source
+    seekable = getattr(path_or_file, "seekable", None)
+    if seekable is not None and seekable():
+        yield path_or_file, source
+    else:
+        yield io.BytesIO(_check_binary(path_or_file.read(), source)), source
 
 
-def _decode(data: bytes, source: str) -> Generator:
-    if not data:
+def _decode(stream, source: str) -> Generator:
+    start = stream.tell()
+    head = _check_binary(stream.read(16), source)
+    stream.seek(start)
+    if not head:
         raise CheckpointError(f"{source}: empty file")
-    if native_format.looks_like_safetensors(data):
-        config, state = native_format.read_native(data, source)
+    if native_format.looks_like_safetensors(head):
+        config, state = native_format.read_native(_check_binary(stream.read(), source), source)
         return build_generator(config, state, source)
-    if data.startswith(b"PK\x03\x04"):
+    if head.startswith(b"PK\x03\x04"):
         raise CheckpointError(
             f"{source}: a zip archive (torch.save?), not a StyleGAN pickle or safetensors file"
         )
-    if not data.startswith(b"\x80"):
+    if not head.startswith(b"\x80"):
         raise CheckpointError(f"{source}: not a checkpoint (neither a pickle nor safetensors)")
-    unpickled = safe_loads(data, source)
+    unpickled = safe_load(stream, source)
     if legacy_tf.is_tf_pickle(unpickled):
         return _build_from_tf(unpickled[2], source)
     init_args, init_kwargs, state = read_official_pickle(unpickled, source)
@@ -189,6 +205,6 @@ def load_generator(path_or_file, device=None) -> Generator:
     mode with `requires_grad` off (DragGAN optimises the latent, never the weights) on `device`
     (default CPU). Raises CheckpointError naming the problem when the file cannot be used.
     """
-    data, source = _read_input(path_or_file)
-    G = _decode(data, source)
+    with _binary_stream(path_or_file) as (stream, source):
+        G = _decode(stream, source)
     return G.to(torch.device(device or "cpu")).eval().requires_grad_(False)

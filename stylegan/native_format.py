@@ -29,14 +29,13 @@ FORMAT_VERSION = "1"
 _HEADER_SIZE_BYTES = 8  # little-endian u64 length of the JSON header that follows
 
 
-def looks_like_safetensors(data: bytes) -> bool:
-    """True when `data` starts like a safetensors file: a u64 header length, then '{'."""
-    if len(data) < _HEADER_SIZE_BYTES + 1:
+def looks_like_safetensors(head: bytes) -> bool:
+    """True when `head` (a file's first bytes) starts like safetensors: a u64 length, then '{'."""
+    if len(head) < _HEADER_SIZE_BYTES + 1:
         return False
-    header_size = int.from_bytes(data[:_HEADER_SIZE_BYTES], "little")
-    return (
-        0 < header_size < 100_000_000 and data[_HEADER_SIZE_BYTES : _HEADER_SIZE_BYTES + 1] == b"{"
-    )
+    header_size = int.from_bytes(head[:_HEADER_SIZE_BYTES], "little")
+    first_char = head[_HEADER_SIZE_BYTES : _HEADER_SIZE_BYTES + 1]
+    return 0 < header_size < 100_000_000 and first_char == b"{"
 
 
 def encode_generator(G: torch.nn.Module) -> bytes:

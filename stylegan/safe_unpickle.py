@@ -178,10 +178,10 @@ class RestrictedUnpickler(pickle.Unpickler):
         raise CheckpointError("refusing a pickle persistent id (not a StyleGAN checkpoint)")
 
 
-def safe_loads(data: bytes, source="checkpoint"):
-    """Unpickle `data` with RestrictedUnpickler; every failure is a CheckpointError."""
+def safe_load(file, source="checkpoint"):
+    """Unpickle from binary `file` with RestrictedUnpickler; every failure is a CheckpointError."""
     try:
-        return RestrictedUnpickler(io.BytesIO(data)).load()
+        return RestrictedUnpickler(file).load()
     except CheckpointError as exc:
         raise CheckpointError(f"{source}: {exc}") from None
     except EOFError:

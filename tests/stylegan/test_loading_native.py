@@ -56,6 +56,24 @@ def test_round_trip_file_object(small_G):
     _assert_same_generator(small_G, load_generator(buffer))
 
 
+class _Unseekable:
+    """A stream that can only be read (a pipe, a socket, an HTTP response)."""
+
+    def __init__(self, data):
+        self._buffer = io.BytesIO(data)
+
+    def read(self, size=-1):
+        return self._buffer.read(size)
+
+
+def test_unseekable_stream_and_open_file(small_G, tmp_path):
+    _assert_same_generator(small_G, load_generator(_Unseekable(encode_generator(small_G))))
+    path = tmp_path / "model.safetensors"
+    save_generator(small_G, path)
+    with open(path, "rb") as file:
+        _assert_same_generator(small_G, load_generator(file))
+
+
 def test_config_is_readable_json_in_the_header(small_G):
     data = encode_generator(small_G)
     (header_size,) = struct.unpack("<Q", data[:8])
