@@ -251,13 +251,27 @@ class DragSession:
         if output.image is not None:
             with record_function("draggan/image_transfer"):
                 image = output.image.cpu().numpy()
-        handles, targets = _rc_to_xy(output.handles), self.targets
+        handles, targets, done, losses = self._read_back(output)
         return StepResult(
             handles=handles, targets=targets,
             distances=np.linalg.norm(targets - handles, axis=1).astype(np.float32),
-            losses={name: float(value) for name, value in output.losses.items()},
-            done=bool(output.done), step=self._step_count, image=image,
+            losses=losses, done=done, step=self._step_count, image=image,
         )  # fmt: skip
+
+    def _read_back(self, output):
+        """The small results of a step in one device-to-host copy (one sync, not one each)."""
+        count = len(output.handles)
+        names = list(output.losses)
+        device = output.handles.device
+        packed = torch.cat([
+            output.handles.reshape(-1).float(), self._targets.reshape(-1).to(device),
+            output.done.reshape(1).to(device, torch.float32),
+            *(output.losses[name].reshape(1).to(device, torch.float32) for name in names),
+        ]).cpu().numpy()  # fmt: skip
+        handles = packed[: 2 * count].reshape(count, 2)[:, ::-1].copy()  # (x, y)
+        targets = packed[2 * count : 4 * count].reshape(count, 2)[:, ::-1].copy()
+        losses = {name: float(value) for name, value in zip(names, packed[4 * count + 1 :])}
+        return handles, targets, bool(packed[4 * count]), losses
 
     def run(self, max_steps=200, until_done=True, callback=None, render_every=1):
         """Up to max_steps steps (stopping at the first done step when until_done).

@@ -43,6 +43,8 @@ def _to_numpy(tensor: torch.Tensor) -> np.ndarray:
 def save_session(session, path) -> None:
     """Write session to `path` (JSON) and `arrays_path(path)` (npz)."""
     path = Path(path)
+    if path.suffix.lower() == ".npz":
+        raise ValueError(f"{path}: give the JSON path (e.g. session.json); the .npz goes beside it")
     arrays = {"w0": session._w0, "w": session._w}
     if session._movable_mask is not None:
         arrays["movable_mask"] = session._movable_mask

@@ -92,6 +92,8 @@ def test_loading_on_a_different_generator_is_refused(tiny_G, tmp_path):
 
 
 def test_missing_and_broken_files_give_clear_errors(tiny_G, tmp_path):
+    with pytest.raises(ValueError, match="give the JSON path"):
+        DragSession(tiny_G).save(tmp_path / "s.npz")
     with pytest.raises(FileNotFoundError, match="session file not found"):
         DragSession.load(tmp_path / "nothing.json", tiny_G)
     DragSession(tiny_G).save(tmp_path / "s.json")
