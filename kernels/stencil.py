@@ -7,8 +7,9 @@ reads it at a few pixels. Each U[c, y, x] is a fixed stencil of four native taps
     U[c, y, x] = wy0 * (wx0 * F[c, y0, x0] + wx1 * F[c, y0, x1])
                + wy1 * (wx0 * F[c, y1, x0] + wx1 * F[c, y1, x1]),   wy1 = src_y - y0, wy0 = 1 - wy1
 
-`gather_upsampled` evaluates exactly that (with the fused multiply-adds of PyTorch's CPU kernel,
-so values match F.interpolate bit for bit at the usual sizes) and `scatter_upsampled` is its
+`gather_upsampled` evaluates exactly that with the fused multiply-adds of PyTorch's CPU kernel
+(values match F.interpolate bit for bit for power-of-two scales at images of 128 px and more,
+within an ulp or so elsewhere) and `scatter_upsampled` is its
 adjoint. Every function here takes index tensors of any shape, so callers never build [C, H, W].
 Coordinates here are (row, col).
 """

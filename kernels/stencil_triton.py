@@ -35,9 +35,11 @@ def load_upsampled(
     f01 = tl.load(features_ptr + row0 + x1, mask=mask, other=0.0).to(tl.float32)
     f10 = tl.load(features_ptr + row1 + x0, mask=mask, other=0.0).to(tl.float32)
     f11 = tl.load(features_ptr + row1 + x1, mask=mask, other=0.0).to(tl.float32)
-    top = wx0 * f00 + wx1 * f01
-    bottom = wx0 * f10 + wx1 * f11
-    return wy0 * top + wy1 * bottom
+    # The fused multiply-adds of PyTorch's bilinear kernel, so the values match F.interpolate
+    # bit for bit on a GPU (the interpreter rounds fma twice, so it may differ by an ulp).
+    top = tl.fma(wx0, f00, wx1 * f01)
+    bottom = tl.fma(wx0, f10, wx1 * f11)
+    return tl.fma(wy0, top, wy1 * bottom)
 
 
 @triton.jit
