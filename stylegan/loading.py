@@ -59,7 +59,10 @@ def official_kwargs_to_ours(init_kwargs: dict, init_args=(), source="checkpoint"
     kwargs.update(synthesis_kwargs)
     for name in _IGNORED_OPTIONS:
         kwargs.pop(name, None)
-    kwargs["mapping_kwargs"] = dict(kwargs.get("mapping_kwargs") or {})
+    mapping_kwargs = kwargs.get("mapping_kwargs") or {}
+    if not isinstance(mapping_kwargs, dict):
+        raise CheckpointError(f"{source}: mapping_kwargs must be a dict")
+    kwargs["mapping_kwargs"] = dict(mapping_kwargs)
     missing = [name for name in _REQUIRED if name not in kwargs]
     if missing:
         raise CheckpointError(f"{source}: generator config lacks {', '.join(missing)}")
@@ -127,11 +130,19 @@ def fit_state(G: Generator, state: dict, source: str) -> dict:
     return fitted
 
 
+def place_state(G: Generator, state: dict, source: str) -> Generator:
+    """Put the checked `state` into the meta-device G (the tensors are taken, not copied)."""
+    G.load_state_dict(fit_state(G, state, source), strict=True, assign=True)
+    left_empty = [name for name, t in [*G.named_parameters(), *G.named_buffers()] if t.is_meta]
+    if left_empty:  # a tensor outside state_dict() (a non-persistent buffer) was added to G
+        raise RuntimeError(f"loading cannot fill {', '.join(left_empty)}: not in state_dict()")
+    return G
+
+
 def build_generator(init_kwargs: dict, state: dict, source="checkpoint", init_args=()):
     """A CPU Generator from official-style constructor kwargs and an official-named state."""
     G = construct_on_meta(official_kwargs_to_ours(init_kwargs, init_args, source), source)
-    G.load_state_dict(fit_state(G, state, source), strict=True, assign=True)
-    return G
+    return place_state(G, state, source)
 
 
 def _check_binary(chunk, source: str) -> bytes:
@@ -194,8 +205,7 @@ def _build_from_tf(Gs, source: str) -> Generator:
     kwargs = legacy_tf.generator_kwargs(Gs, source)
     G = construct_on_meta(official_kwargs_to_ours(kwargs, source=source), source)
     state = legacy_tf.convert_variables(Gs, G.state_dict().keys(), kwargs, source)
-    G.load_state_dict(fit_state(G, state, source), strict=True, assign=True)
-    return G
+    return place_state(G, state, source)
 
 
 def load_generator(path_or_file, device=None) -> Generator:

@@ -14,6 +14,7 @@ from draggan_fast.stylegan import Generator
 from draggan_fast.stylegan.errors import CheckpointError
 from draggan_fast.stylegan.loading import load_generator, save_generator
 from draggan_fast.stylegan.native_format import FORMAT_NAME, encode_generator
+from tests.conftest import requires_cuda
 from tests.stylegan.pickle_official import SMALL_KWARGS, small_generator
 
 
@@ -206,3 +207,17 @@ def test_config_without_z_dim(small_G, tmp_path):
     config = {k: v for k, v in small_G.init_kwargs.items() if k != "z_dim"}
     with pytest.raises(CheckpointError, match="lacks z_dim"):
         load_generator(_native(tmp_path, dict(small_G.state_dict()), config))
+
+
+@requires_cuda
+def test_load_onto_cuda_and_save_from_cuda(small_G, tmp_path):
+    path = tmp_path / "model.safetensors"
+    save_generator(small_G, path)
+    loaded = load_generator(path, device="cuda")
+    assert all(t.is_cuda for t in loaded.state_dict().values())
+    save_generator(loaded, tmp_path / "again.safetensors")  # tensors come back to the CPU
+    _assert_same_generator(small_G, load_generator(tmp_path / "again.safetensors"))
+    z = torch.randn([2, small_G.z_dim], generator=torch.Generator().manual_seed(1))
+    ws = loaded.mapping(z.cuda(), truncation_psi=0.7)
+    image = loaded.synthesis(ws, noise_mode="const", force_fp32=True).cpu()
+    assert (image - _images(small_G)).abs().max() <= 1e-3  # TF32 convolutions on the GPU
