@@ -96,7 +96,11 @@ def run(args) -> int:
     if args.idle_timeout <= 0 or args.max_message_mb <= 0:
         raise CommandError("--idle-timeout and --max-message-mb must be positive")
     registry = ModelRegistry(_model_paths(args), args.models_dir, device=_device(args.device))
-    registry.get(registry.default_name)  # a broken model file fails now, not in the browser
+    from draggan_fast import DragSession
+
+    # A broken model file or an unavailable backend fails now, not in the browser.
+    probe = DragSession(registry.get(registry.default_name), backend=args.backend)
+    print(f"model {registry.default_name}, backend: {probe.backend}")
     config = ViewerConfig(
         host=args.host, max_sessions=args.max_sessions, idle_timeout_s=args.idle_timeout,
         max_message_bytes=int(args.max_message_mb * 1024 * 1024),

@@ -13,9 +13,10 @@ import time
 
 import numpy as np
 
+from draggan_fast.stylegan.errors import CheckpointError
 from draggan_fast.viewer import session_files
 from draggan_fast.viewer.drag_recording import DragRecording
-from draggan_fast.viewer.protocol import pack_envelope
+from draggan_fast.viewer.protocol import MAX_POINTS, pack_envelope
 
 # Commands that end a running drag before they apply (they replace the latent or the session).
 _ENDS_DRAG = {"new_image", "undo", "reset_image", "load_session", "stop", "start"}
@@ -90,7 +91,7 @@ class SessionWorker:
         """Apply and answer one command; returns a command that ended a drag it ran, if any."""
         try:
             reply = self._apply(command)
-        except (ValueError, IndexError, KeyError, FileNotFoundError) as exc:
+        except (ValueError, IndexError, KeyError, FileNotFoundError, CheckpointError) as exc:
             self._send(_error_reply(command, exc))
             return None
         if reply is not _REPLIED:
@@ -110,6 +111,8 @@ class SessionWorker:
         elif kind == "set_params":
             self._set_params({k: command[k] for k in command if k in self._params})
         elif kind == "add_point":
+            if len(session.handles) >= MAX_POINTS:
+                raise ValueError(f"a session holds at most {MAX_POINTS} points")
             reply["index"] = session.add_point(handle=command["handle"], target=command["target"])
         elif kind == "set_point":
             self._set_point(command["index"], command.get("handle"), command.get("target"))
@@ -321,6 +324,7 @@ class SessionWorker:
                 "type": "state",
                 **self._image,
                 "models": self._registry.names,
+                "backend": self._session.backend,
                 "params": self._params,
                 "points": [
                     {"handle": handle, "target": target}

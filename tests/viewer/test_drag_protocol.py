@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 
 from draggan_fast.client import ViewerError
+from draggan_fast.viewer.protocol import MAX_POINTS
 from tests.viewer.conftest import DRAG_LR, HANDLE, IMAGE_SIZE, MODEL_NAME, TARGET, connect
 
 
@@ -96,6 +97,11 @@ def test_points_are_added_moved_and_removed(client):
         client.add_point((IMAGE_SIZE + 5, 1), (1, 1))  # outside the image: the session says so
     client.clear_points()
     assert client.get_state()["points"] == []
+    for index in range(MAX_POINTS):
+        client.send({"type": "add_point", "handle": [index, 1], "target": [index, 2]})
+    with pytest.raises(ViewerError, match=f"at most {MAX_POINTS} points"):
+        client.add_point((1, 1), (2, 2))
+    client.clear_points()
     with pytest.raises(ViewerError, match="no points"):
         client.start()
 

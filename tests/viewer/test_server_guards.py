@@ -94,7 +94,7 @@ def test_the_page_and_its_files_are_served_with_a_strict_policy(server):
     assert status == 200 and headers["Content-Type"].startswith("text/html")
     assert "default-src 'self'" in headers["Content-Security-Policy"]
     assert b'src="/static/app.js"' in body
-    for name in ("app.js", "connection.js", "points.js", "mask.js", "viewer.css"):
+    for name in ("app.js", "connection.js", "keyboard.js", "points.js", "mask.js", "viewer.css"):
         status, _, body = http_get(f"{server.url}/static/{name}")
         assert status == 200 and b"http://" not in body and b"https://" not in body
     assert http_get(f"{server.url}/static/%2e%2e/server.py")[0] in (403, 404)

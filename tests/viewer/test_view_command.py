@@ -19,12 +19,19 @@ def view(*args, **popen):
                             **popen)  # fmt: skip
 
 
-def test_view_serves_a_model_file(tmp_path):
-    model = tmp_path / "tiny.safetensors"
-    save_generator(tiny_generator(), model)
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    path = tmp_path_factory.mktemp("models") / "tiny.safetensors"
+    save_generator(tiny_generator(), path)
+    return path
+
+
+def test_view_serves_a_model_file(model):
     process = view("--model", str(model), "--port", "0", "--device", "cpu")
     try:
-        banner = process.stdout.readline()
+        lines = [process.stdout.readline(), process.stdout.readline()]
+        assert lines[0].startswith("model tiny.safetensors, backend: reference"), lines
+        banner = lines[1]
         assert "draggan-fast viewer on http://127.0.0.1:" in banner, process.stderr.read()
         url = banner.split(" on ")[1].split()[0].rstrip("/")
         with ViewerClient(url, timeout=120) as client:
@@ -55,6 +62,11 @@ def run_view(*args):
 def test_view_rejects_bad_input_with_a_clear_error(args, error, message):
     with pytest.raises(error, match=re.escape(message)):
         run_view(*args)
+
+
+def test_view_checks_the_backend_before_serving(model):
+    with pytest.raises(ValueError, match="unknown backend 'warp'"):
+        run_view("--model", str(model), "--backend", "warp")
 
 
 @pytest.mark.skipif(

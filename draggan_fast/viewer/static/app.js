@@ -1,5 +1,6 @@
 // The viewer page: wires the canvas, the controls and the keyboard to the session server.
 import { Connection } from "./connection.js";
+import { shortcutFor } from "./keyboard.js";
 import { MaskPainter } from "./mask.js";
 import { PointEditor } from "./points.js";
 
@@ -55,6 +56,7 @@ function applyState(event) {
   if (!event.has_mask) mask.clear();
   if (!pointer) points.update(event.points);
   syncControl("model", event.model);
+  $("backend").textContent = `backend: ${event.backend}`;
   syncControl("seed", event.seed);
   syncControl("psi", event.truncation_psi);
   syncControl("latent-space", event.latent_space);
@@ -337,52 +339,43 @@ function syncControl(id, value) {
 
 // ------------------------------------------------------------------ keyboard
 
-document.addEventListener("keydown", (event) => {
-  const target = event.target;
-  const typing = ["INPUT", "SELECT", "TEXTAREA"].includes(target.tagName) && target.type !== "checkbox" && target.type !== "radio";
-  if (typing && event.key !== "Escape") return;
-  if (target.tagName === "BUTTON" && (event.key === " " || event.key === "Enter")) return;
-  if ((event.ctrlKey || event.metaKey) && event.key.toLowerCase() === "z") {
-    connection.send("undo");
-  } else if (event.ctrlKey || event.metaKey || event.altKey) {
-    return;
-  } else if (event.key === " ") {
-    toggleStart();
-  } else if (event.key === "Escape") {
+const KEY_ACTIONS = {
+  undo: () => connection.send("undo"),
+  toggleStart,
+  cancel: () => {
     points.pendingHandle = null;
     points.selected = null;
-  } else if (event.key === "Delete" || event.key === "Backspace") {
-    if (points.selected) removePoint(points.selected.index);
-  } else if (event.key.startsWith("Arrow") && points.selected) {
-    nudgeSelected(event.key, event.shiftKey ? 10 : 1);
-  } else if (!handleLetter(event.key)) {
-    return;
-  }
+  },
+  removeSelected: () => points.selected && removePoint(points.selected.index),
+  nudge: nudgeSelected,
+  pointsTool: () => ($("tool-points").checked = true),
+  maskTool: () => ($("tool-mask").checked = true),
+  toggleErase: () => ($("mask-erase").checked = !$("mask-erase").checked),
+  resetPoints,
+  selectNext: selectNextPoint,
+  switchPart: () => {
+    if (!points.selected) return;
+    const part = points.selected.part === "handle" ? "target" : "handle";
+    points.selected = { ...points.selected, part };
+  },
+  smallerBrush: () => resizeBrush(-2),
+  largerBrush: () => resizeBrush(2),
+};
+
+document.addEventListener("keydown", (event) => {
+  const shortcut = shortcutFor(event);
+  if (!shortcut) return;
   event.preventDefault();
+  KEY_ACTIONS[shortcut.action](shortcut.delta);
+  view.classList.toggle("mask-tool", tool() === "mask");
   refreshText();
   scheduleDraw();
 });
 
-function handleLetter(key) {
-  switch (key.toLowerCase()) {
-    case "p": $("tool-points").checked = true; break;
-    case "m": $("tool-mask").checked = true; break;
-    case "e": $("mask-erase").checked = !$("mask-erase").checked; break;
-    case "r": resetPoints(); break;
-    case "n": selectNextPoint(); break;
-    case "t":
-      if (points.selected) points.selected = { ...points.selected, part: points.selected.part === "handle" ? "target" : "handle" };
-      break;
-    case "[": case "]": {
-      const brush = $("brush-size");
-      brush.value = clamp(Number(brush.value) + (key === "]" ? 2 : -2), 1, 128);
-      $("brush-size-value").textContent = brush.value;
-      break;
-    }
-    default: return false;
-  }
-  view.classList.toggle("mask-tool", tool() === "mask");
-  return true;
+function resizeBrush(change) {
+  const brush = $("brush-size");
+  brush.value = clamp(Number(brush.value) + change, 1, 128);
+  $("brush-size-value").textContent = brush.value;
 }
 
 function selectNextPoint() {
@@ -391,11 +384,11 @@ function selectNextPoint() {
   points.selected = { index: next, part: "handle" };
 }
 
-function nudgeSelected(key, amount) {
-  const [dx, dy] = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] }[key];
+function nudgeSelected([dx, dy]) {
+  if (!points.selected) return;
   const [x, y] = points.position(points.selected);
   const { width, height } = state.image;
-  points.moveLocally(points.selected, [clamp(x + dx * amount, 0, width - 1), clamp(y + dy * amount, 0, height - 1)]);
+  points.moveLocally(points.selected, [clamp(x + dx, 0, width - 1), clamp(y + dy, 0, height - 1)]);
   sendPointMove(points.selected);
 }
 
