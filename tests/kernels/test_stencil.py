@@ -54,10 +54,10 @@ def test_scatter_is_the_adjoint_of_gather():
 
 def test_sample_upsampled_rounds_half_to_even():
     features = random_features(4, 16, seed=2)
-    pixels = torch.tensor([[2.5, 3.5], [0.4, 63.0], [10.6, 7.49]])
-    upsampled = F.interpolate(features, [64, 64], mode="bilinear")[0]
-    expected = torch.stack([upsampled[:, 2, 4], upsampled[:, 0, 63], upsampled[:, 11, 7]])
-    assert torch.equal(sample_upsampled(features, pixels, (64, 64)), expected)
+    pixels = torch.tensor([[2.5, 3.5], [0.4, 127.0], [10.6, 7.49]])
+    upsampled = F.interpolate(features, [128, 128], mode="bilinear")[0]
+    expected = torch.stack([upsampled[:, 2, 4], upsampled[:, 0, 127], upsampled[:, 11, 7]])
+    assert torch.equal(sample_upsampled(features, pixels, (128, 128)), expected)
 
 
 @pytest.mark.parametrize("image, radius", [(64, 1), (128, 3), (257, 4), (1024, 6)])
