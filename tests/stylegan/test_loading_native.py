@@ -194,6 +194,8 @@ def test_state_that_does_not_fit_names_every_problem(small_G, tmp_path):
         ({"architecture": "orig"}, "unsupported architecture 'orig'"),
         ({"frobnicate": 1}, "unsupported generator options: frobnicate"),
         ({"mapping_kwargs": {"depth": 3}}, "mapping_kwargs.depth"),
+        ({"mapping_kwargs": 3}, "mapping_kwargs must be a dict"),
+        ({"z_dim": "sixteen"}, "does not build"),
         ({"img_resolution": 24}, "does not build"),
     ],
 )
