@@ -14,6 +14,13 @@ import logging
 log = logging.getLogger(__name__)
 
 
+class _CloseRequest:
+    """Queued after the last message: close the connection with this code once it is sent."""
+
+    def __init__(self, code: int, reason: str):
+        self.code, self.reason = code, reason
+
+
 class Outbox:
     def __init__(self, websocket, loop: asyncio.AbstractEventLoop, max_pending: int = 256):
         self._websocket = websocket
@@ -43,6 +50,16 @@ class Outbox:
             self._loop.create_task(self._websocket.close(code=1008, message=b"client not reading"))
         self._wakeup.set()
 
+    def close_after_pending(self, code: int, reason: str):
+        """Send what is queued, then close the connection with `code`. Call on the event loop."""
+        self.post(_CloseRequest(code, reason))
+
+    def close_after_pending_threadsafe(self, code: int, reason: str):
+        try:
+            self._loop.call_soon_threadsafe(self.close_after_pending, code, reason)
+        except RuntimeError:
+            pass
+
     def post_threadsafe(self, data, latest_key=None):
         """Queue a message from any thread; a no-op once the event loop has closed."""
         try:
@@ -60,6 +77,9 @@ class Outbox:
                 if self._websocket.closed:
                     return
                 try:
+                    if isinstance(data, _CloseRequest):
+                        await self._websocket.close(code=data.code, message=data.reason.encode())
+                        return
                     if isinstance(data, str):
                         await self._websocket.send_str(data)
                     else:

@@ -121,7 +121,10 @@ async def _websocket(request):
         return websocket
     loop = asyncio.get_running_loop()
     outbox = Outbox(websocket, loop)
-    worker = SessionWorker(request.app[_REGISTRY], config.session_options, outbox.post_threadsafe)
+    worker = SessionWorker(
+        request.app[_REGISTRY], config.session_options, outbox.post_threadsafe,
+        outbox.close_after_pending_threadsafe,
+    )  # fmt: skip
     sessions.add(websocket)
     outbox.post(json.dumps(_hello(request.app[_REGISTRY], config)))
     sender = loop.create_task(outbox.run())

@@ -31,12 +31,14 @@ class _Close(Exception):
 
 
 class SessionWorker:
-    def __init__(self, registry, session_options, post):
+    def __init__(self, registry, session_options, post, disconnect):
         """registry: ModelRegistry; session_options: DragSession keywords every session gets
-        (backend, device, ...); post(data, latest_key=None): send a message to the client."""
+        (backend, ...); post(data, latest_key=None): send a message to the client;
+        disconnect(code, reason): close the connection after the messages posted so far."""
         self._registry = registry
         self._options = dict(session_options)
         self._post = post
+        self._disconnect = disconnect
         self._commands = queue.Queue()
         self._thread = threading.Thread(target=self._main, name="draggan-session", daemon=True)
         self._image = {"model": registry.default_name, **_DEFAULT_IMAGE}
@@ -86,6 +88,7 @@ class SessionWorker:
             return
         except Exception as exc:  # the engine failed: tell the client, end the session
             self._send({"type": "error", "message": f"session failed: {exc}", "fatal": True})
+            self._disconnect(1011, "session failed")
 
     def _handle(self, command):
         """Apply and answer one command; returns a command that ended a drag it ran, if any."""

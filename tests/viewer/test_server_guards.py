@@ -9,8 +9,10 @@ import urllib.request
 import aiohttp
 import pytest
 
-from draggan_fast.client import ViewerClient
+from draggan_fast.client import ViewerClient, ViewerError
+from draggan_fast.viewer.models import ModelRegistry
 from draggan_fast.viewer.protocol import MAGIC, pack_envelope
+from draggan_fast.viewer.server import BackgroundServer
 from tests.viewer.conftest import IMAGE_SIZE, connect
 
 MALFORMED = [
@@ -123,3 +125,21 @@ def test_an_idle_connection_is_closed(make_server):
             for _ in client.messages():  # hello, state, the first frame, then nothing
                 pass
         assert client.close_code == 1001 and time.monotonic() - started >= 1.0
+
+
+def test_a_broken_model_file_is_an_error_not_a_crash(tmp_path, registry):
+    broken = tmp_path / "broken.safetensors"
+    broken.write_bytes(b"not a model")
+    mixed = ModelRegistry([broken], generators={"tiny": registry.get("tiny")})
+    with BackgroundServer(mixed) as server, connect(server) as client:
+        with pytest.raises(ViewerError, match=r"broken\.safetensors"):
+            client.new_image(model="broken.safetensors")
+        assert client.get_state()["model"] == "tiny"  # the session goes on
+    with BackgroundServer(ModelRegistry([broken])) as server:
+        with ViewerClient(server.url, timeout=60) as client:
+            assert client.next_message().type == "hello"
+            error = client.next_message()
+            assert error["fatal"] and "session failed" in error["message"]
+            with pytest.raises(ConnectionError):
+                client.next_message()
+            assert client.close_code == 1011
