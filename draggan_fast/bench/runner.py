@@ -24,8 +24,8 @@ class BenchOptions:
     source: dict  # presets.describe_source(...)
     backends: list[str]
     device: str
-    steps: int = 20
-    warmup: int = 3
+    steps: int = 10
+    warmup: int = 2
     profile_steps: int = 2
     compile: bool = False
     workload: DragWorkload = field(default_factory=DragWorkload)

@@ -39,9 +39,9 @@ def add_arguments(parser):
     )  # fmt: skip
     parser.add_argument("--compile", action="store_true", help="torch.compile the drag step")
     parser.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda when available")
-    parser.add_argument("--steps", type=_positive_int, default=20, help="timed steps (default 20)")
+    parser.add_argument("--steps", type=_positive_int, default=10, help="timed steps (default 10)")
     parser.add_argument(
-        "--warmup", type=_non_negative_int, default=3, help="warm-up steps, not timed (default 3)"
+        "--warmup", type=_non_negative_int, default=2, help="warm-up steps, not timed (default 2)"
     )
     parser.add_argument("--handles", type=_positive_int, default=1, help="handle points (1)")
     parser.add_argument("--mask", action="store_true", help="add a movable mask (mask term on)")
