@@ -50,13 +50,29 @@ RESUME_FLAGS=()
 if [[ -n $RESUME ]]; then
     RESUME_FLAGS=(--resume "$RESUME")
 fi
+# run_train [extra flags...]: one `draggan-fast train` invocation, its output appended to the log
+run_train() {
+    timeout --signal=TERM --kill-after=60 "$(( ${TRAIN_MINUTES%.*} * 60 + 240 ))" \
+        "$PYTHON" -m draggan_fast train --outdir "$RUN_DIR" --minutes "$TRAIN_MINUTES" \
+        --checkpoint-minutes 1 --sample-kimg 100 --batch "$BATCH" \
+        --ema-kimg "$((BATCH * 10 / 32))" --data-pool "${DATA_POOL:-200000}" \
+        --kimg "${KIMG:-100000}" --export "$OUT/generator.safetensors" "$@" 2>&1 \
+        | tee -a "$OUT/train.log"
+    return "${PIPESTATUS[0]}"
+}
 set +e
-timeout --signal=TERM --kill-after=60 "$(( ${MINUTES%.*} * 60 + 240 ))" \
-    "$PYTHON" -m draggan_fast train --outdir "$RUN_DIR" --minutes "$MINUTES" \
-    --checkpoint-minutes 1 --sample-kimg 100 --batch "$BATCH" --ema-kimg "$((BATCH * 10 / 32))" \
-    --workers "${WORKERS:-12}" --kimg "${KIMG:-100000}" --export "$OUT/generator.safetensors" \
-    "${RESUME_FLAGS[@]}" "$@" 2>&1 | tee -a "$OUT/train.log"
-STATUS=${PIPESTATUS[0]}
+STARTED=$(date +%s)
+TRAIN_MINUTES=$MINUTES
+run_train "${RESUME_FLAGS[@]}" "$@"
+STATUS=$?
+LEFT_SECONDS=$(( ${MINUTES%.*} * 60 - $(date +%s) + STARTED ))
+if [[ $STATUS -ne 0 && ! -f $RUN_DIR/checkpoint.json && $LEFT_SECONDS -ge 90 ]]; then
+    echo "training failed (status $STATUS) before its first checkpoint; retrying in float32" \
+        "for the $LEFT_SECONDS s left" | tee -a "$OUT/train.log"
+    TRAIN_MINUTES=$(( LEFT_SECONDS / 60 ))
+    run_train "${RESUME_FLAGS[@]}" --fp16-res 0 "$@"
+    STATUS=$?
+fi
 set -e
 
 if [[ ! -f $OUT/generator.safetensors && -f $RUN_DIR/checkpoint.json ]]; then

@@ -36,7 +36,12 @@ def add_arguments(parser):
     parser.add_argument("--sample-kimg", type=float, default=10.0, help="kimg between grids")
     parser.add_argument("--resume", type=Path, default=None, help="checkpoint .json to resume")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
-    parser.add_argument("--workers", type=int, default=None, help="data workers (auto: 0 on CPU)")
+    parser.add_argument(
+        "--data-pool", type=int, default=None,
+        help="pre-render this many faces and keep them on the device (default: 200000 on CUDA, "
+        "0 = render on the fly on the CPU)",
+    )  # fmt: skip
+    parser.add_argument("--data-processes", type=int, default=None, help="pool renderers")
     parser.add_argument(
         "--fp16-res", type=int, default=None,
         help="float16 resolutions on CUDA (mixed precision; default 2 on CUDA, 0 on CPU)",
@@ -84,7 +89,8 @@ def run(args):
         outdir=args.outdir, total_kimg=args.kimg, minutes=args.minutes,
         checkpoint_minutes=args.checkpoint_minutes, sample_kimg=args.sample_kimg,
         resume=args.resume, device=device,
-        data_workers=args.workers if args.workers is not None else (6 if on_cuda else 0),
+        data_pool=args.data_pool if args.data_pool is not None else (200_000 if on_cuda else 0),
+        data_processes=args.data_processes,
         overrides=given,
     )  # fmt: skip
     trainer = train(options, config)

@@ -16,6 +16,7 @@ import math
 import torch
 
 from draggan_fast.stylegan.dataset import FaceDataset
+from draggan_fast.stylegan.dataset.pool import render_pool
 from draggan_fast.stylegan.discriminator import Discriminator
 from draggan_fast.stylegan.networks import Generator
 from draggan_fast.stylegan.training import losses
@@ -107,7 +108,7 @@ def _clean_gradients(module):
 class Trainer:
     """Holds G, D, G_ema, the optimisers and the counters; `step()` runs one iteration."""
 
-    def __init__(self, config: TrainConfig, device="cpu", data_workers=0):
+    def __init__(self, config: TrainConfig, device="cpu", data_pool=0, data_processes=None):
         config.validate()
         self.config = config
         self.device = torch.device(device)
@@ -115,7 +116,9 @@ class Trainer:
         self.G_opt = _adam(self.G, config.g_lr, 0)
         self.D_opt = _adam(self.D, config.d_lr, config.r1_interval)
         self.dataset = FaceDataset(config.resolution, config.data_seed)
-        self.data_workers = data_workers
+        self.data_pool = data_pool
+        self._pool = None  # uint8 [data_pool, 3, R, R] on the device, rendered on first use
+        self._pool_processes = data_processes
         # One grouped conv per layer is faster on the CPU; on CUDA a shared conv with scaled
         # activations is (the official training's choice too).
         self.fused_modconv = self.device.type != "cuda"
@@ -124,27 +127,26 @@ class Trainer:
         self.iteration = 0
         self.nimg = 0  # images shown to D so far (= index of the next real face)
         self.train_seconds = 0.0
-        self._loader = None
 
     def _real_batch(self):
-        """Faces [nimg, nimg + B) of the dataset as [B, 3, R, R] on the device."""
+        """Faces nimg, nimg + 1, ... as [B, 3, R, R] on the device.
+
+        Rendered on the fly, or (with `data_pool` N > 0) taken modulo N from a pool of faces
+        0..N-1 rendered once, in parallel, and kept on the device.
+        """
         batch = self.config.batch_size
-        if self.data_workers == 0:
+        if self.data_pool <= 0:
             indices = range(self.nimg, self.nimg + batch)
             images = torch.stack([self.dataset[index][0] for index in indices])
-        else:
-            if self._loader is None:
-                self._loader = iter(self._make_loader())
-            images = next(self._loader)[0]
-        return images.to(self.device, non_blocking=True)
-
-    def _make_loader(self):
-        sampler = _CountingSampler(self.nimg)
-        return torch.utils.data.DataLoader(
-            self.dataset, batch_size=self.config.batch_size, sampler=sampler,
-            num_workers=self.data_workers, pin_memory=self.device.type == "cuda",
-            persistent_workers=True, prefetch_factor=4,
-        )  # fmt: skip
+            return images.to(self.device)
+        if self._pool is None:
+            pool = render_pool(
+                self.config.resolution, self.config.data_seed, self.data_pool,
+                self._pool_processes,
+            )  # fmt: skip
+            self._pool = pool.to(self.device)
+        indices = torch.arange(self.nimg, self.nimg + batch, device=self.device) % self.data_pool
+        return self._pool[indices].float() / 127.5 - 1.0
 
     def _generate(self, z, update_emas):
         """G(z) with style mixing: past a random cutoff the ws come from a second z."""
@@ -226,7 +228,7 @@ class Trainer:
         save_checkpoint(path_stem, networks, {"G_opt": self.G_opt, "D_opt": self.D_opt}, meta)
 
     @classmethod
-    def resume(cls, path, device="cpu", data_workers=0, overrides=None):
+    def resume(cls, path, device="cpu", data_pool=0, data_processes=None, overrides=None):
         """A trainer in the exact state of the checkpoint at `path`.
 
         `overrides` (config field -> value) may change the hyper-parameters in
@@ -244,7 +246,7 @@ class Trainer:
                     f"{name}={value} differs from the checkpoint's {getattr(config, name)}: "
                     "only these can change when resuming: " + ", ".join(sorted(RESUMABLE_OVERRIDES))
                 )
-        trainer = cls(config, device=device, data_workers=data_workers)
+        trainer = cls(config, device, data_pool, data_processes)
         for name, module in (("G", trainer.G), ("D", trainer.D), ("G_ema", trainer.G_ema)):
             load_network_state(module, tensors, name)
         for optimizer, name in ((trainer.G_opt, "G_opt"), (trainer.D_opt, "D_opt")):
@@ -256,19 +258,6 @@ class Trainer:
         trainer.nimg = int(meta["nimg"])
         trainer.train_seconds = float(meta.get("train_seconds", 0.0))
         return trainer
-
-
-class _CountingSampler(torch.utils.data.Sampler):
-    """first, first + 1, first + 2, ... forever (a fresh face for every sample)."""
-
-    def __init__(self, first):
-        self.first = first
-
-    def __iter__(self):
-        index = self.first
-        while True:
-            yield index
-            index += 1
 
 
 def kimg_to_iterations(kimg, batch_size):

@@ -34,7 +34,8 @@ class RunOptions:
     sample_kimg: float = 10.0
     resume: Path | None = None  # a checkpoint, or None to resume outdir's own if it has one
     device: str = "cpu"
-    data_workers: int = 0
+    data_pool: int = 0  # faces pre-rendered and kept on the device; 0 = render on the fly
+    data_processes: int | None = None  # processes that render the pool (default: all CPUs)
     overrides: dict = dataclasses.field(default_factory=dict)  # hyper-parameters set explicitly
     progress_interval_s: float = 10.0
 
@@ -68,9 +69,11 @@ def open_trainer(options: RunOptions, config: TrainConfig):
     own = Path(options.outdir) / f"{CHECKPOINT_STEM}.json"
     source = own if own.is_file() else options.resume
     if source is not None:
-        trainer = Trainer.resume(source, options.device, options.data_workers, options.overrides)
+        trainer = Trainer.resume(
+            source, options.device, options.data_pool, options.data_processes, options.overrides
+        )
         return trainer, source
-    return Trainer(config, options.device, options.data_workers), None
+    return Trainer(config, options.device, options.data_pool, options.data_processes), None
 
 
 def train(options: RunOptions, config: TrainConfig, log=print):
@@ -79,8 +82,8 @@ def train(options: RunOptions, config: TrainConfig, log=print):
     outdir.mkdir(parents=True, exist_ok=True)
     trainer, source = open_trainer(options, config)
     log(f"{'resumed from ' + str(source) if source else 'new run'} at {trainer.nimg / 1000:.3f}"
-        f" kimg on {trainer.device} (fused_modconv={trainer.fused_modconv}, data workers "
-        f"{trainer.data_workers}); config {dataclasses.asdict(trainer.config)}")  # fmt: skip
+        f" kimg on {trainer.device} (fused_modconv={trainer.fused_modconv}, data "
+        f"pool {trainer.data_pool}); config {dataclasses.asdict(trainer.config)}")  # fmt: skip
     latents = sample_latents(trainer.G.z_dim, 64, trainer.device)
     if not (outdir / "reals.png").is_file():
         save_grid(outdir / "reals.png", torch.stack([trainer.dataset[i][0] for i in range(64)]))

@@ -138,3 +138,12 @@ def test_cli_refuses_bad_input(tmp_path, capsys):
     assert main(["train", "--outdir", str(tmp_path), "--resolution", "48"]) == 2
     assert "resolution" in capsys.readouterr().err
     assert main(["train", "--outdir", str(tmp_path), "--resume", str(tmp_path / "x.json")]) == 2
+
+
+def test_pooled_data_gives_the_same_batches_as_on_the_fly_rendering():
+    on_the_fly = _tiny()
+    pooled = Trainer(dataclasses.replace(TINY), data_pool=64, data_processes=1)
+    for _ in range(2):
+        torch.testing.assert_close(pooled._real_batch(), on_the_fly._real_batch())
+        pooled.nimg += TINY.batch_size
+        on_the_fly.nimg += TINY.batch_size

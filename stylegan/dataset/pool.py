@@ -1,0 +1,42 @@
+"""Render many faces at once in worker processes: a fixed pool of training images in memory.
+
+Used where the trainer outruns on-the-fly rendering (a GPU): faces 0..count-1 of dataset `seed`,
+rendered by `processes` forked workers that return plain uint8 arrays through pipes (no shared
+memory segments, which containers often cap).
+"""
+
+import multiprocessing
+import os
+
+import numpy as np
+import torch
+
+from draggan_fast.stylegan.dataset.faces import sample_face_params
+from draggan_fast.stylegan.dataset.render import render_face
+
+CHUNK = 2048
+
+
+def _render_range(task):
+    resolution, seed, start, stop = task
+    images = np.empty([stop - start, resolution, resolution, 3], dtype=np.uint8)
+    for offset, index in enumerate(range(start, stop)):
+        params = sample_face_params(np.random.default_rng([seed, index]))
+        images[offset] = render_face(params, resolution)[0]
+    return images
+
+
+def render_pool(resolution: int, seed: int, count: int, processes: int | None = None):
+    """uint8 [count, 3, R, R]: faces 0..count-1 of dataset `seed` (same as FaceDataset's)."""
+    if count < 1:
+        raise ValueError(f"pool size must be >= 1, got {count}")
+    tasks = [
+        (resolution, seed, start, min(start + CHUNK, count)) for start in range(0, count, CHUNK)
+    ]
+    processes = max(1, min(processes or os.cpu_count() or 1, len(tasks)))
+    if processes == 1:
+        chunks = [_render_range(task) for task in tasks]
+    else:
+        with multiprocessing.get_context("fork").Pool(processes) as workers:
+            chunks = workers.map(_render_range, tasks)
+    return torch.from_numpy(np.concatenate(chunks)).permute(0, 3, 1, 2).contiguous()
