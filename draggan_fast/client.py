@@ -58,7 +58,10 @@ class Frame:
 
 @dataclass
 class File:
-    header: dict  # name, mime, command, id
+    """A file the client asked for (type "file"; header name, mime, command, id) or the
+    session's mask after a load (type "mask"; header width, height; data uint8 [H, W])."""
+
+    header: dict
     data: bytes
     type: str = "file"
 
@@ -70,7 +73,7 @@ def _decode(message) -> "Event | Frame | File":
     if header.get("kind") == "frame":
         shape = (header["height"], header["width"], header["channels"])
         return Frame(header, np.frombuffer(payload, dtype=np.uint8).reshape(shape).copy())
-    return File(header, bytes(payload))
+    return File(header, bytes(payload), type=header.get("kind", "file"))
 
 
 class ViewerClient:

@@ -140,6 +140,7 @@ class SessionWorker:
         elif kind == "load_session":
             self._session = session_files.load(command["payload"], self._current_generator())
             self._recording.clear()
+            self._send_mask()
         elif kind == "export_gif":
             data = self._recording.gif(command.get("fps", 10))
             self._send_file(command, "drag.gif", data, "image/gif")
@@ -275,6 +276,15 @@ class SessionWorker:
     def _send_file(self, command, name, data, mime):
         header = {"kind": "file", "command": command["type"], "name": name, "mime": mime}
         self._post(pack_envelope({**header, **_id_of(command)}, data), None)
+
+    def _send_mask(self):
+        """The session's movable mask as uint8 [H, W] (1 = movable), for the page's overlay."""
+        movable_mask = self._session.movable_mask
+        if movable_mask is None:
+            return
+        height, width = movable_mask.shape
+        header = {"kind": "mask", "width": width, "height": height}
+        self._post(pack_envelope(header, (movable_mask > 0.5).astype(np.uint8).tobytes()), None)
 
     def _points(self):
         return {

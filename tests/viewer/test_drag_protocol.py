@@ -1,6 +1,8 @@
 """The protocol against a real server on loopback: the drag itself and the session commands."""
 
 import io
+import json
+import zipfile
 
 import numpy as np
 import pytest
@@ -118,6 +120,9 @@ def test_mask_is_set_checked_and_cleared(client):
 
 
 def test_a_saved_session_loads_back_into_a_new_image(client):
+    movable = np.zeros((IMAGE_SIZE, IMAGE_SIZE), dtype=bool)
+    movable[:, :40] = True
+    client.set_mask(movable)
     client.add_point(HANDLE, TARGET)
     client.set_params(lr=DRAG_LR)
     drag(client, max_steps=3)
@@ -130,9 +135,12 @@ def test_a_saved_session_loads_back_into_a_new_image(client):
     assert client.get_state()["points"] == []
     assert not np.array_equal(client.render().image, saved_image)
 
+    client.discard_pending()
     client.load_session(session_file.data, name=session_file.header["name"])
+    mask = client.wait_for("mask")  # for the page's overlay
+    assert np.array_equal(np.frombuffer(mask.data, np.uint8).reshape(movable.shape), movable)
     state = client.get_state()
-    assert state["points"] == saved_points and state["step"] == 3
+    assert state["points"] == saved_points and state["step"] == 3 and state["has_mask"]
     assert np.array_equal(client.render().image, saved_image)
     with pytest.raises(ViewerError, match="session"):
         client.load_session(b"PK\x03\x04 not really a zip")
@@ -148,6 +156,9 @@ def test_new_image_reset_and_params(client):
     assert client.get_state()["params"] == {
         "lr": 0.001, "lambda_mask": 5.0, "r1": 2.0, "r2": 6.0, "render_every": 2, "max_steps": 50
     }  # fmt: skip
+    saved = zipfile.ZipFile(io.BytesIO(client.save_session().data))
+    engine = json.loads(saved.read("session.json"))["hyperparameters"]  # the session got them
+    assert (engine["r1"], engine["r2"], engine["lambda_mask"]) == (2, 6, 5)
     with pytest.raises(ViewerError, match="unknown model"):
         client.new_image(model="../../etc/passwd")
     client.add_point(HANDLE, TARGET)

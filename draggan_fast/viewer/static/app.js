@@ -21,7 +21,7 @@ let progress = null; // the latest step metadata
 
 const STOP_REASONS = { done: "done: every handle reached its target", max_steps: "stopped at max steps", stopped: "stopped", error: "failed" };
 
-const connection = new Connection({ event: onEvent, frame: onFrame, file: onFile, closed: onClosed });
+const connection = new Connection({ event: onEvent, frame: onFrame, mask: onMask, file: onFile, closed: onClosed });
 
 // ------------------------------------------------------------------ server messages
 
@@ -74,6 +74,11 @@ function applyState(event) {
 function onFrame(header, rgb) {
   pendingFrame = { header, rgb };
   progress = header.ms_per_step === undefined ? progress : header;
+  scheduleDraw();
+}
+
+function onMask(header, bytes) {
+  mask.setBytes(header.width, header.height, bytes);
   scheduleDraw();
 }
 

@@ -26,7 +26,8 @@ export function unpackEnvelope(buffer) {
 }
 
 export class Connection {
-  // handlers: { event(json), frame(header, rgbBytes), file(header, bytes), closed(code, reason) }
+  // handlers: { event(json), frame(header, rgbBytes), mask(header, bytes), file(header, bytes),
+  //             closed(code, reason) }
   constructor(handlers) {
     this.handlers = handlers;
     this.nextId = 1;
@@ -48,6 +49,7 @@ export class Connection {
     }
     const { header, payload } = unpackEnvelope(data);
     if (header.kind === "frame") this.handlers.frame(header, payload);
+    else if (header.kind === "mask") this.handlers.mask(header, payload);
     else this.handlers.file(header, payload);
   }
 

@@ -51,6 +51,18 @@ export class MaskPainter {
     return mask;
   }
 
+  // The inverse of bytes(): show a mask the server holds (e.g. from a loaded session).
+  setBytes(width, height, mask) {
+    this.resize(width, height);
+    const pixels = this.context.createImageData(width, height);
+    for (let i = 0; i < mask.length; i++) {
+      if (!mask[i]) continue;
+      pixels.data.set([48, 209, 88, 255], 4 * i);
+    }
+    this.context.putImageData(pixels, 0, 0);
+    this.empty = !mask.some((value) => value);
+  }
+
   draw(context) {
     context.globalAlpha = 0.35;
     context.drawImage(this.canvas, 0, 0);

@@ -59,8 +59,11 @@ export class PointEditor {
       drawArrow(context, point.handle, point.target, scale);
       drawMarker(context, point.handle, radius, HANDLE_COLOR, selected && this.selected.part === "handle");
       drawMarker(context, point.target, radius, TARGET_COLOR, selected && this.selected.part === "target");
+      const label = [String(index + 1), point.handle[0] + radius, point.handle[1] - radius];
+      context.strokeStyle = "#000";
+      context.strokeText(...label);
       context.fillStyle = "#fff";
-      context.fillText(String(index + 1), point.handle[0] + radius, point.handle[1] - radius);
+      context.fillText(...label);
     });
     if (this.pendingHandle) drawMarker(context, this.pendingHandle, radius, HANDLE_COLOR, true);
   }
