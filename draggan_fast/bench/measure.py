@@ -130,7 +130,7 @@ def measure(spec: dict, progress: ProgressLine) -> dict:
         "backend": spec["backend"],
         "backend_detail": _describe_backend(session),
         "compile": spec["compile"],
-        "compile_method": compile_method() if spec["compile"] else None,
+        "compile_method": compile_method(spec["backend"]) if spec["compile"] else None,
         "warmup_ms": warmup_ms,
         "timings_ms": timings_ms,
         "stats": summary,

@@ -45,7 +45,6 @@ def _describe_run(report: dict) -> str:
     render = workload["render_every"]
     machine = env["gpu"]["name"] if config["device"] == "cuda" and env["gpu"] else None
     machine = machine or f"{env['cpu_model']}, {env['cpu_cores']} cores"
-    compiled = config.get("compile_method")
     lines = [
         f"model:    {model}",
         f"device:   {config['device']} ({machine}); torch {env['versions']['torch']}",
@@ -54,8 +53,15 @@ def _describe_run(report: dict) -> str:
         f"{config['warmup']} warm-up + {config['steps']} timed steps per configuration, "
         "each configuration in a fresh process",
     ]
-    if compiled:
-        lines.append(f"compile:  {compiled}; warm-up s = compile time (warm-up excess over median)")
+    for result in report["results"]:
+        if result.get("backend_detail"):
+            lines.append(f"backend:  {result['label']}: {result['backend_detail']}")
+        if result.get("compile_method"):
+            lines.append(f"compile:  {result['label']}: {result['compile_method']}")
+    if config["compile"]:
+        lines.append(
+            "          warm-up s = compile time (the warm-up steps' excess over the median)"
+        )
     return "\n".join(lines)
 
 
@@ -136,9 +142,9 @@ def format_report(report: dict, show_operators: bool = False) -> str:
         memory = comparison["working_memory_ratio"]
         memory_text = "" if memory is None else f"; memory above the loaded model x{memory:.2f}"
         lines.append(
-            f"{comparison['candidate']} vs {comparison['baseline']}: "
-            f"{comparison['speedup_median']:.2f}x faster (median ms per step, same run)"
-            + memory_text
+            f"{comparison['candidate']} vs {comparison['baseline']}: speed-up "
+            f"x{comparison['speedup_median']:.2f} ({comparison['baseline']} median ms / "
+            f"{comparison['candidate']} median ms, same run)" + memory_text
         )
     for result in results:
         if result["status"] != "ok":

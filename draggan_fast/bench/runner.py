@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from draggan_fast.bench import environment, stats
-from draggan_fast.bench.workload import DragWorkload, compile_method
+from draggan_fast.bench.workload import DragWorkload
 
 SCHEMA = "draggan-fast-bench/1"
 BASELINE_BACKEND = "reference"
@@ -154,7 +154,6 @@ def run_benchmark(options: BenchOptions, argv=None) -> dict:
             "warmup": options.warmup,
             "profile_steps": options.profile_steps,
             "compile": options.compile,
-            "compile_method": compile_method() if options.compile else None,
             "workload": asdict(options.workload),
             "isolation": "each configuration in a fresh process",
             "timer": "wall clock per step, synchronised before each read on CUDA",

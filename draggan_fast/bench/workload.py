@@ -5,8 +5,10 @@ measured steps, so every measured step tracks, back-propagates and updates w (a 
 handles all arrived would skip the update and time something else).
 """
 
+import contextlib
 import inspect
 import math
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,15 +72,31 @@ def session_accepts(name: str) -> bool:
     return name in inspect.signature(DragSession).parameters
 
 
-def compile_method() -> str:
-    """How `--compile` compiles the step in this install.
+def compile_method(backend: str) -> str:
+    """How `--compile` compiles `backend`'s step in this install.
 
-    The session's own option when it has one; else each synthesis block of the generator goes
-    through `torch.compile` (nn.Module.compile, in place), the part of the step that dominates.
+    The session's own option when it has one; else the fast backend's own switch; else each
+    synthesis block of the generator goes through `torch.compile` (nn.Module.compile, in place),
+    the part of the reference step that dominates.
     """
     if session_accepts("compile"):
         return "DragSession(compile=True)"
+    if backend == "fast":
+        return "the fast backend's own torch.compile (DRAGGAN_FAST_COMPILE=1)"
     return "torch.compile of each synthesis block (nn.Module.compile)"
+
+
+@contextlib.contextmanager
+def _environment_variable(name: str, value: str):
+    previous = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ[name]
+        else:
+            os.environ[name] = previous
 
 
 def make_session(generator, workload: DragWorkload, backend: str, device, compile_step: bool):
@@ -86,12 +104,18 @@ def make_session(generator, workload: DragWorkload, backend: str, device, compil
     from draggan_fast import DragSession
 
     options = {"seed": workload.seed, "backend": backend, "device": torch.device(device)}
+    switch = contextlib.nullcontext()
     if compile_step and session_accepts("compile"):
         options["compile"] = True
+    elif compile_step and backend == "fast":
+        from draggan_fast.step_fast import COMPILE_ENV_VAR
+
+        switch = _environment_variable(COMPILE_ENV_VAR, "1")  # read when the backend is made
     elif compile_step:
         for block in generator.synthesis.blocks:
             block.compile()
-    session = DragSession(generator, **options)
+    with switch:
+        session = DragSession(generator, **options)
     for handle, target in handle_target_pairs(workload.handles, generator.img_resolution):
         session.add_point(handle=handle, target=target)
     if workload.mask:

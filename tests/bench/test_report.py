@@ -32,7 +32,7 @@ def _document(results):
         "environment": {"cpu_model": "Test CPU", "cpu_cores": 2, "gpu": None,
                         "versions": {"torch": "2.x"}},
         "configuration": {
-            "device": "cpu", "steps": 10, "warmup": 2,
+            "device": "cpu", "steps": 10, "warmup": 2, "compile": False,
             "source": {"kind": "preset", "arch": "tiny", "description": "64 px",
                        "weights": "random"},
             "workload": {"handles": 2, "mask": True, "render_every": 1, "seed": 0},
@@ -59,7 +59,8 @@ def test_no_comparison_without_a_successful_reference():
 def test_report_prints_timings_breakdown_ratio_and_failures():
     results = [_result("fast", 100.0, 3 * 2**20), _result("reference", 400.0, 9 * 2**20)]
     text = report.format_report(_document(results), show_operators=True)
-    assert "fast vs reference: 4.00x faster" in text
+    assert "fast vs reference: speed-up x4.00" in text
+    assert "memory above the loaded model x0.25" in text
     assert "100.0" in text and "400.0" in text  # medians
     for label in PHASES.values():
         assert label in text
@@ -68,7 +69,7 @@ def test_report_prints_timings_breakdown_ratio_and_failures():
 
     failed = [_result("fast", 0, 0, status="error"), _result("reference", 400.0, 9 * 2**20)]
     text = report.format_report(_document(failed))
-    assert "fast: failed: boom" in text and "faster" not in text
+    assert "fast: failed: boom" in text and "speed-up" not in text
 
 
 def test_json_round_trip(tmp_path):

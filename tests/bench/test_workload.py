@@ -62,4 +62,4 @@ def test_compile_without_a_session_option_compiles_the_synthesis_blocks():
     generator = build_preset_generator("tiny")
     make_session(generator, DragWorkload(), "reference", "cpu", compile_step=True)
     assert all(block._compiled_call_impl is not None for block in generator.synthesis.blocks)
-    assert "synthesis block" in compile_method()
+    assert "synthesis block" in compile_method("reference")
