@@ -311,6 +311,8 @@ class DragSession:
         with torch.no_grad():
             self._w.copy_(snapshot["w"])
         self._optimizer.load_state_dict(snapshot["optimizer"])
+        for group in self._optimizer.param_groups:  # settings stay as configure() left them
+            group["lr"] = self.hyperparameters["lr"]
         self._handles, self._targets = snapshot["handles"], snapshot["targets"]
         self._start_handles = snapshot["start_handles"]
         self._references, self._step_count = snapshot["references"], snapshot["step"]

@@ -317,3 +317,5 @@ def test_configure_changes_step_settings_and_keeps_the_drag(tiny_G):
         session.configure(lr=-1)
     assert session.hyperparameters["lr"] == 0.2
     session.step()
+    assert session.undo() and session.undo()  # the moments go back, the settings stay
+    assert session._optimizer.param_groups[0]["lr"] == 0.2
