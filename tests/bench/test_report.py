@@ -60,7 +60,7 @@ def test_report_prints_timings_breakdown_ratio_and_failures():
     results = [_result("fast", 100.0, 3 * 2**20), _result("reference", 400.0, 9 * 2**20)]
     text = report.format_report(_document(results), show_operators=True)
     assert "fast vs reference: speed-up x4.00" in text
-    assert "memory above the loaded model x0.25" in text
+    assert "memory above the loaded model x0.33" in text
     assert "100.0" in text and "400.0" in text  # medians
     for label in PHASES.values():
         assert label in text
