@@ -1,6 +1,5 @@
 """`draggan-fast view` end to end: a model file, a real process, a client; and its errors."""
 
-import importlib.util
 import re
 import subprocess
 import sys
@@ -9,6 +8,7 @@ import pytest
 
 from draggan_fast.cli import CommandError, build_parser
 from draggan_fast.client import ViewerClient
+from draggan_fast.commands import view as view_command
 from draggan_fast.stylegan.loading import save_generator
 from tests.viewer.conftest import IMAGE_SIZE, tiny_generator
 
@@ -69,10 +69,14 @@ def test_view_checks_the_backend_before_serving(model):
         run_view("--model", str(model), "--backend", "warp")
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("draggan_fast.assets_registry") is not None,
-    reason="a bundled default model exists",
-)
-def test_view_without_a_model_says_what_to_do():
-    with pytest.raises(CommandError, match="pass --model PATH"):
+def test_view_without_a_model_uses_the_bundled_one_or_says_what_to_do(monkeypatch, model):
+    from draggan_fast import assets_registry
+
+    def missing():
+        raise FileNotFoundError("bundled asset default_model.safetensors is missing")
+
+    monkeypatch.setattr(assets_registry, "default_model_path", missing)
+    with pytest.raises(CommandError, match=r"no --model given .* pass --model PATH"):
         run_view()
+    monkeypatch.setattr(assets_registry, "default_model_path", lambda: model)
+    assert view_command._model_paths(build_parser().parse_args(["view"])) == [model]
