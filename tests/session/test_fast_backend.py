@@ -1,0 +1,109 @@
+"""The fast backend against the recorded official run (../shared/fixtures/drag_128_ada_*) and
+against the reference backend, step by step."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from draggan_fast import DragSession
+from tests.fixture_generators import generator_from_fixture
+
+
+@pytest.fixture(scope="module")
+def official_run(fixtures_dir):
+    trace = json.loads((fixtures_dir / "drag_128_ada_trace.json").read_text())
+    final_ws = np.load(fixtures_dir / "drag_128_ada_final_ws.npy")  # [1, num_ws, w_dim]
+    last_image = np.load(fixtures_dir / "drag_128_ada_last_img.npy")  # uint8 [H, W, 3]
+    return trace, final_ws, last_image
+
+
+def _session(G, trace, backend, **overrides):
+    settings = dict(
+        seed=trace["seed"], truncation_psi=trace["truncation_psi"],
+        latent_space=trace["latent_space"], n_optimized_layers=trace["n_optimized_layers"],
+        lr=trace["lr"], r1=trace["r1"], r2=trace["r2"], lambda_mask=trace["lambda_mask"],
+        feature_block=trace["feature_block"], tracking=trace["tracking"],
+        noise_mode=trace["noise_mode"], backend=backend,
+    )  # fmt: skip
+    settings.update(overrides)
+    session = DragSession(G, **settings)
+    for (row, col), (target_row, target_col) in zip(trace["points0"], trace["targets"]):
+        session.add_point((col, row), (target_col, target_row))
+    return session
+
+
+def test_fast_backend_reproduces_the_official_drag(fixtures_dir, official_run):
+    trace, final_ws, last_image = official_run
+    G = generator_from_fixture(fixtures_dir, trace["generator"].removesuffix(".npz"))
+    session = _session(G, trace, "fast")
+    assert session.backend.startswith("fast")
+
+    results = [session.step(render=(k == trace["steps"] - 1)) for k in range(trace["steps"])]
+
+    tracked = [[[round(y), round(x)] for x, y in result.handles.tolist()] for result in results]
+    assert tracked == [record["points"] for record in trace["trace"]]
+    assert [result.done for result in results] == [record["stop"] for record in trace["trace"]]
+    np.testing.assert_allclose(session.w, final_ws[0], rtol=0, atol=1e-4)
+    difference = np.abs(results[-1].image.astype(np.int16) - last_image.astype(np.int16))
+    assert difference.max() <= 1
+    assert all(result.image is None for result in results[:-1])  # no image unless asked
+
+
+def test_fast_backend_follows_the_reference_with_a_mask(fixtures_dir, official_run):
+    trace, _, _ = official_run
+    G = generator_from_fixture(fixtures_dir, trace["generator"].removesuffix(".npz"))
+    movable = np.zeros((128, 128), dtype=bool)
+    movable[24:100, 24:110] = True
+    sessions = {}
+    for backend in ("reference", "fast"):
+        sessions[backend] = _session(G, trace, backend, r1=6)
+        sessions[backend].set_mask(movable)
+    for _ in range(4):
+        expected = sessions["reference"].step()
+        result = sessions["fast"].step()
+        np.testing.assert_array_equal(result.handles, expected.handles)
+        for name in ("motion", "mask", "total"):
+            assert result.losses[name] == pytest.approx(expected.losses[name], rel=1e-4)
+        assert result.losses["mask"] > 0 or result.step == 1
+    np.testing.assert_allclose(sessions["fast"].w, sessions["reference"].w, rtol=0, atol=1e-4)
+
+
+def test_fast_step_freezes_the_generator_and_keeps_w_when_done(fixtures_dir):
+    G = generator_from_fixture(fixtures_dir, "sg2_64_ada").requires_grad_(True)
+    session = DragSession(G, seed=1, backend="fast", lr=0.02)
+    session.add_point((20, 20), (21, 20))  # already within stop_distance: done, no update
+    w_before = session.w.copy()
+    result = session.step()
+    assert result.done
+    np.testing.assert_array_equal(session.w, w_before)
+    assert not any(parameter.requires_grad for parameter in G.parameters())
+    session.set_target(0, (40, 30))
+    assert not session.step().done
+    assert not np.array_equal(session.w, w_before)
+
+
+def test_fast_losses_compile_fullgraph(fixtures_dir):
+    from draggan_fast.step_backend import DragConfig
+    from draggan_fast.step_fast import forward_and_losses
+
+    G = generator_from_fixture(fixtures_dir, "sg2_64_ada")
+    config = DragConfig(
+        latent_space="w+", n_optimized_layers=6, feature_block=3, motion_radius=2,
+        tracking_radius=3, lambda_mask=20.0, tracking="l2", stop_distance=2.0, noise_mode="const",
+    )  # fmt: skip
+    w0 = G.mapping(torch.randn(1, G.z_dim, generator=torch.Generator().manual_seed(0)))
+    w = w0.clone().requires_grad_(True)
+    handles = torch.tensor([[20.0, 30.0], [50.0, 10.0]])
+    targets = torch.tensor([[28.0, 35.0], [45.0, 10.0]])
+    movable = torch.zeros(64, 64)
+    arguments = (G.synthesis, w, w0, None, handles, targets, movable, config)
+    compiled = torch.compile(forward_and_losses, fullgraph=True, backend="aot_eager")
+    expected = forward_and_losses(*arguments)
+    outputs = compiled(*arguments)
+    assert torch.equal(outputs[0], expected[0])
+    torch.testing.assert_close(outputs[3], expected[3])
+    (grad,) = torch.autograd.grad(outputs[3], w)
+    (expected_grad,) = torch.autograd.grad(expected[3], w)
+    torch.testing.assert_close(grad, expected_grad)
