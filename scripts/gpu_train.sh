@@ -9,8 +9,11 @@
 #   generator.safetensors   G_ema in the package's generator format (draggan_fast/assets/)
 #   checkpoint.safetensors  the full training state (if it fits the 16 MB return limit)
 #   checkpoint.json         its config and counters (resume with it as RESUME_CHECKPOINT)
-#   samples-latest.png      G_ema on seeds 0..63;  reals.png  64 training faces
+#   samples-latest.png      G_ema on seeds 0..63
 #   log.jsonl, train.log    per-checkpoint stats and the whole console output
+#   detector.safetensors, detector.log   with DETECTOR_STEPS=N: the landmark detector, trained
+#                           afterwards for N steps (stylegan/landmarks_train.py)
+# Other settings (environment): BATCH (128), DATA_POOL (200000 faces), KIMG, RUN_DIR, PYTHON.
 # Without RESUME_CHECKPOINT it starts a new run with the default architecture (64x64,
 # channel_max 64, the same as the CPU run, so either can resume the other).
 set -euo pipefail
@@ -81,7 +84,7 @@ if [[ ! -f $OUT/generator.safetensors && -f $RUN_DIR/checkpoint.json ]]; then
     "$PYTHON" -c "import sys; from draggan_fast.stylegan.training.export import export_checkpoint;
 export_checkpoint(sys.argv[1], sys.argv[2])" "$RUN_DIR/checkpoint.json" "$OUT/generator.safetensors"
 fi
-for name in checkpoint.json samples-latest.png reals.png log.jsonl; do
+for name in checkpoint.json samples-latest.png log.jsonl; do
     [[ -f $RUN_DIR/$name ]] && cp "$RUN_DIR/$name" "$OUT/"
 done
 CHECKPOINT_BYTES=$(stat -c %s "$RUN_DIR/checkpoint.safetensors" 2>/dev/null || echo 0)
@@ -90,6 +93,11 @@ if (( CHECKPOINT_BYTES > 0 && CHECKPOINT_BYTES < 16000000 )); then
 else
     echo "checkpoint.safetensors ($CHECKPOINT_BYTES bytes) not copied: over the 16 MB return limit" \
         | tee -a "$OUT/train.log"
+fi
+if [[ -n ${DETECTOR_STEPS:-} ]]; then
+    "$PYTHON" -m draggan_fast.stylegan.landmarks_train --out "$OUT/detector.safetensors" \
+        --steps "$DETECTOR_STEPS" --batch "${DETECTOR_BATCH:-64}" --pool "${DETECTOR_POOL:-100000}" \
+        2>&1 | tee "$OUT/detector.log" || echo "detector training failed"
 fi
 rm -rf "$SHIM"
 ls -l "$OUT"

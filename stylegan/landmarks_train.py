@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from draggan_fast.stylegan.dataset import FaceDataset
+from draggan_fast.stylegan.dataset.pool import render_pool
 from draggan_fast.stylegan.landmarks import LandmarkDetector, save_detector
 
 TRAIN_SEED = 1001
@@ -27,10 +28,13 @@ def _batch(dataset, start, count):
 
 
 def degrade(images, generator):
-    """Random Gaussian blur (sigma 0..1 px) and pixel noise (0..0.06), per image."""
-    batch = images.shape[0]
-    sigma = torch.rand(batch, generator=generator) * 1.0 + 1e-3  # [B]
-    taps = torch.arange(-2, 3, dtype=images.dtype)  # [5]
+    """Random Gaussian blur (sigma 0..1 px) and pixel noise (0..0.06), per image.
+
+    `generator` is a CPU torch.Generator; the images may live on any device.
+    """
+    batch, device = images.shape[0], images.device
+    sigma = (torch.rand(batch, generator=generator) * 1.0 + 1e-3).to(device)  # [B]
+    taps = torch.arange(-2, 3, dtype=images.dtype, device=device)  # [5]
     kernel = torch.exp(-(taps[None] ** 2) / (2 * sigma[:, None] ** 2))
     kernel = kernel / kernel.sum(dim=1, keepdim=True)  # [B, 5]
     channels = images.shape[1]
@@ -40,9 +44,8 @@ def degrade(images, generator):
     x = F.conv2d(F.pad(x, [0, 0, 2, 2], mode="replicate"), rows.transpose(2, 3),
                  groups=batch * channels)  # fmt: skip
     x = x.reshape(images.shape)
-    noise = torch.randn(images.shape, generator=generator) * torch.rand(
-        batch, 1, 1, 1, generator=generator
-    ) * 0.06  # fmt: skip
+    scale = torch.rand(batch, 1, 1, 1, generator=generator) * 0.06
+    noise = (torch.randn(images.shape, generator=generator) * scale).to(device)
     return (x + noise).clamp(-1, 1)
 
 
@@ -53,30 +56,47 @@ def held_out_error(detector, resolution=64, count=HELD_OUT_COUNT, batch=64):
     errors = []
     for start in range(0, count, batch):
         images, landmarks = _batch(dataset, start, min(batch, count - start))
-        errors.append((detector.detect(images) - landmarks).norm(dim=2))  # [B, K]
+        device = next(detector.parameters()).device
+        found = detector.detect(images.to(device)).cpu()
+        errors.append((found - landmarks).norm(dim=2))  # [B, K]
     errors = torch.cat(errors)
     return float(errors.mean()), float(errors.flatten().quantile(0.95)), errors.mean(0).tolist()
 
 
-def train_detector(steps=2000, batch=32, lr=2e-3, resolution=64, width=32, seed=0, log=print):
+def train_detector(
+    steps=2000, batch=32, lr=2e-3, resolution=64, width=32, seed=0, device="cpu", pool=0,
+    log=print,
+):  # fmt: skip
+    """Train on faces of dataset TRAIN_SEED: fresh renders, or (pool N > 0) faces 0..N-1
+    rendered once in parallel and kept on the device."""
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
-    detector = LandmarkDetector(input_size=resolution, width=width)
+    detector = LandmarkDetector(input_size=resolution, width=width).to(device)
     optimizer = torch.optim.Adam(detector.parameters(), lr=lr)
     dataset = FaceDataset(resolution, TRAIN_SEED)
+    if pool > 0:
+        pool_images, pool_landmarks = render_pool(resolution, TRAIN_SEED, pool)
+        pool_images, pool_landmarks = pool_images.to(device), pool_landmarks.to(device)
     started = time.monotonic()
     for step in range(steps):
         for group in optimizer.param_groups:  # cosine decay to 2% of lr
             group["lr"] = lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * step / steps)))
-        images, landmarks = _batch(dataset, step * batch, batch)
+        if pool > 0:
+            indices = torch.arange(step * batch, (step + 1) * batch, device=device) % pool
+            images = pool_images[indices].float() / 127.5 - 1
+            landmarks = pool_landmarks[indices]
+        else:
+            images, landmarks = _batch(dataset, step * batch, batch)
+            images, landmarks = images.to(device), landmarks.to(device)
         predicted = detector(degrade(images, generator))
         loss = (predicted - landmarks).abs().mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         if step % 100 == 0 or step == steps - 1:
-            log(f"step {step}/{steps} L1 {float(loss):.3f} px, {time.monotonic() - started:.0f} s")
-    return detector.eval(), time.monotonic() - started
+            elapsed = time.monotonic() - started
+            log(f"step {step}/{steps} L1 {float(loss.detach()):.3f} px, {elapsed:.0f} s")
+    return detector.cpu().eval(), time.monotonic() - started
 
 
 def main(argv=None):
@@ -86,11 +106,18 @@ def main(argv=None):
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--width", type=int, default=32)
     parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--device", default="auto", help="auto (cuda when available), cpu, ...")
+    parser.add_argument("--pool", type=int, default=0, help="pre-rendered faces (0: fresh)")
     args = parser.parse_args(argv)
-    detector, seconds = train_detector(args.steps, args.batch, args.lr, width=args.width)
+    if args.device == "auto":
+        args.device = "cuda" if torch.cuda.is_available() else "cpu"
+    detector, seconds = train_detector(
+        args.steps, args.batch, args.lr, width=args.width, device=args.device, pool=args.pool
+    )
     mean, p95, per_landmark = held_out_error(detector)
     info = {
         "train_steps": args.steps, "train_batch": args.batch, "train_seconds": round(seconds),
+        "train_device": args.device, "train_pool": args.pool,
         "train_dataset_seed": TRAIN_SEED, "held_out_seed": HELD_OUT_SEED,
         "held_out_count": HELD_OUT_COUNT, "held_out_mean_px": mean, "held_out_p95_px": p95,
         "held_out_per_landmark_px": per_landmark,

@@ -11,7 +11,7 @@ import os
 import numpy as np
 import torch
 
-from draggan_fast.stylegan.dataset.faces import sample_face_params
+from draggan_fast.stylegan.dataset.faces import LANDMARK_NAMES, sample_face_params
 from draggan_fast.stylegan.dataset.render import render_face
 
 CHUNK = 2048
@@ -20,14 +20,16 @@ CHUNK = 2048
 def _render_range(task):
     resolution, seed, start, stop = task
     images = np.empty([stop - start, resolution, resolution, 3], dtype=np.uint8)
+    landmarks = np.empty([stop - start, len(LANDMARK_NAMES), 2], dtype=np.float32)
     for offset, index in enumerate(range(start, stop)):
         params = sample_face_params(np.random.default_rng([seed, index]))
-        images[offset] = render_face(params, resolution)[0]
-    return images
+        images[offset], landmarks[offset] = render_face(params, resolution)
+    return images, landmarks
 
 
 def render_pool(resolution: int, seed: int, count: int, processes: int | None = None):
-    """uint8 [count, 3, R, R]: faces 0..count-1 of dataset `seed` (same as FaceDataset's)."""
+    """Faces 0..count-1 of dataset `seed` (the same as FaceDataset's): images uint8
+    [count, 3, R, R] and landmarks float32 [count, K, 2] (x, y) pixels."""
     if count < 1:
         raise ValueError(f"pool size must be >= 1, got {count}")
     tasks = [
@@ -39,4 +41,6 @@ def render_pool(resolution: int, seed: int, count: int, processes: int | None = 
     else:
         with multiprocessing.get_context("fork").Pool(processes) as workers:
             chunks = workers.map(_render_range, tasks)
-    return torch.from_numpy(np.concatenate(chunks)).permute(0, 3, 1, 2).contiguous()
+    images = torch.from_numpy(np.concatenate([chunk[0] for chunk in chunks]))
+    landmarks = torch.from_numpy(np.concatenate([chunk[1] for chunk in chunks]))
+    return images.permute(0, 3, 1, 2).contiguous(), landmarks

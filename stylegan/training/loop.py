@@ -140,7 +140,7 @@ class Trainer:
             images = torch.stack([self.dataset[index][0] for index in indices])
             return images.to(self.device)
         if self._pool is None:
-            pool = render_pool(
+            pool, _ = render_pool(
                 self.config.resolution, self.config.data_seed, self.data_pool,
                 self._pool_processes,
             )  # fmt: skip

@@ -110,8 +110,9 @@ def test_negative_index_is_refused():
 def test_pool_renders_the_same_faces_as_the_dataset():
     from draggan_fast.stylegan.dataset.pool import render_pool
 
-    pool = render_pool(16, seed=5, count=6, processes=2)  # [6, 3, 16, 16] uint8
+    pool, landmarks = render_pool(16, seed=5, count=6, processes=2)  # [6, 3, 16, 16] uint8
     dataset = FaceDataset(16, seed=5)
     assert pool.shape == (6, 3, 16, 16) and pool.dtype == torch.uint8
     for index in range(6):
         torch.testing.assert_close(pool[index].float() / 127.5 - 1, dataset[index][0])
+        torch.testing.assert_close(landmarks[index], dataset[index][1])

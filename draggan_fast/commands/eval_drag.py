@@ -1,0 +1,156 @@
+"""`draggan-fast eval-drag`: drag accuracy on the default model, following the DragGAN paper.
+
+The protocol of the paper's Table 1 (face landmark manipulation): for N seeded pairs of generated
+images (A, B), detect the landmarks of both; drag 1, 5 or all landmarks of A onto B's (handles =
+A's landmarks, targets = B's); detect the landmarks of the edited image and report the mean
+distance to B's landmarks before and after editing, in pixels at the model's resolution, with the
+steps taken and the time per edit, for each backend.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from draggan_fast.cli import CommandError
+
+NAME = "eval-drag"
+HELP = "measure drag accuracy (paper's Table 1 protocol) on the default model"
+
+# which landmarks each "points" setting drags (dataset names; "all" = every landmark)
+POINT_SETS = {
+    "1": ("nose_tip",),
+    "5": ("left_pupil", "right_pupil", "nose_tip", "mouth_left", "mouth_right"),
+    "all": None,
+}
+
+
+def add_arguments(parser):
+    parser.add_argument("--pairs", type=int, default=8, help="image pairs (default 8)")
+    parser.add_argument("--first-seed", type=int, default=0, help="pair i uses seeds 2i, 2i+1")
+    parser.add_argument("--steps", type=int, default=200, help="most steps per edit")
+    parser.add_argument("--points", default="1,5,all", help="point sets: any of 1, 5, all")
+    parser.add_argument("--backends", default=None, help="comma list (default: every backend)")
+    parser.add_argument("--model", type=Path, default=None, help="generator (default: bundled)")
+    parser.add_argument("--detector", type=Path, default=None, help="detector (default: bundled)")
+    parser.add_argument("--r1", type=float, default=None, help="motion radius, 512-px units")
+    parser.add_argument("--r2", type=float, default=None, help="tracking radius, 512-px units")
+    parser.add_argument("--psi", type=float, default=0.7, help="truncation psi")
+    parser.add_argument("--device", default=None, help="torch device (default: cuda if any)")
+    parser.add_argument("--json", type=Path, default=None, help="also write results as JSON")
+
+
+def _parse(args):
+    from draggan_fast.step_backend import backend_names
+
+    point_sets = [name.strip() for name in args.points.split(",") if name.strip()]
+    unknown = [name for name in point_sets if name not in POINT_SETS]
+    if unknown or not point_sets:
+        raise CommandError(f"--points: expected a list of 1, 5, all; got {args.points!r}")
+    backends = backend_names() if args.backends is None else args.backends.split(",")
+    missing = [name for name in backends if name not in backend_names()]
+    if missing:
+        raise CommandError(f"--backends: unknown {missing}; available: {backend_names()}")
+    if args.pairs < 1 or args.steps < 1 or args.first_seed < 0:
+        raise CommandError("--pairs and --steps must be >= 1, --first-seed >= 0")
+    return point_sets, backends
+
+
+def _to_model_input(image_uint8):
+    """uint8 [H, W, 3] numpy -> float [1, 3, H, W] in [-1, 1] for the detector."""
+    import torch
+
+    return torch.from_numpy(image_uint8).permute(2, 0, 1)[None].float() / 127.5 - 1
+
+
+def evaluate_edit(G, detector, seeds, names, backend, steps, session_kwargs):
+    """One edit: drag `names` landmarks of seeds[0]'s image onto seeds[1]'s; returns a dict."""
+    import numpy as np
+
+    from draggan_fast.session import DragSession
+    from draggan_fast.stylegan.dataset import LANDMARK_NAMES
+
+    chosen = [LANDMARK_NAMES.index(name) for name in names]
+    source = DragSession(G, seed=seeds[0], backend=backend, **session_kwargs)
+    target = DragSession(G, seed=seeds[1], backend=backend, **session_kwargs)
+    handles = detector.detect(_to_model_input(source.image()))[0].numpy()[chosen]  # [K, 2]
+    targets = detector.detect(_to_model_input(target.image()))[0].numpy()[chosen]
+    for handle, goal in zip(handles, targets):
+        source.add_point(tuple(map(float, handle)), tuple(map(float, goal)))
+    started = time.perf_counter()
+    result = source.run(max_steps=steps, render_every=0)
+    seconds = time.perf_counter() - started
+    edited = detector.detect(_to_model_input(source.image()))[0].numpy()[chosen]
+    return {
+        "before_px": float(np.linalg.norm(handles - targets, axis=1).mean()),
+        "after_px": float(np.linalg.norm(edited - targets, axis=1).mean()),
+        "steps": int(result.step),
+        "seconds": seconds,
+    }
+
+
+def run(args) -> int:
+    import numpy as np
+
+    from draggan_fast.assets_registry import default_detector_path, default_model_path
+    from draggan_fast.cli_args import pick_device
+    from draggan_fast.stylegan.dataset import LANDMARK_NAMES
+    from draggan_fast.stylegan.landmarks import load_detector
+    from draggan_fast.stylegan.loading import load_generator
+
+    point_sets, backends = _parse(args)
+    device = pick_device(args.device)
+    G = load_generator(args.model or default_model_path(), device=device)
+    detector = load_detector(args.detector or default_detector_path())
+    session_kwargs = {"truncation_psi": args.psi, "device": device}
+    for name in ("r1", "r2"):
+        if getattr(args, name) is not None:
+            session_kwargs[name] = getattr(args, name)
+    rows = []
+    for backend in backends:
+        for point_set in point_sets:
+            names = POINT_SETS[point_set] or LANDMARK_NAMES
+            edits = []
+            for pair in range(args.pairs):
+                seeds = (args.first_seed + 2 * pair, args.first_seed + 2 * pair + 1)
+                edits.append(
+                    evaluate_edit(G, detector, seeds, names, backend, args.steps, session_kwargs)
+                )
+            row = {
+                "backend": backend, "points": point_set, "pairs": args.pairs,
+                **{key: float(np.mean([e[key] for e in edits]))
+                   for key in ("before_px", "after_px", "steps", "seconds")},
+            }  # fmt: skip
+            rows.append(row)
+            print(_format_row(row), flush=True)
+    table = format_table(rows, G, device)
+    print()
+    print(table)
+    if args.json is not None:
+        args.json.write_text(json.dumps({"rows": rows, "table": table}, indent=1))
+    return 0
+
+
+def _format_row(row):
+    return (
+        f"{row['backend']:>10} | {row['points']:>4} points | {row['before_px']:6.2f} px -> "
+        f"{row['after_px']:6.2f} px | {row['steps']:6.1f} steps | {row['seconds']:6.2f} s/edit"
+    )
+
+
+def format_table(rows, G, device):
+    """A markdown table of the rows, with the model resolution and device in its caption."""
+    lines = [
+        f"Mean landmark distance to the targets, {G.img_resolution}x{G.img_resolution} px, "
+        f"{rows[0]['pairs']} pairs, device {device}:",
+        "",
+        "| backend | points | before (px) | after (px) | steps | time per edit (s) |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    lines += [
+        f"| {r['backend']} | {r['points']} | {r['before_px']:.2f} | {r['after_px']:.2f} | "
+        f"{r['steps']:.1f} | {r['seconds']:.2f} |"
+        for r in rows
+    ]
+    return "\n".join(lines)
