@@ -1,0 +1,107 @@
+"""`draggan-fast info`: the build of the compiled ops and which implementation each op runs."""
+
+import importlib
+import json
+import platform
+
+from draggan_fast.cli import CommandError
+
+NAME = "info"
+HELP = "show the compiled-ops build (torch/CUDA versions, archs) and per-device op dispatch"
+
+
+def add_arguments(parser):
+    parser.add_argument(
+        "--device", action="append", metavar="DEVICE",
+        help="device to describe dispatch for (repeatable; default: cpu, and cuda if present)",
+    )  # fmt: skip
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead")
+
+
+def _compiled_ops():
+    """Names of the draggan_fast ops with a compiled kernel, per dispatch key."""
+    import torch
+
+    from draggan_fast.stylegan.ops import dispatch
+
+    compiled = {}
+    for key in ("CPU", "CUDA"):
+        compiled[key.lower()] = [
+            op for op in (*dispatch.OPS, "bias_act_grad")
+            if torch._C._dispatch_has_kernel_for_dispatch_key(f"draggan_fast::{op}", key)
+        ]  # fmt: skip
+    return compiled
+
+
+def _drag_op_dispatch(device):
+    """Rows of the drag ops' dispatch, if the drag-op package provides them."""
+    try:
+        kernels = importlib.import_module("draggan_fast.kernels")
+    except ImportError as exc:
+        return [{"op": "drag ops", "implementation": "unavailable", "reason": str(exc)}]
+    describe = getattr(kernels, "describe_dispatch", None)
+    if describe is None:
+        return [{"op": "drag ops", "implementation": "unknown", "reason": "no describe_dispatch"}]
+    return describe(device)
+
+
+def collect(devices=None):
+    """Everything `info` prints, as a dict."""
+    import torch
+
+    from draggan_fast.stylegan.ops import describe_dispatch, extension
+
+    if not devices:
+        devices = ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
+    build = extension.build_info()
+    report = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torch_cuda": torch.version.cuda,
+        "cuda_available": torch.cuda.is_available(),
+        "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+        "extension": build,
+        "compiled_ops": _compiled_ops() if build["available"] else {},
+        "dispatch": {},
+    }
+    for device in devices:
+        try:
+            torch.device(device)
+        except RuntimeError as exc:
+            raise CommandError(f"--device {device!r} is not a torch device ({exc})") from None
+        report["dispatch"][device] = {
+            "generator_ops": describe_dispatch(device),
+            "drag_ops": _drag_op_dispatch(device),
+        }
+    return report
+
+
+def _print_text(report):
+    build = report["extension"]
+    print(f"python {report['python']}, torch {report['torch']} (CUDA {report['torch_cuda']})")
+    print(f"GPU: {report['gpu'] or 'none'}")
+    if build["available"]:
+        print(
+            f"compiled ops: built against torch {build['torch_version']}, "
+            f"CUDA {build['cuda_version']}, archs {build['cuda_archs'] or 'none'}, "
+            f"compiler {build['compiler']}"
+        )
+        if build.get("with_cuda"):
+            print(f"  nvcc {build['nvcc_version']}, SM code for {build['nvcc_archs']}")
+        for device_type, names in report["compiled_ops"].items():
+            print(f"  {device_type} kernels: {', '.join(names) or 'none'}")
+    else:
+        print(f"compiled ops: not available ({build['reason']})")
+    for device, tables in report["dispatch"].items():
+        print(f"dispatch on {device}:")
+        for row in tables["generator_ops"] + tables["drag_ops"]:
+            print(f"  {row['op']:<32} {row['implementation']:<10} {row['reason']}")
+
+
+def run(args):
+    report = collect(args.device)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        _print_text(report)
+    return 0
