@@ -18,8 +18,9 @@ from draggan_fast.viewer import session_files
 from draggan_fast.viewer.drag_recording import DragRecording
 from draggan_fast.viewer.protocol import MAX_POINTS, pack_envelope
 
-# Commands that end a running drag before they apply (they replace the latent or the session).
-_ENDS_DRAG = {"new_image", "undo", "reset_image", "load_session", "stop", "start"}
+# Commands that end a running drag before they apply (they replace the latent or the session:
+# set_params rebuilds it with the new hyperparameters).
+_ENDS_DRAG = {"new_image", "undo", "reset_image", "load_session", "set_params", "stop", "start"}
 _DEFAULT_PARAMS = {"lr": 1e-3, "lambda_mask": 20.0, "r1": 3.0, "r2": 12.0}
 _SESSION_PARAMS = tuple(_DEFAULT_PARAMS)  # those the session itself takes
 _DEFAULT_IMAGE = {"seed": 0, "truncation_psi": 0.7, "latent_space": "w+"}
@@ -164,7 +165,7 @@ class SessionWorker:
             return ending
         self.dragging = True
         self._send_state()
-        outcome = {"ending": None, "steps": 0, "done": False, "image": True}
+        outcome = {"ending": None, "steps": 0, "done": False, "image": True, "no_points": False}
         clock = [time.perf_counter()]
 
         def between_steps(result):
@@ -174,8 +175,9 @@ class SessionWorker:
             outcome["done"], outcome["image"] = result.done, result.image is not None
             self._send_step(result)
             outcome["ending"] = self._apply_pending()
+            outcome["no_points"] = len(self._session.handles) == 0  # all removed meanwhile
             clock[0] = time.perf_counter()
-            return outcome["ending"] is None
+            return outcome["ending"] is None and not outcome["no_points"]
 
         failure = None
         try:
@@ -194,7 +196,8 @@ class SessionWorker:
         finally:
             self.dragging = False
         ending = outcome["ending"]
-        reason = "done" if outcome["done"] else "stopped" if ending else "max_steps"
+        stopped = ending is not None or outcome["no_points"]
+        reason = "done" if outcome["done"] else "stopped" if stopped else "max_steps"
         reason = "error" if failure is not None else reason
         self._send({"type": "stopped", "reason": reason, "steps": outcome["steps"]})
         self._send_state()

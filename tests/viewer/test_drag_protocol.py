@@ -81,6 +81,20 @@ def test_commands_sent_during_a_drag_apply_between_steps(client):
     assert client.wait_for("stopped")["reason"] == "stopped"
 
 
+def test_params_and_point_removal_during_a_drag_end_it_cleanly(client):
+    client.add_point(HANDLE, TARGET)
+    client.start(max_steps=10_000)
+    client.wait_for("frame")
+    client.set_params(lr=0.002)  # rebuilds the session: the drag ends first, then it applies
+    assert client.wait_for("stopped")["reason"] == "stopped"
+    assert client.get_state()["params"]["lr"] == 0.002
+    client.start(max_steps=10_000)
+    client.wait_for("frame")
+    client.clear_points()  # nothing left to drag
+    assert client.wait_for("stopped")["reason"] == "stopped"
+    assert not client.get_state()["running"]
+
+
 def test_points_are_added_moved_and_removed(client):
     assert client.add_point((5, 6), (7, 8)) == 0
     assert client.add_point((10, 11), (12, 13)) == 1
