@@ -117,16 +117,16 @@ def _default_arch_list():
 
 
 def _extra_cuda_includes():
-    """Headers such as cusparse.h that pip's nvidia wheels ship outside the toolkit root."""
+    """Headers such as cusparse.h that pip's nvidia wheels ship outside the toolkit root, for the
+    CUDA major version torch was built with (mixing majors' headers breaks the build)."""
     try:
         import nvidia
-
-        return sorted(
-            {os.path.join(p, "cu13", "include") for p in nvidia.__path__}
-            | {os.path.join(p, "cu12", "include") for p in nvidia.__path__}
-        )
+        import torch
     except ImportError:
         return []
+    major = (torch.version.cuda or "").split(".")[0]
+    folders = {os.path.join(p, f"cu{major}", "include") for p in nvidia.__path__}
+    return sorted(folder for folder in folders if os.path.isdir(folder))
 
 
 packages, package_dir = _packages()

@@ -51,11 +51,16 @@ DF_HOST_DEVICE T activation_backward(T grad, T pre, T activated, T alpha) {
 template <typename Body>
 void dispatch_activation(Activation act, const Body& body) {
   switch (act) {
-    case Activation::kLinear: return body.template operator()<Activation::kLinear>();
-    case Activation::kRelu: return body.template operator()<Activation::kRelu>();
-    case Activation::kLrelu: return body.template operator()<Activation::kLrelu>();
-    case Activation::kTanh: return body.template operator()<Activation::kTanh>();
-    case Activation::kSigmoid: return body.template operator()<Activation::kSigmoid>();
+    case Activation::kLinear:
+      return body.template operator()<Activation::kLinear>();
+    case Activation::kRelu:
+      return body.template operator()<Activation::kRelu>();
+    case Activation::kLrelu:
+      return body.template operator()<Activation::kLrelu>();
+    case Activation::kTanh:
+      return body.template operator()<Activation::kTanh>();
+    case Activation::kSigmoid:
+      return body.template operator()<Activation::kSigmoid>();
   }
 }
 

@@ -20,7 +20,8 @@ template <typename T, typename RowBody>
 void for_each_bias_row(const BiasActShape& shape, const T* bias, const RowBody& row) {
   if (shape.inner == 1) {
     // [outer, C]: the bias varies along the contiguous axis.
-    const int64_t grain = std::max<int64_t>(1, kGrainElements / std::max<int64_t>(shape.channels, 1));
+    const int64_t grain =
+        std::max<int64_t>(1, kGrainElements / std::max<int64_t>(shape.channels, 1));
     at::parallel_for(0, shape.outer, grain, [&](int64_t begin, int64_t end) {
       for (int64_t r = begin; r < end; ++r) row(r * shape.channels, shape.channels, bias, 1);
     });
@@ -38,39 +39,39 @@ void for_each_bias_row(const BiasActShape& shape, const T* bias, const RowBody& 
 template <typename T, Activation A>
 void forward_rows(const T* x, const T* bias, T* y, const BiasActShape& shape, T alpha, T gain,
                   T limit) {
-  for_each_bias_row<T>(shape, bias, [&](int64_t offset, int64_t count, const T* row_bias,
-                                        int64_t bias_stride) {
-    const T* __restrict xs = x + offset;
-    T* __restrict ys = y + offset;
-    cpu::run_best_isa([&]() DF_ALWAYS_INLINE {
-      for (int64_t i = 0; i < count; ++i) {
-        const T pre = row_bias == nullptr ? xs[i] : xs[i] + row_bias[i * bias_stride];
-        const T out = activate<A>(pre, alpha) * gain;
-        ys[i] = std::min(std::max(out, -limit), limit);
-      }
-    });
-  });
+  for_each_bias_row<T>(
+      shape, bias, [&](int64_t offset, int64_t count, const T* row_bias, int64_t bias_stride) {
+        const T* __restrict xs = x + offset;
+        T* __restrict ys = y + offset;
+        cpu::run_best_isa([&]() DF_ALWAYS_INLINE {
+          for (int64_t i = 0; i < count; ++i) {
+            const T pre = row_bias == nullptr ? xs[i] : xs[i] + row_bias[i * bias_stride];
+            const T out = activate<A>(pre, alpha) * gain;
+            ys[i] = std::min(std::max(out, -limit), limit);
+          }
+        });
+      });
 }
 
 template <typename T, Activation A>
-void backward_rows(const T* grad_y, const T* x, const T* bias, T* grad_x,
-                   const BiasActShape& shape, T alpha, T gain, T limit) {
-  for_each_bias_row<T>(shape, bias, [&](int64_t offset, int64_t count, const T* row_bias,
-                                        int64_t bias_stride) {
-    const T* __restrict gys = grad_y + offset;
-    const T* __restrict xs = x + offset;
-    T* __restrict gxs = grad_x + offset;
-    cpu::run_best_isa([&]() DF_ALWAYS_INLINE {
-      for (int64_t i = 0; i < count; ++i) {
-        const T pre = row_bias == nullptr ? xs[i] : xs[i] + row_bias[i * bias_stride];
-        const T activated = activate<A>(pre, alpha);
-        const T out = activated * gain;
-        // The reference's autograd order: clamp mask, then gain, then the activation.
-        const T grad = (out >= -limit && out <= limit) ? gys[i] : T(0);
-        gxs[i] = activation_backward<A>(grad * gain, pre, activated, alpha);
-      }
-    });
-  });
+void backward_rows(const T* grad_y, const T* x, const T* bias, T* grad_x, const BiasActShape& shape,
+                   T alpha, T gain, T limit) {
+  for_each_bias_row<T>(
+      shape, bias, [&](int64_t offset, int64_t count, const T* row_bias, int64_t bias_stride) {
+        const T* __restrict gys = grad_y + offset;
+        const T* __restrict xs = x + offset;
+        T* __restrict gxs = grad_x + offset;
+        cpu::run_best_isa([&]() DF_ALWAYS_INLINE {
+          for (int64_t i = 0; i < count; ++i) {
+            const T pre = row_bias == nullptr ? xs[i] : xs[i] + row_bias[i * bias_stride];
+            const T activated = activate<A>(pre, alpha);
+            const T out = activated * gain;
+            // The reference's autograd order: clamp mask, then gain, then the activation.
+            const T grad = (out >= -limit && out <= limit) ? gys[i] : T(0);
+            gxs[i] = activation_backward<A>(grad * gain, pre, activated, alpha);
+          }
+        });
+      });
 }
 
 void check_cpu_inputs(const at::Tensor& x, const std::optional<at::Tensor>& b) {
@@ -90,16 +91,16 @@ at::Tensor bias_act_cpu(const at::Tensor& x, const std::optional<at::Tensor>& b,
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "bias_act_cpu", [&] {
     const scalar_t* bias = bc.defined() ? bc.const_data_ptr<scalar_t>() : nullptr;
     dispatch_activation(activation, [&]<Activation A>() {
-      forward_rows<scalar_t, A>(xc.const_data_ptr<scalar_t>(), bias, y.data_ptr<scalar_t>(),
-                                shape, scalar_t(alpha), scalar_t(gain), clamp_limit<scalar_t>(clamp));
+      forward_rows<scalar_t, A>(xc.const_data_ptr<scalar_t>(), bias, y.data_ptr<scalar_t>(), shape,
+                                scalar_t(alpha), scalar_t(gain), clamp_limit<scalar_t>(clamp));
     });
   });
   return y;
 }
 
 at::Tensor bias_act_grad_cpu(const at::Tensor& grad_y, const at::Tensor& x,
-                             const std::optional<at::Tensor>& b, int64_t dim,
-                             c10::string_view act, double alpha, double gain, double clamp) {
+                             const std::optional<at::Tensor>& b, int64_t dim, c10::string_view act,
+                             double alpha, double gain, double clamp) {
   const BiasActShape shape = check_bias_act(x, b, dim);
   check_cpu_inputs(x, b);
   TORCH_CHECK(grad_y.sizes() == x.sizes() && grad_y.scalar_type() == x.scalar_type(),
@@ -112,8 +113,8 @@ at::Tensor bias_act_grad_cpu(const at::Tensor& grad_y, const at::Tensor& x,
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "bias_act_grad_cpu", [&] {
     const scalar_t* bias = bc.defined() ? bc.const_data_ptr<scalar_t>() : nullptr;
     dispatch_activation(activation, [&]<Activation A>() {
-      backward_rows<scalar_t, A>(gc.const_data_ptr<scalar_t>(), xc.const_data_ptr<scalar_t>(),
-                                 bias, grad_x.data_ptr<scalar_t>(), shape, scalar_t(alpha),
+      backward_rows<scalar_t, A>(gc.const_data_ptr<scalar_t>(), xc.const_data_ptr<scalar_t>(), bias,
+                                 grad_x.data_ptr<scalar_t>(), shape, scalar_t(alpha),
                                  scalar_t(gain), clamp_limit<scalar_t>(clamp));
     });
   });

@@ -16,8 +16,8 @@ struct Upfirdn2dShape {
   int64_t filter_h, filter_w;
 };
 
-inline int64_t upfirdn2d_out_size(int64_t in, int64_t up, int64_t down, int64_t pad0,
-                                  int64_t pad1, int64_t taps) {
+inline int64_t upfirdn2d_out_size(int64_t in, int64_t up, int64_t down, int64_t pad0, int64_t pad1,
+                                  int64_t taps) {
   const int64_t full = in * up + pad0 + pad1 - taps + 1;  // before decimation
   return full <= 0 ? 0 : (full + down - 1) / down;
 }
@@ -28,11 +28,10 @@ inline Upfirdn2dShape check_upfirdn2d(const at::Tensor& x, const at::Tensor& f, 
   TORCH_CHECK(x.dim() == 4, "upfirdn2d: x must be [N, C, H, W], got ", x.sizes());
   TORCH_CHECK(f.dim() == 2, "upfirdn2d: f must be a 2D filter [fh, fw], got ", f.sizes());
   TORCH_CHECK(f.size(0) >= 1 && f.size(1) >= 1, "upfirdn2d: f must not be empty");
-  TORCH_CHECK(f.scalar_type() == at::kFloat, "upfirdn2d: f must be float32, got ",
-              f.scalar_type());
+  TORCH_CHECK(f.scalar_type() == at::kFloat, "upfirdn2d: f must be float32, got ", f.scalar_type());
   TORCH_CHECK(upx >= 1 && upy >= 1 && downx >= 1 && downy >= 1,
-              "upfirdn2d: up and down factors must be >= 1, got up=(", upx, ", ", upy,
-              ") down=(", downx, ", ", downy, ")");
+              "upfirdn2d: up and down factors must be >= 1, got up=(", upx, ", ", upy, ") down=(",
+              downx, ", ", downy, ")");
   Upfirdn2dShape shape;
   shape.planes = x.size(0) * x.size(1);
   shape.in_h = x.size(2);

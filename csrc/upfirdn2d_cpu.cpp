@@ -59,7 +59,8 @@ void accumulate_row(T* __restrict out_row, const T* __restrict in_row, const T* 
       const int64_t first = std::max<int64_t>(0, ceil_div(shift, rs.upx));  // in_row index
       const int64_t last = std::min<int64_t>(in_w, ceil_div(out_w + shift, rs.upx));
       const T tap = taps[j];
-      for (int64_t in_x = first; in_x < last; ++in_x) out_row[in_x * rs.upx - shift] += tap * in_row[in_x];
+      for (int64_t in_x = first; in_x < last; ++in_x)
+        out_row[in_x * rs.upx - shift] += tap * in_row[in_x];
     }
     return;
   }
@@ -97,8 +98,8 @@ void upfirdn2d_planes(const T* x, const T* taps, T* y, const Upfirdn2dShape& sha
 }
 
 at::Tensor upfirdn2d_cpu(const at::Tensor& x, const at::Tensor& f, int64_t upx, int64_t upy,
-                         int64_t downx, int64_t downy, int64_t padx0, int64_t padx1,
-                         int64_t pady0, int64_t pady1, bool flip_filter, double gain) {
+                         int64_t downx, int64_t downy, int64_t padx0, int64_t padx1, int64_t pady0,
+                         int64_t pady1, bool flip_filter, double gain) {
   const Upfirdn2dShape shape =
       check_upfirdn2d(x, f, upx, upy, downx, downy, padx0, padx1, pady0, pady1);
   TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble,

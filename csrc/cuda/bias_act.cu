@@ -14,9 +14,9 @@ namespace {
 
 template <typename scalar_t, Activation A>
 __global__ void bias_act_forward_kernel(const scalar_t* __restrict__ x,
-                                        const scalar_t* __restrict__ bias,
-                                        scalar_t* __restrict__ y, int64_t numel, int64_t channels,
-                                        int64_t inner, at::opmath_type<scalar_t> alpha,
+                                        const scalar_t* __restrict__ bias, scalar_t* __restrict__ y,
+                                        int64_t numel, int64_t channels, int64_t inner,
+                                        at::opmath_type<scalar_t> alpha,
                                         at::opmath_type<scalar_t> gain,
                                         at::opmath_type<scalar_t> limit) {
   using acc_t = at::opmath_type<scalar_t>;
@@ -30,14 +30,11 @@ __global__ void bias_act_forward_kernel(const scalar_t* __restrict__ x,
 }
 
 template <typename scalar_t, Activation A>
-__global__ void bias_act_backward_kernel(const scalar_t* __restrict__ grad_y,
-                                         const scalar_t* __restrict__ x,
-                                         const scalar_t* __restrict__ bias,
-                                         scalar_t* __restrict__ grad_x, int64_t numel,
-                                         int64_t channels, int64_t inner,
-                                         at::opmath_type<scalar_t> alpha,
-                                         at::opmath_type<scalar_t> gain,
-                                         at::opmath_type<scalar_t> limit) {
+__global__ void bias_act_backward_kernel(
+    const scalar_t* __restrict__ grad_y, const scalar_t* __restrict__ x,
+    const scalar_t* __restrict__ bias, scalar_t* __restrict__ grad_x, int64_t numel,
+    int64_t channels, int64_t inner, at::opmath_type<scalar_t> alpha,
+    at::opmath_type<scalar_t> gain, at::opmath_type<scalar_t> limit) {
   using acc_t = at::opmath_type<scalar_t>;
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < numel;
        i += int64_t(blockDim.x) * gridDim.x) {
@@ -52,8 +49,8 @@ __global__ void bias_act_backward_kernel(const scalar_t* __restrict__ grad_y,
 
 void check_cuda_inputs(const at::Tensor& x, const std::optional<at::Tensor>& b) {
   TORCH_CHECK(x.is_cuda(), "bias_act (CUDA): x must be a CUDA tensor");
-  TORCH_CHECK(at::isFloatingType(x.scalar_type()), "bias_act (CUDA): x must be floating point, got ",
-              x.scalar_type());
+  TORCH_CHECK(at::isFloatingType(x.scalar_type()),
+              "bias_act (CUDA): x must be floating point, got ", x.scalar_type());
   TORCH_CHECK(!b.has_value() || b->device() == x.device(), "bias_act (CUDA): b must be on ",
               x.device());
 }
@@ -83,8 +80,8 @@ at::Tensor bias_act_cuda(const at::Tensor& x, const std::optional<at::Tensor>& b
 }
 
 at::Tensor bias_act_grad_cuda(const at::Tensor& grad_y, const at::Tensor& x,
-                              const std::optional<at::Tensor>& b, int64_t dim,
-                              c10::string_view act, double alpha, double gain, double clamp) {
+                              const std::optional<at::Tensor>& b, int64_t dim, c10::string_view act,
+                              double alpha, double gain, double clamp) {
   const BiasActShape shape = check_bias_act(x, b, dim);
   check_cuda_inputs(x, b);
   TORCH_CHECK(grad_y.sizes() == x.sizes() && grad_y.scalar_type() == x.scalar_type() &&
@@ -105,8 +102,8 @@ at::Tensor bias_act_grad_cuda(const at::Tensor& grad_y, const at::Tensor& x,
           bias_act_backward_kernel<scalar_t, A>
               <<<grid_size(x.numel()), kThreads, 0, at::cuda::getCurrentCUDAStream()>>>(
                   gc.const_data_ptr<scalar_t>(), xc.const_data_ptr<scalar_t>(), bias,
-                  grad_x.data_ptr<scalar_t>(), x.numel(), shape.channels, shape.inner,
-                  acc_t(alpha), acc_t(gain), clamp_limit<acc_t>(clamp));
+                  grad_x.data_ptr<scalar_t>(), x.numel(), shape.channels, shape.inner, acc_t(alpha),
+                  acc_t(gain), clamp_limit<acc_t>(clamp));
         });
       });
   C10_CUDA_KERNEL_LAUNCH_CHECK();

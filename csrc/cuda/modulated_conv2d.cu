@@ -19,8 +19,8 @@ namespace draggan_fast {
 
 // upfirdn2d.cu
 at::Tensor upfirdn2d_cuda(const at::Tensor& x, const at::Tensor& f, int64_t upx, int64_t upy,
-                          int64_t downx, int64_t downy, int64_t padx0, int64_t padx1,
-                          int64_t pady0, int64_t pady1, bool flip_filter, double gain);
+                          int64_t downx, int64_t downy, int64_t padx0, int64_t padx1, int64_t pady0,
+                          int64_t pady1, bool flip_filter, double gain);
 
 namespace {
 
@@ -80,10 +80,11 @@ __global__ void epilogue_kernel(scalar_t* __restrict__ y, const scalar_t* __rest
   }
 }
 
-void check_modulated_conv2d(const at::Tensor& x, const at::Tensor& weight,
-                            const at::Tensor& styles, const std::optional<at::Tensor>& filter,
-                            int64_t up, int64_t padding, bool flip_weight, Activation act) {
-  TORCH_CHECK(x.is_cuda() && x.dim() == 4, "modulated_conv2d (CUDA): x must be a CUDA [N, C, H, W]");
+void check_modulated_conv2d(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& styles,
+                            const std::optional<at::Tensor>& filter, int64_t up, int64_t padding,
+                            bool flip_weight, Activation act) {
+  TORCH_CHECK(x.is_cuda() && x.dim() == 4,
+              "modulated_conv2d (CUDA): x must be a CUDA [N, C, H, W]");
   TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kHalf,
               "modulated_conv2d (CUDA): x must be float32 or float16, got ", x.scalar_type());
   TORCH_CHECK(weight.dim() == 4 && weight.size(1) == x.size(1) && weight.size(2) == weight.size(3),
@@ -96,8 +97,8 @@ void check_modulated_conv2d(const at::Tensor& x, const at::Tensor& weight,
   TORCH_CHECK(weight.device() == x.device() && styles.device() == x.device(),
               "modulated_conv2d: all tensors must be on ", x.device());
   const int64_t kernel = weight.size(2);
-  TORCH_CHECK(padding == kernel / 2, "modulated_conv2d: padding must be kernel // 2 = ",
-              kernel / 2, ", got ", padding);
+  TORCH_CHECK(padding == kernel / 2, "modulated_conv2d: padding must be kernel // 2 = ", kernel / 2,
+              ", got ", padding);
   TORCH_CHECK(up == 1 || (up == 2 && kernel == 3),
               "modulated_conv2d: up must be 1, or 2 with a 3x3 kernel; got up=", up, " k=", kernel);
   TORCH_CHECK(flip_weight == (up == 1),
@@ -131,7 +132,8 @@ at::Tensor modulated_conv2d_cuda(const at::Tensor& x, const at::Tensor& weight,
   const c10::cuda::CUDAGuard guard(x.device());
   const int64_t batch = x.size(0), in_channels = x.size(1), out_channels = weight.size(0);
   const int64_t kernel = weight.size(2);
-  auto [weight_n, styles_n] = prenormalize(weight, styles, x.scalar_type() == at::kHalf, demodulate);
+  auto [weight_n, styles_n] =
+      prenormalize(weight, styles, x.scalar_type() == at::kHalf, demodulate);
 
   // Prologue: per-sample modulated (and demodulated) weights [N * C_out, C_in, k, k].
   at::Tensor weights = at::empty({batch * out_channels, in_channels, kernel, kernel}, x.options());
@@ -144,7 +146,8 @@ at::Tensor modulated_conv2d_cuda(const at::Tensor& x, const at::Tensor& weight,
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 
   // Convolution: one grouped cuDNN call for the whole batch.
-  const at::Tensor x_groups = x.contiguous().reshape({1, batch * in_channels, x.size(2), x.size(3)});
+  const at::Tensor x_groups =
+      x.contiguous().reshape({1, batch * in_channels, x.size(2), x.size(3)});
   at::Tensor y;
   if (up == 1) {
     y = at::conv2d(x_groups, weights, {}, 1, padding, 1, batch);
@@ -159,8 +162,8 @@ at::Tensor modulated_conv2d_cuda(const at::Tensor& x, const at::Tensor& weight,
   y = y.reshape({batch, out_channels, y.size(2), y.size(3)}).contiguous();
 
   // Epilogue: noise, bias, activation, gain, clamp, in place.
-  Epilogue e{y.numel(), out_channels, y.size(2), y.size(3), {0, 0, 0, 0}, float(alpha),
-             float(gain), clamp_limit<float>(clamp)};
+  Epilogue e{y.numel(),    out_channels, y.size(2),   y.size(3),
+             {0, 0, 0, 0}, float(alpha), float(gain), clamp_limit<float>(clamp)};
   at::Tensor noise_view;
   if (noise.has_value()) {
     TORCH_CHECK(noise->device() == x.device(), "modulated_conv2d: noise must be on ", x.device());

@@ -57,8 +57,8 @@ __global__ void upfirdn2d_kernel(const scalar_t* __restrict__ x,
 }  // namespace
 
 at::Tensor upfirdn2d_cuda(const at::Tensor& x, const at::Tensor& f, int64_t upx, int64_t upy,
-                          int64_t downx, int64_t downy, int64_t padx0, int64_t padx1,
-                          int64_t pady0, int64_t pady1, bool flip_filter, double gain) {
+                          int64_t downx, int64_t downy, int64_t padx0, int64_t padx1, int64_t pady0,
+                          int64_t pady1, bool flip_filter, double gain) {
   const Upfirdn2dShape shape =
       check_upfirdn2d(x, f, upx, upy, downx, downy, padx0, padx1, pady0, pady1);
   TORCH_CHECK(x.is_cuda() && f.device() == x.device(),
@@ -71,21 +71,29 @@ at::Tensor upfirdn2d_cuda(const at::Tensor& x, const at::Tensor& f, int64_t upx,
   const at::Tensor xc = x.contiguous();
   at::Tensor y = at::empty({x.size(0), x.size(1), shape.out_h, shape.out_w}, x.options());
   if (y.numel() == 0) return y;
-  const Upfirdn2dParams params{
-      shape.planes,   shape.in_h,         shape.in_w,         shape.out_h,
-      shape.out_w,    shape.filter_h,     shape.filter_w,     static_cast<int>(upx),
-      static_cast<int>(upy), static_cast<int>(downx), static_cast<int>(downy),
-      static_cast<int>(padx0), static_cast<int>(pady0)};
+  const Upfirdn2dParams params{shape.planes,
+                               shape.in_h,
+                               shape.in_w,
+                               shape.out_h,
+                               shape.out_w,
+                               shape.filter_h,
+                               shape.filter_w,
+                               static_cast<int>(upx),
+                               static_cast<int>(upy),
+                               static_cast<int>(downx),
+                               static_cast<int>(downy),
+                               static_cast<int>(padx0),
+                               static_cast<int>(pady0)};
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "upfirdn2d_cuda", [&] {
     using acc_t = at::opmath_type<scalar_t>;
     // Rounded to x's dtype like the reference's filter, then held in the accumulation type.
     const at::Tensor taps =
         upfirdn2d_taps(f, x, flip_filter, gain).to(c10::CppTypeToScalarType<acc_t>::value);
     const size_t shared = sizeof(acc_t) * shape.filter_h * shape.filter_w;
-    upfirdn2d_kernel<scalar_t><<<grid_size(y.numel()), kThreads, shared,
-                                 at::cuda::getCurrentCUDAStream()>>>(
-        xc.const_data_ptr<scalar_t>(), taps.const_data_ptr<acc_t>(), y.data_ptr<scalar_t>(),
-        params);
+    upfirdn2d_kernel<scalar_t>
+        <<<grid_size(y.numel()), kThreads, shared, at::cuda::getCurrentCUDAStream()>>>(
+            xc.const_data_ptr<scalar_t>(), taps.const_data_ptr<acc_t>(), y.data_ptr<scalar_t>(),
+            params);
   });
   C10_CUDA_KERNEL_LAUNCH_CHECK();
   return y;

@@ -93,10 +93,9 @@ def use_compiled(op: str, device_type: str) -> bool:
     return choice(op, device_type)[0] == "compiled"
 
 
-def takes_dtype(device_type: str, *tensors) -> bool:
-    """True when every tensor has a dtype the compiled kernels of this device take."""
-    dtypes = KERNEL_DTYPES.get(device_type, ())
-    return all(t is None or t.dtype in dtypes for t in tensors)
+def takes_dtype(device_type: str, x: torch.Tensor) -> bool:
+    """True when the compiled kernels of this device type take x's dtype."""
+    return x.dtype in KERNEL_DTYPES.get(device_type, ())
 
 
 def describe_dispatch(device: str) -> list[dict]:

@@ -14,7 +14,8 @@ from draggan_fast.stylegan.ops.dispatch import takes_dtype, use_compiled
 def bias_act(x, b=None, dim=1, act="linear", alpha=None, gain=None, clamp=None):
     """`act(x + b) * gain` clamped to [-clamp, clamp]; see `reference.bias_act`."""
     device_type = x.device.type
-    if use_compiled("bias_act", device_type) and takes_dtype(device_type, x, b):
+    same_dtype = b is None or b.dtype == x.dtype
+    if use_compiled("bias_act", device_type) and same_dtype and takes_dtype(device_type, x):
         return compiled.bias_act(x, b, dim=dim, act=act, alpha=alpha, gain=gain, clamp=clamp)
     return reference.bias_act(x, b, dim=dim, act=act, alpha=alpha, gain=gain, clamp=clamp)
 

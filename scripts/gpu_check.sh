@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# GPU checks of the compiled generator ops (issue 5), for a CUDA machine:
+#
+#   OUT=/some/folder scripts/gpu_check.sh
+#
+# 1. builds the extension for the local GPU's arch (`pip install --no-build-isolation --no-deps
+#    -e .`; falls back to `setup.py build_ext --inplace` if pip cannot), log in build.log;
+# 2. `draggan-fast info --json` (build versions, archs, CUDA self-check results) -> info.json;
+# 3. tests/csrc (CPU and CUDA op tests, opcheck, torch.compile) -> csrc_pytest.log;
+# 4. CUDA benchmarks, compiled op vs reference (eager), then vs the inductor-compiled reference,
+#    then the 512 px generator: bench_ops_eager.json, bench_ops_inductor.json,
+#    bench_generator.json (each step under its own timeout, so a slow one cannot starve the rest).
+# About 6 minutes on an H100/H200 (most of it nvcc and inductor compilation).
+set -uo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+OUT=${OUT:-$REPO/runs/gpu_check}
+PYTHON=${PYTHON:-python3}
+mkdir -p "$OUT"
+cd "$REPO"
+export PYTHONUNBUFFERED=1
+
+{
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+    "$PYTHON" -c "import torch; print('torch', torch.__version__, 'CUDA', torch.version.cuda)"
+    nvcc --version | tail -2
+} 2>&1 | tee "$OUT/environment.txt"
+
+if [ -z "${TORCH_CUDA_ARCH_LIST:-}" ]; then
+    TORCH_CUDA_ARCH_LIST=$("$PYTHON" -c \
+        "import torch; print('%d.%d' % torch.cuda.get_device_capability())")
+    export TORCH_CUDA_ARCH_LIST
+fi
+export MAX_JOBS=${MAX_JOBS:-16}
+start=$(date +%s)
+if ! timeout 240 "$PYTHON" -m pip install --no-build-isolation --no-deps -e . \
+    >"$OUT/build.log" 2>&1; then
+    echo "pip install failed (see build.log); trying setup.py build_ext --inplace"
+    timeout 240 "$PYTHON" setup.py build_ext --inplace >>"$OUT/build.log" 2>&1 \
+        || echo "BUILD FAILED"
+fi
+echo "build: $(($(date +%s) - start)) s"
+tail -3 "$OUT/build.log"
+
+timeout 60 "$PYTHON" -m draggan_fast info --json >"$OUT/info.json" 2>"$OUT/info.stderr"
+timeout 60 "$PYTHON" -m draggan_fast info 2>&1 | tee "$OUT/info.txt"
+
+timeout 100 "$PYTHON" -m pytest -q -p no:cacheprovider tests/csrc -rs 2>&1 \
+    | tee "$OUT/csrc_pytest.log" | tail -25
+
+BENCH=(-q -p no:cacheprovider --benchmark-only --benchmark-columns=median,iqr,rounds
+       --benchmark-sort=name)
+timeout 60 "$PYTHON" -m pytest "${BENCH[@]}" benches/bench_ops.py -k "cuda and not inductor" \
+    --benchmark-json="$OUT/bench_ops_eager.json" 2>&1 | tee "$OUT/bench_ops_eager.log" | tail -60
+timeout 45 "$PYTHON" -m pytest "${BENCH[@]}" benches/bench_ops.py \
+    -k "cuda and inductor and not modulated" \
+    --benchmark-json="$OUT/bench_ops_inductor.json" 2>&1 | tee "$OUT/bench_ops_inductor.log" \
+    | tail -30
+timeout 60 "$PYTHON" -m pytest "${BENCH[@]}" benches/bench_generator.py -k cuda \
+    --benchmark-json="$OUT/bench_generator.json" 2>&1 | tee "$OUT/bench_generator.log" | tail -20
+echo "total: $(($(date +%s) - start)) s"

@@ -1,0 +1,160 @@
+"""The CUDA kernels against the references (values and gradients per dtype, opcheck), their
+first-use self-checks, and the generator on CUDA with the compiled ops, eager and compiled.
+Skipped without a GPU; scripts/gpu_check.sh runs them on a device machine."""
+
+import pytest
+import torch
+
+from draggan_fast.stylegan.ops import compiled, dispatch, reference
+from tests.conftest import requires_cuda
+from tests.fixture_generators import generator_from_fixture, load_fixture
+
+pytestmark = requires_cuda
+
+DTYPES = [torch.float32, torch.float16, torch.bfloat16]
+# Relative tolerance (to the reference's largest magnitude) per dtype.
+TOLERANCE = {torch.float32: 1e-5, torch.float16: 5e-3, torch.bfloat16: 3e-2, torch.float64: 1e-10}
+FIR = reference.setup_filter([1, 3, 3, 1])
+
+
+@pytest.fixture(autouse=True)
+def exact_float32_convolutions():
+    with torch.backends.cudnn.flags(enabled=True, allow_tf32=False):
+        yield
+
+
+def _close(actual, expected, dtype):
+    scale = max(expected.detach().float().abs().max().item(), 1.0)
+    tolerance = TOLERANCE[dtype] * scale
+    torch.testing.assert_close(actual.float(), expected.float(), rtol=0, atol=tolerance)
+
+
+def _grads(function, inputs, grad_out=None):
+    leaves = [t.detach().clone().requires_grad_(t.is_floating_point()) for t in inputs]
+    out = function(*leaves)
+    grad_out = torch.randn_like(out) if grad_out is None else grad_out
+    grads = torch.autograd.grad(out, [t for t in leaves if t.requires_grad], grad_out)
+    return out, grads, grad_out
+
+
+def _compare(ours, theirs, inputs, dtype):
+    out_ours, grads_ours, grad_out = _grads(ours, inputs)
+    out_ref, grads_ref, _ = _grads(theirs, inputs, grad_out)
+    _close(out_ours, out_ref, dtype)
+    for grad_ours, grad_ref in zip(grads_ours, grads_ref):
+        _close(grad_ours, grad_ref, dtype)
+
+
+@pytest.mark.parametrize("op", dispatch.OPS)
+def test_self_check_passes_and_dispatch_is_compiled(compiled_ops, op):
+    implementation, reason = dispatch.choice(op, "cuda")
+    assert implementation == "compiled", reason
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("act", ["linear", "relu", "lrelu", "tanh", "sigmoid"])
+@pytest.mark.parametrize(("shape", "dim"), [([2, 5, 7, 3], 1), ([3, 17], 1), ([4, 6, 9], -1)])
+def test_bias_act(compiled_ops, dtype, act, shape, dim):
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(shape, generator=generator).to("cuda", dtype)
+    b = torch.randn(shape[dim], generator=generator).to("cuda", dtype)
+    _compare(
+        lambda x, b: compiled.bias_act(x, b, dim=dim, act=act, clamp=1.2),
+        lambda x, b: reference.bias_act(x, b, dim=dim, act=act, clamp=1.2),
+        [x, b],
+        dtype,
+    )
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    ("up", "down", "padding"),
+    [(2, 1, [2, 1, 2, 1]), (1, 1, [1, 1, 1, 1]), (1, 2, [1, 1, 1, 1]), (2, 2, [1, 2, 0, 3]),
+     (1, 1, [-1, 2, 0, -1]), ([2, 1], [1, 2], [2, 1, 0, 1])],
+)  # fmt: skip
+@pytest.mark.parametrize("filter_name", ["fir4x4", "separable8"])
+def test_upfirdn2d(compiled_ops, dtype, up, down, padding, filter_name):
+    f = FIR if filter_name == "fir4x4" else reference.setup_filter([1, 2, 3, 4, 4, 3, 2, 1])
+    f = f.cuda()
+    x = torch.randn(2, 3, 11, 9, generator=torch.Generator().manual_seed(0)).to("cuda", dtype)
+    _compare(
+        lambda x: compiled.upfirdn2d(x, f, up, down, padding, gain=2.0),
+        lambda x: reference.upfirdn2d(x, f, up, down, padding, gain=2.0),
+        [x],
+        dtype,
+    )
+
+
+def test_upfirdn2d_gradcheck_double(compiled_ops):
+    x = torch.randn(1, 2, 5, 6, dtype=torch.float64, device="cuda", requires_grad=True)
+    f = FIR.cuda()
+    assert torch.autograd.gradcheck(lambda x: compiled.upfirdn2d(x, f, 2, 1, [2, 1, 2, 1]), (x,))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+@pytest.mark.parametrize(
+    ("up", "kernel", "demodulate"), [(1, 3, True), (2, 3, True), (1, 1, False), (1, 3, False)]
+)
+@pytest.mark.parametrize("noise_kind", ["none", "const", "per-sample"])
+def test_modulated_conv2d(compiled_ops, dtype, up, kernel, demodulate, noise_kind):
+    generator = torch.Generator().manual_seed(0)
+    batch, in_channels, out_channels, size = 2, 8, 6, 7
+    x = torch.randn(batch, in_channels, size, size, generator=generator).to("cuda", dtype)
+    weight = torch.randn(out_channels, in_channels, kernel, kernel, generator=generator).cuda()
+    styles = (torch.randn(batch, in_channels, generator=generator) + 1).cuda()
+    out_size = size * up
+    noise_shape = {"none": None, "const": [out_size, out_size],
+                   "per-sample": [batch, 1, out_size, out_size]}[noise_kind]  # fmt: skip
+    noise = None if noise_shape is None else torch.randn(noise_shape, generator=generator).cuda()
+    f = FIR.cuda()
+    kwargs = dict(up=up, padding=kernel // 2, resample_filter=f, demodulate=demodulate,
+                  flip_weight=(up == 1))  # fmt: skip
+    inputs = [x, weight, styles] + ([noise] if noise is not None else [])
+
+    def ours(x, weight, styles, noise=None):
+        return compiled.modulated_conv2d(x, weight, styles, noise=noise, **kwargs)
+
+    def theirs(x, weight, styles, noise=None):
+        return reference.modulated_conv2d(x, weight, styles, noise=noise, **kwargs)
+
+    _compare(ours, theirs, inputs, dtype)
+
+
+def test_opcheck_cuda(compiled_ops):
+    x = torch.randn(2, 4, 6, 6, device="cuda", requires_grad=True)
+    b = torch.randn(4, device="cuda")
+    torch.library.opcheck(
+        torch.ops.draggan_fast.bias_act.default, (x, b, 1, "lrelu", 0.2, 1.4, 1.0)
+    )
+    f = FIR.cuda()
+    torch.library.opcheck(
+        torch.ops.draggan_fast.upfirdn2d.default, (x, f, 2, 2, 1, 1, 2, 1, 2, 1, False, 4.0)
+    )
+    weight = torch.randn(5, 4, 3, 3, device="cuda", requires_grad=True)
+    styles = torch.randn(2, 4, device="cuda", requires_grad=True)
+    noise = torch.randn(12, 12, device="cuda")
+    torch.library.opcheck(
+        torch.ops.draggan_fast.modulated_conv2d.default,
+        (x, weight, styles, noise, None, f, 2, 1, True, False, "linear", 0.0, 1.0, -1.0),
+    )
+
+
+def test_generator_matches_the_official_fixture(compiled_ops, fixtures_dir):
+    data, _ = load_fixture(fixtures_dir, "sg2_64_sg3kw_clamp")
+    G = generator_from_fixture(fixtures_dir, "sg2_64_sg3kw_clamp").cuda()
+    ws = torch.from_numpy(data["ws_psi07"]).cuda()
+    with torch.no_grad():
+        image = G.synthesis(ws, noise_mode="const", force_fp32=True)
+    torch.testing.assert_close(
+        image.cpu(), torch.from_numpy(data["img_const"]), rtol=1e-3, atol=1e-3
+    )
+
+
+def test_generator_compiles_on_cuda_with_the_ops(compiled_ops, fixtures_dir):
+    torch._dynamo.reset()
+    G = generator_from_fixture(fixtures_dir, "sg2_64_ada").cuda()
+    data, _ = load_fixture(fixtures_dir, "sg2_64_ada")
+    ws = torch.from_numpy(data["ws_psi07"]).cuda()
+    compiled_synthesis = torch.compile(G.synthesis, fullgraph=True)
+    with torch.no_grad():
+        torch.testing.assert_close(compiled_synthesis(ws), G.synthesis(ws), rtol=1e-3, atol=1e-3)
