@@ -98,7 +98,12 @@ class ViewerClient:
         if self._websocket is not None:
             return self
         self._thread.start()
-        self._call(self._connect())
+        try:
+            self._call(self._connect())
+        except BaseException:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=10)
+            raise
         return self
 
     async def _connect(self):

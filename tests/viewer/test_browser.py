@@ -121,3 +121,29 @@ def test_paint_a_mask_and_remove_a_point(page, server):
                      box["y"] + (10.2 / IMAGE_SIZE) * box["height"], button="right")  # fmt: skip
     wait_until(page, "document.querySelectorAll('#point-list li').length === 0")
     assert page.text_content("#message") == ""
+
+
+def test_files_save_and_load_from_the_page(page, tmp_path):
+    wait_until(page, "document.getElementById('status').textContent.startsWith('idle')")
+    page.click("#export-gif")  # nothing dragged yet: the server says so, the page shows it
+    wait_until(page, "document.getElementById('message').textContent.includes('nothing to export')")
+    click_image(page, *HANDLE)
+    click_image(page, *TARGET)
+    wait_until(page, "document.querySelectorAll('#point-list li').length === 1")
+
+    with page.expect_download() as png:
+        page.click("#save-png")
+    assert png.value.suggested_filename == "draggan-seed0-step0.png"
+    assert Path(png.value.path()).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with page.expect_download() as session:
+        page.click("#save-session")
+    saved = tmp_path / session.value.suggested_filename
+    session.value.save_as(saved)
+
+    page.click("#reset-points")
+    wait_until(page, "document.querySelectorAll('#point-list li').length === 0")
+    page.set_input_files("#session-file", str(saved))  # what "Load session" opens
+    wait_until(
+        page,
+        "document.querySelector('#point-list li')?.textContent.startsWith('(20, 30) → (30, 30)')",
+    )
