@@ -39,25 +39,108 @@ from draggan_fast.step_backend import (
     image_to_uint8,
     register_backend,
 )
+from draggan_fast.stylegan import ops
 
 COMPILE_ENV_VAR = "DRAGGAN_FAST_COMPILE"
 
 
-def forward_and_losses(synthesis, w, w0, references, handles, targets, movable_mask, config):
+class FrozenFeatureSynthesis:
+    """Blocks [0, feature_block] of a generator whose weights are frozen, for the CPU.
+
+    With frozen weights, a layer's demodulation sum_{i,k} (W[o, i, k] s[i])^2 equals
+    sum_i s[i]^2 (sum_k W[o, i, k]^2): a [C_out, C_in] matrix-vector product on squares computed
+    once, instead of building the [C_out, C_in, k, k] modulated weight and its gradient on every
+    forward and backward (on the CPU that elementwise work costs as much as the convolutions).
+    The activations are scaled around a shared convolution (the unfused formulation), and the
+    ToRGB layers run only when an image is wanted. Float32 only; `applies` says when it is used.
+    """
+
+    def __init__(self, synthesis, feature_block):
+        self.synthesis = synthesis
+        self.blocks = synthesis.blocks[: feature_block + 1]
+        self.weight_squares = {}  # conv layer -> [C_out, C_in] sum over taps of W^2
+        for block in self.blocks:
+            for layer in (getattr(block, "conv0", None), block.conv1):
+                if layer is not None:
+                    self.weight_squares[layer] = layer.weight.detach().square().sum(dim=[2, 3])
+
+    @staticmethod
+    def applies(synthesis, feature_block, device):
+        """(bool, reason): the CPU runs the reference modulated convolution in float32."""
+        if device.type != "cpu":
+            return False, f"{device.type}: the generator's own modulated convolution"
+        blocks = synthesis.blocks[: feature_block + 1]
+        if any(block.compute_dtype(device) != torch.float32 for block in blocks):
+            return False, "float16 blocks: the generator's own modulated convolution"
+        return True, "CPU float32: demodulation from precomputed weight squares"
+
+    def _layer(self, layer, x, w, noise_mode):  # x: [1, C_in, r / up, r / up] -> [1, C_out, r, r]
+        styles = layer.affine(w)  # [1, C_in]
+        x = ops.conv2d_resample(
+            x * styles.reshape(1, -1, 1, 1), layer.weight, f=layer.resample_filter, up=layer.up,
+            padding=layer.padding, flip_weight=(layer.up == 1),
+        )  # fmt: skip
+        dcoefs = (styles.square() @ self.weight_squares[layer].t() + 1e-8).rsqrt()  # [1, C_out]
+        dcoefs = dcoefs.reshape(1, -1, 1, 1)
+        if layer.use_noise and noise_mode == "const":
+            x = torch.addcmul(layer.noise_const * layer.noise_strength, x, dcoefs)
+        elif layer.use_noise and noise_mode == "random":
+            noise = torch.randn([1, 1, *x.shape[2:]], device=x.device) * layer.noise_strength
+            x = torch.addcmul(noise, x, dcoefs)
+        else:
+            x = x * dcoefs
+        return ops.bias_act(
+            x, layer.bias, act=layer.activation, gain=layer.act_gain, clamp=layer.conv_clamp
+        )
+
+    def features(self, ws, noise_mode):
+        """ws [1, num_ws, w_dim] -> (features [1, C, h, w], every block's output)."""
+        outputs = []
+        x = None
+        for block, block_ws in zip(self.blocks, self.synthesis.split_ws(ws)):
+            if block.in_channels == 0:
+                x = block.const.unsqueeze(0)  # [1, C, 4, 4]
+            else:
+                x = self._layer(block.conv0, x, block_ws[:, 0], noise_mode)
+            x = self._layer(block.conv1, x, block_ws[:, block.num_conv - 1], noise_mode)
+            outputs.append(x)
+        return x, outputs
+
+    @torch.no_grad()
+    def image_so_far(self, ws, outputs):
+        """The skip image after the feature block, from the blocks' outputs: [1, 3, h, w]."""
+        img = None
+        for block, block_ws, x in zip(self.blocks, self.synthesis.split_ws(ws), outputs):
+            if img is not None:
+                img = ops.upsample2d(img, block.resample_filter)
+            y = block.torgb(x, block_ws[:, block.num_conv]).to(torch.float32)
+            img = img + y if img is not None else y
+        return img
+
+
+def forward_and_losses(
+    synthesis, frozen, w, w0, references, handles, targets, movable_mask, config
+):  # fmt: skip
     """The differentiable part of a step, all on the device (no host sync).
 
-    w: the optimised latent; references: FeatureReferences or None (then taken from this pass);
+    frozen: a FrozenFeatureSynthesis or None (then the generator's own blocks run); w: the
+    optimised latent; references: FeatureReferences or None (then taken from this pass);
     handles, targets: [K, 2] float32 (row, col); movable_mask: [H, W] or None.
     Returns (tracked handles [K, 2], motion, mask, total, done, update, handle_features [K, C],
-    feature_map [1, C, h, w], ws, features, img) where `update` is False when the reference step
-    would leave w alone (done, or no loss term at all).
+    feature_map [1, C, h, w], ws, features, image_state) where `update` is False when the
+    reference step would leave w alone (done, or no loss term at all) and image_state is what
+    `render_rest` needs.
     """
     size = (synthesis.img_resolution, synthesis.img_resolution)
     with record_function("draggan/forward_features"):
         ws = build_styles(w, w0, config)  # [1, num_ws, w_dim]
-        features, img = synthesis.run_blocks(
-            ws, 0, config.feature_block + 1, noise_mode=config.noise_mode, fused_modconv=False
-        )  # features: [1, C, h, w]
+        if frozen is not None:
+            features, image_state = frozen.features(ws, config.noise_mode)
+        else:
+            features, image_state = synthesis.run_blocks(
+                ws, 0, config.feature_block + 1, noise_mode=config.noise_mode,
+                fused_modconv=False,
+            )  # fmt: skip
     if references is None:
         handle_features = sample_upsampled(features.detach(), handles, size)  # [K, C]
         feature_map = features.detach()
@@ -82,8 +165,23 @@ def forward_and_losses(synthesis, w, w0, references, handles, targets, movable_m
     update = has_term & ~done
     return (
         tracked, loss_motion, loss_mask, total, done, update, handle_features, feature_map, ws,
-        features, img,
+        features, image_state,
     )  # fmt: skip
+
+
+@torch.no_grad()
+def render_rest(synthesis, frozen, ws, features, image_state, config):
+    """uint8 [H, W, 3] image of this pass: the blocks after the feature block, no autograd."""
+    ws = ws.detach()
+    if frozen is not None:
+        img = frozen.image_so_far(ws, [output.detach() for output in image_state])
+    else:
+        img = image_state.detach()
+    _, img = synthesis.run_blocks(
+        ws, config.feature_block + 1, None, x=features.detach(), img=img,
+        noise_mode=config.noise_mode,
+    )  # fmt: skip
+    return image_to_uint8(img)
 
 
 def _snapshot(optimizer, w):
@@ -111,6 +209,7 @@ class FastBackend(StepBackend):
     def __init__(self, config: DragConfig):
         super().__init__(config)
         self._device = None
+        self._frozen = None  # (synthesis, FrozenFeatureSynthesis or None, reason)
         self._losses = forward_and_losses
         if os.environ.get(COMPILE_ENV_VAR, "0") == "1":
             self._losses = torch.compile(forward_and_losses)
@@ -122,25 +221,39 @@ class FastBackend(StepBackend):
             for row in describe_dispatch(device)
         )
         compiled = ", torch.compile" if self._losses is not forward_and_losses else ""
-        return f"fast on {device}{compiled}: {ops}"
+        blocks = f"; feature blocks: {self._frozen[2]}" if self._frozen else ""
+        return f"fast on {device}{compiled}: {ops}{blocks}"
 
     def make_optimizer(self, w: torch.Tensor, lr: float) -> torch.optim.Optimizer:
         """Adam as officially; on CUDA `capturable`, so its step count stays on the device."""
         return torch.optim.Adam([w], lr=lr, capturable=w.is_cuda)
 
+    def _frozen_blocks(self, synthesis, device):
+        """The CPU's frozen-weight blocks for this generator, made once (None elsewhere)."""
+        if self._frozen is None or self._frozen[0] is not synthesis or self._device != device:
+            applies, reason = FrozenFeatureSynthesis.applies(
+                synthesis, self.config.feature_block, device
+            )
+            frozen = (
+                FrozenFeatureSynthesis(synthesis, self.config.feature_block) if applies else None
+            )
+            self._frozen = (synthesis, frozen, reason)
+        return self._frozen[1]
+
     def step(self, state: DragState, render: bool) -> StepOutput:
         synthesis = state.generator.synthesis
-        self._device = state.w.device
         state.generator.requires_grad_(False)  # frozen: only w gets a gradient
+        frozen = self._frozen_blocks(synthesis, state.w.device)
+        self._device = state.w.device
         w_before = state.w.detach().clone()
         optimizer_before = _snapshot(state.optimizer, state.w)
 
         outputs = self._losses(
-            synthesis, state.w, state.w0, state.references, state.handles, state.targets,
+            synthesis, frozen, state.w, state.w0, state.references, state.handles, state.targets,
             state.movable_mask, self.config,
         )  # fmt: skip
         tracked, loss_motion, loss_mask, total, done, update = outputs[:6]
-        handle_features, feature_map, ws, features, img = outputs[6:]
+        handle_features, feature_map, ws, features, image_state = outputs[6:]
         with record_function("draggan/backward"):
             state.optimizer.zero_grad()
             torch.autograd.backward(total, inputs=[state.w])
@@ -150,12 +263,8 @@ class FastBackend(StepBackend):
 
         image = None
         if render:
-            with record_function("draggan/synthesis_rest"), torch.no_grad():
-                _, img = synthesis.run_blocks(
-                    ws.detach(), self.config.feature_block + 1, None, x=features.detach(),
-                    img=img.detach(), noise_mode=self.config.noise_mode,
-                )  # fmt: skip
-                image = image_to_uint8(img)
+            with record_function("draggan/synthesis_rest"):
+                image = render_rest(synthesis, frozen, ws, features, image_state, self.config)
         return StepOutput(
             handles=tracked,
             references=FeatureReferences(handle_features, feature_map),

@@ -84,21 +84,46 @@ def test_fast_step_freezes_the_generator_and_keeps_w_when_done(fixtures_dir):
     assert not np.array_equal(session.w, w_before)
 
 
-def test_fast_losses_compile_fullgraph(fixtures_dir):
+def _small_config():
     from draggan_fast.step_backend import DragConfig
-    from draggan_fast.step_fast import forward_and_losses
 
-    G = generator_from_fixture(fixtures_dir, "sg2_64_ada")
-    config = DragConfig(
+    return DragConfig(
         latent_space="w+", n_optimized_layers=6, feature_block=3, motion_radius=2,
         tracking_radius=3, lambda_mask=20.0, tracking="l2", stop_distance=2.0, noise_mode="const",
     )  # fmt: skip
+
+
+@pytest.mark.parametrize("fixture", ["sg2_64_ada", "sg2_64_sg3kw_clamp"])
+def test_frozen_feature_blocks_match_the_generator(fixtures_dir, fixture):
+    from draggan_fast.step_fast import FrozenFeatureSynthesis
+
+    G = generator_from_fixture(fixtures_dir, fixture)
+    ws = G.mapping(torch.randn(1, G.z_dim, generator=torch.Generator().manual_seed(3)))
+    frozen = FrozenFeatureSynthesis(G.synthesis, feature_block=3)
+    assert FrozenFeatureSynthesis.applies(G.synthesis, 3, torch.device("cpu"))[0]
+    for noise_mode in ("const", "none"):
+        features, outputs = frozen.features(ws, noise_mode)
+        expected_features, expected_img = G.synthesis.run_blocks(ws, 0, 4, noise_mode=noise_mode)
+        torch.testing.assert_close(features, expected_features, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(
+            frozen.image_so_far(ws, outputs), expected_img, rtol=1e-5, atol=1e-5
+        )
+    assert features.shape == (1, G.feature_channels[3], 32, 32)
+
+
+@pytest.mark.parametrize("use_frozen", [False, True])
+def test_fast_losses_compile_fullgraph(fixtures_dir, use_frozen):
+    from draggan_fast.step_fast import FrozenFeatureSynthesis, forward_and_losses
+
+    G = generator_from_fixture(fixtures_dir, "sg2_64_ada")
+    config = _small_config()
+    frozen = FrozenFeatureSynthesis(G.synthesis, config.feature_block) if use_frozen else None
     w0 = G.mapping(torch.randn(1, G.z_dim, generator=torch.Generator().manual_seed(0)))
     w = w0.clone().requires_grad_(True)
     handles = torch.tensor([[20.0, 30.0], [50.0, 10.0]])
     targets = torch.tensor([[28.0, 35.0], [45.0, 10.0]])
     movable = torch.zeros(64, 64)
-    arguments = (G.synthesis, w, w0, None, handles, targets, movable, config)
+    arguments = (G.synthesis, frozen, w, w0, None, handles, targets, movable, config)
     compiled = torch.compile(forward_and_losses, fullgraph=True, backend="aot_eager")
     expected = forward_and_losses(*arguments)
     outputs = compiled(*arguments)

@@ -1,0 +1,55 @@
+"""Motion supervision, fused op vs reference (forward + backward), side by side in one run:
+`pytest benches/bench_motion.py --benchmark-only`.
+
+Shapes are those of real drags: the 128x128 feature block of config-f generators (128 channels
+at 256 px, 256 at 512 and 1024 px), motion radius round(3 * H / 512). The reference materialises
+the upsampled [C, H, W] map as the official code does; the op reads the native map only.
+"""
+
+import pytest
+import torch
+
+from draggan_fast.kernels import motion_loss, motion_loss_reference
+
+IMPLEMENTATIONS = {"op": motion_loss, "reference": motion_loss_reference}
+
+
+def _inputs(channels, native, image, count, device):
+    generator = torch.Generator().manual_seed(0)
+    features = torch.randn(1, channels, native, native, generator=generator).to(device)
+    handles = torch.randint(0, image, (count, 2), generator=generator).float().to(device)
+    targets = (handles + 20 * torch.randn(count, 2, generator=generator).to(device)).contiguous()
+    return features.requires_grad_(True), handles, targets
+
+
+def _bench(benchmark, implementation, channels, native, image, count, device, rounds):
+    features, handles, targets = _inputs(channels, native, image, count, device)
+    radius = round(3 * image / 512)
+    function = IMPLEMENTATIONS[implementation]
+
+    def forward_backward():
+        terms = function(features, handles, targets, (image, image), radius)
+        (grad,) = torch.autograd.grad(terms.sum(), features)
+        if features.is_cuda:
+            torch.cuda.synchronize()
+        return grad
+
+    benchmark.group = f"motion {channels}x{native}^2 -> {image}px, {count} handles, {device}"
+    if features.is_cuda:
+        torch.cuda.reset_peak_memory_stats()
+    benchmark.pedantic(forward_backward, rounds=rounds, warmup_rounds=1)
+    if features.is_cuda:
+        benchmark.extra_info["peak_cuda_bytes"] = torch.cuda.max_memory_allocated()
+
+
+@pytest.mark.parametrize("implementation", ["op", "reference"])
+@pytest.mark.parametrize("count", [1, 5])
+def test_motion_256_cpu(benchmark, implementation, count):
+    _bench(benchmark, implementation, 128, 128, 256, count, "cpu", rounds=5)
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("implementation", ["op", "reference"])
+@pytest.mark.parametrize("image, channels, count", [(512, 256, 5), (1024, 256, 5), (1024, 256, 68)])
+def test_motion_cuda(benchmark, implementation, image, channels, count):
+    _bench(benchmark, implementation, channels, 128, image, count, "cuda", rounds=20)
