@@ -107,7 +107,13 @@ def _breakdown_lines(results: list[dict]) -> list[str]:
     clocks = sorted({f"{r['label']}: {r['breakdown']['clock']}" for r in profiled})
     steps = profiled[0]["breakdown"]["profiled_steps"]
     note = f"breakdown: mean of {steps} profiled step(s) after the timed ones ({'; '.join(clocks)})"
-    return ["", note, *_table(header, rows)]
+    lines = ["", note, *_table(header, rows)]
+    if any(r["compile"] for r in profiled):
+        lines.append(
+            "(regions inside a torch.compile graph are compiled away: their time is counted "
+            "'outside the regions')"
+        )
+    return lines
 
 
 def _top_operator_lines(results: list[dict]) -> list[str]:
