@@ -2,7 +2,6 @@
 folder, as one download (a zip when the session writes more than one file)."""
 
 import io
-import json
 import tempfile
 import zipfile
 from pathlib import Path
@@ -60,21 +59,3 @@ def _unzip(data: bytes, root: Path):
             target = root / name
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(archive.read(member))
-
-
-def with_hyperparameters(session, generator, changes: dict):
-    """The session again with some hyperparameters changed (lr, r1, r2, lambda_mask), its w,
-    points, mask and optimizer moments kept: a save/load round trip through the session file,
-    since a DragSession fixes its hyperparameters when made. Its undo history starts afresh."""
-    from draggan_fast import DragSession
-
-    with tempfile.TemporaryDirectory(prefix="draggan-params-") as folder:
-        path = Path(folder) / SESSION_FILE_NAME
-        session.save(path)
-        description = json.loads(path.read_text())
-        description["hyperparameters"].update(changes)
-        if "lr" in changes:
-            for group in description["optimizer"]["param_groups"]:
-                group["lr"] = changes["lr"]
-        path.write_text(json.dumps(description))
-        return DragSession.load(path, generator)

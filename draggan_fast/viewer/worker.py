@@ -18,9 +18,8 @@ from draggan_fast.viewer import session_files
 from draggan_fast.viewer.drag_recording import DragRecording
 from draggan_fast.viewer.protocol import MAX_POINTS, pack_envelope
 
-# Commands that end a running drag before they apply (they replace the latent or the session:
-# set_params rebuilds it with the new hyperparameters).
-_ENDS_DRAG = {"new_image", "undo", "reset_image", "load_session", "set_params", "stop", "start"}
+# Commands that end a running drag before they apply (they replace the latent or the session).
+_ENDS_DRAG = {"new_image", "undo", "reset_image", "load_session", "stop", "start"}
 _DEFAULT_PARAMS = {"lr": 1e-3, "lambda_mask": 20.0, "r1": 3.0, "r2": 12.0}
 _SESSION_PARAMS = tuple(_DEFAULT_PARAMS)  # those the session itself takes
 _DEFAULT_IMAGE = {"seed": 0, "truncation_psi": 0.7, "latent_space": "w+"}
@@ -238,10 +237,7 @@ class SessionWorker:
     def _set_params(self, changes):
         session_changes = {k: v for k, v in changes.items() if k in _SESSION_PARAMS}
         if session_changes:
-            generator = self._current_generator()
-            self._session = session_files.with_hyperparameters(
-                self._session, generator, session_changes
-            )
+            self._session.configure(**session_changes)
         self._params.update(changes)
 
     def _set_point(self, index, handle, target):
