@@ -2,8 +2,8 @@
 
 A drag step marks its phases with `torch.profiler.record_function` regions named below. In an
 exported Chrome trace each region is a complete event (`"ph": "X"`) of category
-`user_annotation` (host wall time) and, on CUDA, also `gpu_user_annotation` (the span of the GPU
-kernels launched inside it).
+`user_annotation` (its host wall time); on CUDA the trace also holds every kernel (category
+`kernel`) and the runtime call that launched it, tied by a `correlation` id.
 """
 
 import json
@@ -22,7 +22,8 @@ PHASES = {
 }
 
 HOST_CATEGORY = "user_annotation"
-DEVICE_CATEGORY = "gpu_user_annotation"
+LAUNCH_CATEGORIES = {"cuda_runtime", "cuda_driver"}  # host-side launch calls, with a correlation id
+DEVICE_WORK_CATEGORIES = {"kernel", "gpu_memcpy", "gpu_memset"}
 
 
 def load_trace(path) -> dict:
@@ -61,38 +62,83 @@ def _union_length(intervals) -> float:
     return covered
 
 
-def phase_totals_us(trace: dict, category: str = HOST_CATEGORY) -> tuple[dict, float]:
-    """({region name: total microseconds}, microseconds covered by any region).
+def phase_totals_us(trace: dict) -> tuple[dict, float]:
+    """Host wall time: ({region name: total microseconds}, microseconds covered by any region).
 
     The covered time counts nested or overlapping regions once, so `step time - covered` is the
     time spent outside every phase region.
     """
-    events = region_events(trace, category)
     totals = dict.fromkeys(PHASES, 0.0)
     intervals = []
-    for event in events:
+    for event in region_events(trace, HOST_CATEGORY):
         start, duration = float(event["ts"]), float(event.get("dur", 0.0))
         totals[event["name"]] += duration
         intervals.append((start, start + duration))
     return totals, _union_length(intervals)
 
 
+def _correlation(event: dict):
+    return (event.get("args") or {}).get("correlation")
+
+
+def device_phase_totals_us(trace: dict) -> tuple[dict, float] | None:
+    """GPU time: ({region name: kernel microseconds}, kernel microseconds inside any region).
+
+    Each kernel, copy or memset counts toward the innermost region whose host span holds the
+    runtime call that launched it (matched by CUPTI correlation id). Launch time, not GPU time,
+    decides the region because the GPU runs behind the host, and because the backward's kernels
+    are launched from autograd's device thread while the main thread sits in "draggan/backward".
+    None when the trace holds no GPU work.
+    """
+    launches, kernels = {}, []
+    for event in trace["traceEvents"]:
+        category = event.get("cat")
+        if category in LAUNCH_CATEGORIES and _correlation(event) is not None:
+            launches[_correlation(event)] = float(event["ts"])
+        elif category in DEVICE_WORK_CATEGORIES and event.get("ph") == "X":
+            kernels.append(event)
+    if not kernels:
+        return None
+    regions = [
+        (float(e["ts"]), float(e["ts"]) + float(e.get("dur", 0.0)), e["name"])
+        for e in region_events(trace, HOST_CATEGORY)
+    ]
+    totals = dict.fromkeys(PHASES, 0.0)
+    covered = 0.0
+    for kernel in kernels:
+        launched = launches.get(_correlation(kernel))
+        if launched is None:
+            continue
+        holding = [r for r in regions if r[0] <= launched <= r[1]]
+        if holding:
+            _, _, name = min(holding, key=lambda r: r[1] - r[0])  # the innermost region
+            duration = float(kernel.get("dur", 0.0))
+            totals[name] += duration
+            covered += duration
+    return totals, covered
+
+
 def breakdown_from_trace(trace: dict, steps: int, step_ms: float, use_device: bool) -> dict:
     """Mean milliseconds per step in each phase, and what no region covers.
 
-    `step_ms` is the measured mean wall time of the profiled steps. `use_device` reads the GPU
-    spans of the regions (CUDA) when the trace has them, else the host wall time.
+    `step_ms` is the measured mean wall time of the profiled steps. With `use_device` (CUDA) and
+    GPU work in the trace, a phase is the GPU time of the kernels it launched, else the host wall
+    time spent in it; "outside the regions" is the rest of the step's wall time.
     """
     if steps < 1:
         raise ValueError("a breakdown needs at least one profiled step")
-    category = HOST_CATEGORY
-    if use_device and region_events(trace, DEVICE_CATEGORY):
-        category = DEVICE_CATEGORY
-    totals_us, covered_us = phase_totals_us(trace, category)
+    device_totals = device_phase_totals_us(trace) if use_device else None
+    if device_totals is not None:
+        clock, (totals_us, covered_us) = (
+            "gpu time of the kernels each region launched",
+            device_totals,
+        )
+    else:
+        clock, (totals_us, covered_us) = "host wall", phase_totals_us(trace)
     phases_ms = {name: total / 1000.0 / steps for name, total in totals_us.items()}
     covered_ms = covered_us / 1000.0 / steps
     return {
-        "clock": "gpu kernels inside each region" if category == DEVICE_CATEGORY else "host wall",
+        "clock": clock,
         "profiled_steps": steps,
         "phases_ms": phases_ms,
         "covered_ms": covered_ms,

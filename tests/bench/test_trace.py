@@ -22,7 +22,7 @@ def test_phase_totals_count_nested_regions_once():
         _event("draggan/backward", 200.0, 50.0),
         _event("draggan/optimizer", 210.0, 5.0),  # nested in backward
         _event("aten::conv2d", 0.0, 1000.0, category="cpu_op"),  # not a region
-        _event("draggan/forward_features", 0.0, 999.0, category=trace.DEVICE_CATEGORY),
+        _event("draggan/forward_features", 0.0, 999.0, category="gpu_user_annotation"),
         {"ph": "M", "name": "process_name", "pid": 1},
     ]
     totals, covered = trace.phase_totals_us({"traceEvents": events})
@@ -33,18 +33,52 @@ def test_phase_totals_count_nested_regions_once():
     assert covered == 100.0 + 25.0 + 50.0
 
 
-def test_breakdown_prefers_device_spans_on_cuda():
-    events = [
-        _event("draggan/forward_features", 0.0, 1000.0),
-        _event("draggan/forward_features", 50.0, 4000.0, category=trace.DEVICE_CATEGORY),
-    ]
-    document = {"traceEvents": events}
-    host = trace.breakdown_from_trace(document, steps=2, step_ms=3.0, use_device=False)
-    assert host["phases_ms"]["draggan/forward_features"] == pytest.approx(0.5)
-    assert host["outside_regions_ms"] == pytest.approx(2.5)
-    device = trace.breakdown_from_trace(document, steps=2, step_ms=3.0, use_device=True)
-    assert device["clock"].startswith("gpu")
-    assert device["phases_ms"]["draggan/forward_features"] == pytest.approx(2.0)
+def _launch(correlation, start, category="cuda_runtime"):
+    return {"ph": "X", "cat": category, "name": "cudaLaunchKernel", "ts": start, "dur": 1.0,
+            "tid": 7, "args": {"correlation": correlation}}  # fmt: skip
+
+
+def _kernel(correlation, start, duration):
+    return {"ph": "X", "cat": "kernel", "name": "gemm", "ts": start, "dur": duration,
+            "args": {"correlation": correlation}}  # fmt: skip
+
+
+def _cuda_trace():
+    """Two host regions; kernels run later than their launches, one from another thread."""
+    return {
+        "traceEvents": [
+            _event("draggan/forward_features", 0.0, 100.0),
+            _event("draggan/backward", 100.0, 100.0),
+            _event("draggan/optimizer", 150.0, 10.0),  # nested in backward
+            _launch(1, 10.0), _kernel(1, 300.0, 40.0),  # forward, runs after the region ended
+            _launch(2, 20.0), _kernel(2, 340.0, 60.0),
+            _launch(3, 120.0, "cuda_driver"), _kernel(3, 400.0, 500.0),  # backward thread
+            _launch(4, 155.0), _kernel(4, 900.0, 8.0),  # inside optimizer: the innermost wins
+            _launch(5, 500.0), _kernel(5, 910.0, 7.0),  # outside every region
+            _kernel(6, 920.0, 3.0),  # launch not in the trace
+        ]
+    }  # fmt: skip
+
+
+def test_device_totals_attribute_kernels_to_the_region_that_launched_them():
+    totals, covered = trace.device_phase_totals_us(_cuda_trace())
+    assert totals["draggan/forward_features"] == 100.0
+    assert totals["draggan/backward"] == 500.0
+    assert totals["draggan/optimizer"] == 8.0
+    assert covered == 608.0
+    assert trace.device_phase_totals_us({"traceEvents": [_event("draggan/motion", 0, 5)]}) is None
+
+
+def test_breakdown_uses_gpu_time_on_cuda_and_host_time_otherwise():
+    document = _cuda_trace()
+    device = trace.breakdown_from_trace(document, steps=2, step_ms=1.0, use_device=True)
+    assert device["clock"].startswith("gpu time")
+    assert device["phases_ms"]["draggan/backward"] == pytest.approx(0.25)
+    assert device["outside_regions_ms"] == pytest.approx(1.0 - 0.304)
+    host = trace.breakdown_from_trace(document, steps=2, step_ms=1.0, use_device=False)
+    assert host["clock"] == "host wall"
+    assert host["phases_ms"]["draggan/backward"] == pytest.approx(0.05)
+    assert host["covered_ms"] == pytest.approx(0.1)  # 200 us over 2 steps, nesting counted once
     with pytest.raises(ValueError):
         trace.breakdown_from_trace(document, steps=0, step_ms=1.0, use_device=False)
 
