@@ -23,10 +23,10 @@ def _movable_mask(image, seed, kind):
     return mask
 
 
-def _check_against_reference(channels, native, image, seed, kind):
-    features = random_features(channels, native, seed).requires_grad_(True)
-    reference_features = random_features(channels, native, seed + 100)
-    movable = _movable_mask(image, seed, kind)
+def _check_against_reference(channels, native, image, seed, kind, device="cpu"):
+    features = random_features(channels, native, seed, device=device).requires_grad_(True)
+    reference_features = random_features(channels, native, seed + 100, device=device)
+    movable = _movable_mask(image, seed, kind).to(device)
 
     expected = mask_loss_reference(features, reference_features, movable)
     (expected_grad,) = torch.autograd.grad(expected, features)
@@ -54,11 +54,13 @@ def test_pytorch_implementation_works_in_bands(monkeypatch):
 
 @pytest.mark.parametrize("channels, native, image, count", TRITON_SHAPES)
 def test_triton_kernel_matches_reference(on_triton, channels, native, image, count):
-    _check_against_reference(channels, native, image, seed=native + 1, kind="random")
+    _check_against_reference(
+        channels, native, image, seed=native + 1, kind="random", device=on_triton
+    )
 
 
 def test_triton_kernel_soft_mask(on_triton):
-    _check_against_reference(3, 16, 64, seed=9, kind="soft")
+    _check_against_reference(3, 16, 64, seed=9, kind="soft", device=on_triton)
 
 
 def test_everything_movable_gives_zero():

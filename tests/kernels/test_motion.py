@@ -50,10 +50,10 @@ def _sign_tie_allowance(features, handles, targets, image, radius):
     return allowance
 
 
-def _check_against_reference(channels, native, image, count, seed, fractional=True):
-    features = random_features(channels, native, seed).requires_grad_(True)
-    handles = random_points(count, image, seed, fractional=fractional)
-    targets = random_targets(handles, image, seed)
+def _check_against_reference(channels, native, image, count, seed, fractional=True, device="cpu"):
+    features = random_features(channels, native, seed, device=device).requires_grad_(True)
+    handles = random_points(count, image, seed, fractional=fractional).to(device)
+    targets = random_targets(handles.cpu(), image, seed).to(device)
     radius = _radius(image)
 
     expected = motion_loss_reference(features, handles, targets, (image, image), radius)
@@ -64,7 +64,9 @@ def _check_against_reference(channels, native, image, count, seed, fractional=Tr
     assert terms.shape == (count,) and terms.dtype == torch.float32
     torch.testing.assert_close(terms, expected, rtol=1e-5, atol=1e-6)
     assert expected.abs().sum() > 0  # the case exercises the loss
-    allowance = _sign_tie_allowance(features.detach(), handles, targets, image, radius)
+    allowance = _sign_tie_allowance(
+        features.detach().cpu(), handles.cpu(), targets.cpu(), image, radius
+    )
     assert (grad - expected_grad).abs().max().item() <= 1e-6 + allowance
     assert expected_grad.abs().sum() > 0
 
@@ -76,7 +78,9 @@ def test_pytorch_implementation_matches_reference(channels, native, image, count
 
 @pytest.mark.parametrize("channels, native, image, count", TRITON_SHAPES)
 def test_triton_kernel_matches_reference(on_triton, channels, native, image, count):
-    _check_against_reference(channels, native, image, count, seed=native + count + 1)
+    _check_against_reference(
+        channels, native, image, count, seed=native + count + 1, device=on_triton
+    )
 
 
 def test_integer_handles_like_after_tracking():

@@ -22,12 +22,12 @@ def _radius(image):
     return max(3, round(12 * image / 512))
 
 
-def _drifted_case(channels, native, image, count, seed):
+def _drifted_case(channels, native, image, count, seed, device="cpu"):
     """References taken at the handles of a map, then the map drifts a little: a real search."""
-    start = random_features(channels, native, seed)
-    handles = random_points(count, image, seed, fractional=True)
+    start = random_features(channels, native, seed, device=device)
+    handles = random_points(count, image, seed, fractional=True).to(device)
     references = sample_upsampled(start, handles, (image, image))
-    moved = start + 0.5 * random_features(channels, native, seed + 1)
+    moved = start + 0.5 * random_features(channels, native, seed + 1, device=device)
     return moved, references, handles
 
 
@@ -54,6 +54,9 @@ def test_pytorch_implementation_works_in_chunks(monkeypatch):
 def _assert_same_or_rounding_tie(features, references, found, expected, image, metric):
     """Equal handles, or (under the interpreter, which rounds fma twice) a pixel whose distance
     ties the reference's choice to float32 rounding, such as the constant border band of U."""
+    features, references, found, expected = (
+        value.cpu() for value in (features, references, found, expected)
+    )
     upsampled = torch.nn.functional.interpolate(features, [image, image], mode="bilinear")[0]
     order = 2 if metric == "l2" else 1
     for (row, col), (exp_row, exp_col), reference in zip(found.long(), expected.long(), references):
@@ -67,7 +70,9 @@ def _assert_same_or_rounding_tie(features, references, found, expected, image, m
 @pytest.mark.parametrize("metric", ["l2", "l1"])
 @pytest.mark.parametrize("channels, native, image, count", TRITON_SHAPES)
 def test_triton_kernel_matches_reference(on_triton, channels, native, image, count, metric):
-    features, references, handles = _drifted_case(channels, native, image, count, seed=native + 1)
+    features, references, handles = _drifted_case(
+        channels, native, image, count, seed=native + 1, device=on_triton
+    )
     radius = _radius(image)
     expected = track_handles_reference(
         features, references, handles, (image, image), radius, metric
@@ -78,20 +83,19 @@ def test_triton_kernel_matches_reference(on_triton, channels, native, image, cou
 
 
 def test_triton_kernel_window_larger_than_a_block(on_triton):
-    features, references, handles = _drifted_case(3, 32, 128, 3, seed=7)
+    features, references, handles = _drifted_case(3, 32, 128, 3, seed=7, device=on_triton)
     expected = track_handles_reference(features, references, handles, (128, 128), 20)
     assert torch.equal(track_handles(features, references, handles, (128, 128), 20), expected)
 
 
 @pytest.mark.parametrize("use_triton", [False, True])
 def test_ties_go_to_the_first_pixel_of_the_clipped_window(request, use_triton):
-    if use_triton:
-        request.getfixturevalue("on_triton")
-    features = torch.ones(1, 3, 16, 16)  # every pixel equally far: the first one wins
-    references = torch.zeros(4, 3)
-    handles = torch.tensor([[0.0, 0.0], [63.0, 63.0], [30.0, 2.0], [20.4, 40.6]])
+    device = request.getfixturevalue("on_triton") if use_triton else "cpu"
+    features = torch.ones(1, 3, 16, 16, device=device)  # all equally far: the first one wins
+    references = torch.zeros(4, 3, device=device)
+    handles = torch.tensor([[0.0, 0.0], [63.0, 63.0], [30.0, 2.0], [20.4, 40.6]], device=device)
     found = track_handles(features, references, handles, (64, 64), 5)
-    expected = torch.tensor([[0.0, 0.0], [58.0, 58.0], [25.0, 0.0], [15.0, 36.0]])
+    expected = torch.tensor([[0.0, 0.0], [58.0, 58.0], [25.0, 0.0], [15.0, 36.0]], device=device)
     assert torch.equal(found, expected)
     assert torch.equal(
         track_handles_reference(features, references, handles, (64, 64), 5), expected

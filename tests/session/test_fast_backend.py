@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from draggan_fast import DragSession
+from tests.conftest import requires_cuda
 from tests.fixture_generators import generator_from_fixture
 
 
@@ -132,3 +133,17 @@ def test_fast_losses_compile_fullgraph(fixtures_dir, use_frozen):
     (grad,) = torch.autograd.grad(outputs[3], w)
     (expected_grad,) = torch.autograd.grad(expected[3], w)
     torch.testing.assert_close(grad, expected_grad)
+
+
+@requires_cuda
+def test_fast_backend_follows_the_reference_on_cuda(fixtures_dir, official_run):
+    trace, _, _ = official_run
+    G = generator_from_fixture(fixtures_dir, trace["generator"].removesuffix(".npz")).cuda()
+    sessions = {backend: _session(G, trace, backend) for backend in ("reference", "fast")}
+    assert "triton" in sessions["fast"].backend
+    for _ in range(trace["steps"]):
+        expected = sessions["reference"].step()
+        result = sessions["fast"].step()
+        np.testing.assert_array_equal(result.handles, expected.handles)
+        assert result.done == expected.done
+    np.testing.assert_allclose(sessions["fast"].w, sessions["reference"].w, rtol=0, atol=1e-3)
