@@ -9,7 +9,8 @@ from draggan_fast import cli
 from draggan_fast.bench import runner, trace
 
 RESULT_KEYS = {
-    "status", "label", "backend", "backend_detail", "compile", "warmup_ms", "timings_ms", "stats",
+    "status", "label", "backend", "backend_detail", "compile", "compile_method", "warmup_ms",
+    "timings_ms", "stats",
     "warmup_overhead_s", "done_steps", "memory", "breakdown", "top_operators", "trace",
 }  # fmt: skip
 
