@@ -18,7 +18,7 @@ RESULT_KEYS = {
 def test_bench_end_to_end_on_a_model_file(fixtures_dir, tmp_path, capsys):
     out, traces = tmp_path / "bench.json", tmp_path / "traces"
     argv = [
-        "bench", "--model", str(fixtures_dir / "sg2_64_tf.pkl"), "--backend", "reference",
+        "bench", "--model", str(fixtures_dir / "sg2_64_tf.pkl"), "--backend", "fast,reference",
         "--device", "cpu", "--steps", "3", "--warmup", "1", "--handles", "2", "--mask",
         "--render-every", "2", "--profile", str(traces), "--profile-steps", "2",
         "--json", str(out),
@@ -27,6 +27,7 @@ def test_bench_end_to_end_on_a_model_file(fixtures_dir, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "median ms" in printed and "forward to feature block" in printed
     assert "top operators by self time: reference" in printed
+    assert "fast vs reference: speed-up x" in printed  # measured side by side in this run
 
     document = json.loads(out.read_text())
     assert document["schema"] == runner.SCHEMA
@@ -37,17 +38,24 @@ def test_bench_end_to_end_on_a_model_file(fixtures_dir, tmp_path, capsys):
     assert configuration["source"]["kind"] == "file" and configuration["steps"] == 3
     assert configuration["workload"] == {"handles": 2, "mask": True, "render_every": 2, "seed": 0}
 
-    (result,) = document["results"]
-    assert result["status"] == "ok", result.get("error")
-    assert set(result) == RESULT_KEYS
-    assert len(result["warmup_ms"]) == 1 and len(result["timings_ms"]) == 3
-    assert min(result["timings_ms"]) <= result["stats"]["median_ms"] <= max(result["timings_ms"])
-    assert result["memory"]["peak_bytes"] >= result["memory"]["baseline_bytes"] > 0
-    assert result["breakdown"]["phases_ms"]["draggan/mask"] > 0  # --mask reached the step
+    assert [r["backend"] for r in document["results"]] == ["fast", "reference"]
+    for result in document["results"]:
+        assert result["status"] == "ok", result.get("error")
+        assert set(result) == RESULT_KEYS
+        assert result["backend_detail"].startswith(result["backend"])  # which implementation ran
+        assert len(result["warmup_ms"]) == 1 and len(result["timings_ms"]) == 3
+        timings = result["timings_ms"]
+        assert min(timings) <= result["stats"]["median_ms"] <= max(timings)
+        assert result["memory"]["peak_bytes"] >= result["memory"]["baseline_bytes"] > 0
+        assert result["breakdown"]["phases_ms"]["draggan/mask"] > 0  # --mask reached the step
 
-    parsed = trace.load_trace(result["trace"])
-    names = {event["name"] for event in trace.region_events(parsed, trace.HOST_CATEGORY)}
-    assert {"draggan/forward_features", "draggan/backward", "draggan/mask"} <= names
+        parsed = trace.load_trace(result["trace"])
+        names = {event["name"] for event in trace.region_events(parsed, trace.HOST_CATEGORY)}
+        assert {"draggan/forward_features", "draggan/backward", "draggan/mask"} <= names
+
+    (comparison,) = document["comparisons"]
+    medians = {r["backend"]: r["stats"]["median_ms"] for r in document["results"]}
+    assert comparison["speedup_median"] == medians["reference"] / medians["fast"]
 
 
 @pytest.mark.parametrize(
