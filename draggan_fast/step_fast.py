@@ -59,10 +59,18 @@ class FrozenFeatureSynthesis:
         self.synthesis = synthesis
         self.blocks = synthesis.blocks[: feature_block + 1]
         self.weight_squares = {}  # conv layer -> [C_out, C_in] sum over taps of W^2
+        self.affines = {}  # conv layer -> (weight [C_in, w_dim], bias [C_in]) with their gains
         for block in self.blocks:
             for layer in (getattr(block, "conv0", None), block.conv1):
                 if layer is not None:
                     self.weight_squares[layer] = layer.weight.detach().square().sum(dim=[2, 3])
+                    affine = layer.affine
+                    self.affines[layer] = (
+                        affine.weight.detach() * affine.weight_gain,
+                        affine.bias.detach() * affine.bias_gain
+                        if affine.bias_gain != 1
+                        else affine.bias.detach(),
+                    )
 
     @staticmethod
     def applies(synthesis, feature_block, device):
@@ -75,7 +83,8 @@ class FrozenFeatureSynthesis:
         return True, "CPU float32: demodulation from precomputed weight squares"
 
     def _layer(self, layer, x, w, noise_mode):  # x: [1, C_in, r / up, r / up] -> [1, C_out, r, r]
-        styles = layer.affine(w)  # [1, C_in]
+        affine_weight, affine_bias = self.affines[layer]
+        styles = torch.addmm(affine_bias.unsqueeze(0), w, affine_weight.t())  # [1, C_in]
         x = ops.conv2d_resample(
             x * styles.reshape(1, -1, 1, 1), layer.weight, f=layer.resample_filter, up=layer.up,
             padding=layer.padding, flip_weight=(layer.up == 1),
@@ -93,17 +102,27 @@ class FrozenFeatureSynthesis:
             x, layer.bias, act=layer.activation, gain=layer.act_gain, clamp=layer.conv_clamp
         )
 
-    def features(self, ws, noise_mode):
-        """ws [1, num_ws, w_dim] -> (features [1, C, h, w], every block's output)."""
+    def features(self, ws, noise_mode, trainable_rows):
+        """ws [1, num_ws, w_dim] -> (features [1, C, h, w], every block's output).
+
+        Rows of ws from `trainable_rows` on are w0 (fixed): they are detached, so the backward
+        skips the style gradients of those layers (the large ones), which w never receives.
+        """
+
+        def row(index):
+            return ws[:, index] if index < trainable_rows else ws[:, index].detach()
+
         outputs = []
         x = None
-        for block, block_ws in zip(self.blocks, self.synthesis.split_ws(ws)):
+        index = 0  # first row of ws of this block, as SynthesisNetwork.split_ws counts
+        for block in self.blocks:
             if block.in_channels == 0:
                 x = block.const.unsqueeze(0)  # [1, C, 4, 4]
             else:
-                x = self._layer(block.conv0, x, block_ws[:, 0], noise_mode)
-            x = self._layer(block.conv1, x, block_ws[:, block.num_conv - 1], noise_mode)
+                x = self._layer(block.conv0, x, row(index), noise_mode)
+            x = self._layer(block.conv1, x, row(index + block.num_conv - 1), noise_mode)
             outputs.append(x)
+            index += block.num_conv
         return x, outputs
 
     @torch.no_grad()
@@ -135,7 +154,9 @@ def forward_and_losses(
     with record_function("draggan/forward_features"):
         ws = build_styles(w, w0, config)  # [1, num_ws, w_dim]
         if frozen is not None:
-            features, image_state = frozen.features(ws, config.noise_mode)
+            features, image_state = frozen.features(
+                ws, config.noise_mode, config.n_optimized_layers
+            )
         else:
             features, image_state = synthesis.run_blocks(
                 ws, 0, config.feature_block + 1, noise_mode=config.noise_mode,
