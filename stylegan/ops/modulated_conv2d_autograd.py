@@ -116,7 +116,7 @@ def _backward(ctx, grad_y):
         grad_w = grad_w.reshape(batch, in_channels, out_channels, kernel, kernel).transpose(1, 2)
 
     # d/d modulated of weights = modulated * rsqrt(sum(modulated^2) + eps).
-    grad_w = grad_w.float()
+    grad_w = grad_w.to(weight.dtype)
     grad_modulated = grad_w
     if demodulate:
         inner = (grad_w * modulated).sum(dim=[2, 3, 4], keepdim=True)
