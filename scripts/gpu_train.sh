@@ -40,7 +40,9 @@ for entry in "$REPO"/draggan_fast/*; do
 done
 ln -s "$REPO/stylegan" "$SHIM/draggan_fast/stylegan"
 ln -s "$REPO/kernels" "$SHIM/draggan_fast/kernels"
-export PYTHONPATH="$SHIM${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+# PYTHONSAFEPATH: the working folder (the repo root, whose draggan_fast/ lacks the sub-packages)
+# must not come before the shim on sys.path
+export PYTHONPATH="$SHIM${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 PYTHONSAFEPATH=1
 export MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=100000000000
 
 "$PYTHON" - <<'EOF' 2>&1 | tee "$OUT/train.log"

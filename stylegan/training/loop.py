@@ -11,7 +11,6 @@ as in the official StyleGAN2-ADA training.
 
 import copy
 import dataclasses
-import math
 
 import torch
 
@@ -223,6 +222,8 @@ class Trainer:
             "nimg": self.nimg,
             "kimg": self.nimg / 1000,
             "train_seconds": self.train_seconds,
+            "device": _device_name(self.device),
+            "data_pool": self.data_pool,
         }
         networks = {"G": self.G, "D": self.D, "G_ema": self.G_ema}
         save_checkpoint(path_stem, networks, {"G_opt": self.G_opt, "D_opt": self.D_opt}, meta)
@@ -260,5 +261,7 @@ class Trainer:
         return trainer
 
 
-def kimg_to_iterations(kimg, batch_size):
-    return math.ceil(kimg * 1000 / batch_size)
+def _device_name(device):
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return f"{device.type} ({torch.get_num_threads()} threads)"

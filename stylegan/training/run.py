@@ -96,6 +96,7 @@ def train(options: RunOptions, config: TrainConfig, log=print):
     )
     started = time.monotonic()
     last_checkpoint = started
+    checkpointed_iteration = None
     next_sample_kimg = (int(trainer.nimg / 1000 / options.sample_kimg) + 1) * options.sample_kimg
     stats = {}
     with _StopFlag() as stop:
@@ -114,9 +115,11 @@ def train(options: RunOptions, config: TrainConfig, log=print):
             if time.monotonic() - last_checkpoint > options.checkpoint_minutes * 60:
                 _checkpoint(trainer, outdir, stats, progress)
                 last_checkpoint = time.monotonic()
+                checkpointed_iteration = trainer.iteration
     progress.update(trainer.nimg / 1000, stats, force=True)
     progress.close()
-    _checkpoint(trainer, outdir, stats, progress)
+    if trainer.iteration != checkpointed_iteration:
+        _checkpoint(trainer, outdir, stats, progress)
     save_sample_grid(outdir / "samples-latest.png", trainer.G_ema, latents)
     return trainer
 
