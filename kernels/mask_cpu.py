@@ -1,8 +1,12 @@
 """Mask term in vectorised PyTorch (the CPU path; runs on any device).
 
-Walks the image in bands of rows: a band of U and U0 ([C, rows, W]) is built from the two native
-rows and columns of its stencil, so memory stays at one band, never [C, H, W]. The backward turns
-a band's gradient back into native taps with index_add_.
+Walks the image in bands of rows, so memory stays at one band [C, rows, W], never [C, H, W].
+When the image is a whole multiple of the native map (always, for StyleGAN), a band is
+F.interpolate of the native rows under it plus one row of margin each side: the same stencils,
+exactly (the margin keeps the crop's edge clamping away from the band), computed by PyTorch's
+fused kernel, and its backward by the matching aten kernel; by linearity U - U0 is upsampled
+F - F0, one upsampling instead of two. Other ratios gather the stencil taps of each band (slower,
+same values up to rounding).
 """
 
 import torch
@@ -48,12 +52,47 @@ def _prepare(features, reference_features, movable_mask):
     return channels, native_height, image_size, native, native_reference, fixed, col_taps
 
 
+def _integer_scale(native_size, image_size):
+    """The upsampling factor when the image is a whole multiple of the map on both axes."""
+    (native_height, native_width), (height, width) = native_size, image_size
+    scale = height // native_height
+    if scale * native_height == height and scale * native_width == width:
+        return scale
+    return None
+
+
+def _crop_bands(channels, native_height, scale, image_size):
+    """Bands of whole native rows: (native rows [first, last), kept crop output rows
+    [top, bottom), image rows [start, stop))."""
+    height, width = image_size
+    rows_per_band = max(1, _BAND_ELEMENTS // (channels * width * scale)) * scale
+    for start in range(0, height, rows_per_band):
+        stop = min(start + rows_per_band, height)
+        first = max(start // scale - 1, 0)
+        last = min(stop // scale + 1, native_height)
+        yield first, last, start - first * scale, stop - first * scale, start, stop
+
+
+def _upsample_crop(native, first, last, scale, width):  # [C, h, w] rows -> [1, C, rows * s, W]
+    crop = native[None, :, first:last]
+    return torch.nn.functional.interpolate(crop, [(last - first) * scale, width], mode="bilinear")
+
+
 def mask_sum(features, reference_features, movable_mask):
     """Sum over [C, H, W] of |U * (1 - M) - U0 * (1 - M)|: a float32 scalar."""
     channels, native_height, image_size, native, native_reference, fixed, col_taps = _prepare(
         features, reference_features, movable_mask
     )
     total = native.new_zeros(())
+    scale = _integer_scale(native.shape[1:], image_size)
+    if scale is not None:
+        difference = native - native_reference  # U - U0 is the upsampled F - F0
+        for first, last, top, bottom, start, stop in _crop_bands(
+            channels, native_height, scale, image_size
+        ):
+            crop = _upsample_crop(difference, first, last, scale, image_size[1])
+            total = total + crop[0, :, top:bottom].mul_(fixed[start:stop]).abs_().sum()
+        return total
     for start, stop in _bands(channels, image_size):
         rows = torch.arange(start, stop, device=features.device)
         row_taps = upsample_taps(rows, native_height, image_size[0])
@@ -67,8 +106,24 @@ def mask_grad(features, reference_features, movable_mask, grad_sum):
     channels, native_height, image_size, native, native_reference, fixed, col_taps = _prepare(
         features, reference_features, movable_mask
     )
-    x0, x1, wx0, wx1 = col_taps
     grad_native = torch.zeros_like(native)  # [C, h, w]
+    scale = _integer_scale(native.shape[1:], image_size)
+    if scale is not None:
+        native_width = native.shape[2]
+        difference = native - native_reference
+        for first, last, top, bottom, start, stop in _crop_bands(
+            channels, native_height, scale, image_size
+        ):
+            crop = _upsample_crop(difference, first, last, scale, image_size[1])
+            band_fixed = fixed[start:stop]
+            grad_crop = torch.zeros_like(crop)  # [1, C, rows * s, W]
+            band_sign = crop[0, :, top:bottom].mul_(band_fixed).sign_()
+            grad_crop[0, :, top:bottom] = band_sign.mul_(band_fixed * grad_sum)
+            grad_native[:, first:last] += torch.ops.aten.upsample_bilinear2d_backward(
+                grad_crop, list(crop.shape[2:]), [1, channels, last - first, native_width], False
+            )[0]
+        return grad_native.unsqueeze(0).to(features.dtype)
+    x0, x1, wx0, wx1 = col_taps
     for start, stop in _bands(channels, image_size):
         rows = torch.arange(start, stop, device=features.device)
         row_taps = upsample_taps(rows, native_height, image_size[0])

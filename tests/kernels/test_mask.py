@@ -47,9 +47,14 @@ def test_pytorch_implementation_matches_reference(channels, native, image, count
     _check_against_reference(channels, native, image, seed=native, kind=kind)
 
 
-def test_pytorch_implementation_works_in_bands(monkeypatch):
-    monkeypatch.setattr(mask_cpu, "_BAND_ELEMENTS", 3 * 128 * 7)  # 7-row bands, a short last one
-    _check_against_reference(3, 32, 128, seed=4, kind="random")
+@pytest.mark.parametrize("native", [32, 24])  # whole-multiple scale (crops) and 64 / 24 (taps)
+def test_pytorch_implementation_works_in_bands(monkeypatch, native):
+    monkeypatch.setattr(mask_cpu, "_BAND_ELEMENTS", 3 * 128 * 7)  # small bands, a short last one
+    _check_against_reference(3, native, 128, seed=4, kind="random")
+
+
+def test_pytorch_implementation_at_a_fractional_scale():
+    _check_against_reference(4, 24, 64, seed=5, kind="rectangle")
 
 
 @pytest.mark.parametrize("channels, native, image, count", TRITON_SHAPES)
