@@ -6,9 +6,10 @@ What it does differently, with the same results:
   the CPU; `describe()` says which and why);
 - no GPU-to-CPU synchronisation inside a step: handles, the stop decision and whether w is
   updated stay tensors on the device (the session reads them once, after the step);
-- the generator's weights are frozen (requires_grad False), so only w gets a gradient, and the
-  modulated convolutions run unfused (activations scaled around a shared convolution), whose
-  backward needs no gradient with respect to a per-sample weight;
+- the generator's weights are frozen (requires_grad False), so only w gets a gradient; on the
+  CPU the feature blocks run as `FrozenFeatureSynthesis` (unfused modulated convolutions with
+  precomputed demodulation, no style gradients for the fixed w0 rows), elsewhere as the
+  generator's own blocks with `fused_modconv=False`;
 - the blocks after the feature block run without autograd, and only when an image is wanted.
 
 `DRAGGAN_FAST_COMPILE=1` runs the differentiable part of a step through torch.compile.
@@ -277,7 +278,8 @@ class FastBackend(StepBackend):
         handle_features, feature_map, ws, features, image_state = outputs[6:]
         with record_function("draggan/backward"):
             state.optimizer.zero_grad()
-            torch.autograd.backward(total, inputs=[state.w])
+            if total.requires_grad:  # False only when nothing depends on w (no optimised layer)
+                torch.autograd.backward(total, inputs=[state.w])
         with record_function("draggan/optimizer"):
             state.optimizer.step()
             _keep_unless(update, state.optimizer, state.w, w_before, optimizer_before)
