@@ -147,3 +147,29 @@ def test_fast_backend_follows_the_reference_on_cuda(fixtures_dir, official_run):
         np.testing.assert_array_equal(result.handles, expected.handles)
         assert result.done == expected.done
     np.testing.assert_allclose(sessions["fast"].w, sessions["reference"].w, rtol=0, atol=1e-3)
+
+
+def test_fast_backend_through_point_edits_and_latent_space_w(fixtures_dir):
+    G = generator_from_fixture(fixtures_dir, "sg2_64_ada")
+    sessions = {
+        backend: DragSession(G, seed=2, backend=backend, latent_space="w", lr=0.01)
+        for backend in ("reference", "fast")
+    }
+    for session in sessions.values():
+        session.add_point((10.0, 12.0), (20.0, 18.0))
+        session.add_point((50.4, 40.6), (44.0, 30.0))  # fractional handle
+    for edit in (None, "remove", "add", "clear"):
+        results = {}
+        for backend, session in sessions.items():
+            if edit == "remove":
+                session.remove_point(0)
+            elif edit == "add":
+                session.add_point((5.0, 60.0), (12.0, 55.0))
+            elif edit == "clear":
+                session.clear_points()
+                session.add_point((30.0, 30.0), (30.0, 40.0))
+            results[backend] = session.step(render=True)
+        np.testing.assert_array_equal(results["fast"].handles, results["reference"].handles)
+        np.testing.assert_array_equal(results["fast"].image, results["reference"].image)
+        assert results["fast"].done == results["reference"].done
+    np.testing.assert_allclose(sessions["fast"].w, sessions["reference"].w, rtol=0, atol=1e-5)
