@@ -24,8 +24,11 @@ MIN_OUTPUT_SIZE = 256  # images are upscaled (nearest) by an integer factor to a
 def add_arguments(parser):
     parser.add_argument("--outdir", type=Path, default=Path("draggan-demo"), help="output folder")
     parser.add_argument("--seed", type=int, default=0, help="face seed (default 0)")
-    parser.add_argument("--steps", type=int, default=80, help="most steps per drag (default 80)")
+    parser.add_argument("--steps", type=int, default=60, help="most steps per drag (default 60)")
     parser.add_argument("--backend", default="reference", help="step backend (default reference)")
+    parser.add_argument(
+        "--lr", type=float, default=5e-3, help="Adam lr (default 5e-3, for the 64 px model)"
+    )
     parser.add_argument("--model", type=Path, default=None, help="generator (default: bundled)")
     parser.add_argument("--detector", type=Path, default=None, help="detector (default: bundled)")
     parser.add_argument("--device", default=None, help="torch device (default: cuda if any)")
@@ -97,7 +100,7 @@ def run(args) -> int:
     device = pick_device(args.device)
     G = load_generator(args.model or default_model_path(), device=device)
     detector = load_detector(args.detector or default_detector_path())
-    session = DragSession(G, seed=args.seed, backend=args.backend, device=device)
+    session = DragSession(G, seed=args.seed, backend=args.backend, device=device, lr=args.lr)
     print(f"model {G.img_resolution}x{G.img_resolution} on {device}; backend: {session.backend}")
     args.outdir.mkdir(parents=True, exist_ok=True)
     before = session.image()  # uint8 [H, W, 3]
