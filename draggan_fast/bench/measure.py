@@ -21,6 +21,7 @@ import torch
 from draggan_fast.bench import environment, presets, stats, trace
 from draggan_fast.bench.progress import ProgressLine
 from draggan_fast.bench.workload import DragWorkload, compile_method, make_session
+from draggan_fast.stylegan.errors import CheckpointError
 
 TOP_OPERATORS = 10
 
@@ -167,7 +168,7 @@ def main(argv=None) -> int:
     progress = ProgressLine(spec["label"])
     try:
         result = measure(spec, progress)
-    except (ValueError, FileNotFoundError, NotImplementedError, RuntimeError) as exc:
+    except (ValueError, CheckpointError, OSError, NotImplementedError, RuntimeError) as exc:
         progress.finish()
         detail = traceback.format_exc() if isinstance(exc, RuntimeError) else None
         result = {"status": "error", "error": f"{type(exc).__name__}: {exc}", "detail": detail}

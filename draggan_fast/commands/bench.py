@@ -91,8 +91,11 @@ def run(args) -> int:
     arch = args.arch if args.arch is not None or args.model is not None else "256"
     if args.profile is not None and args.profile_steps == 0:
         raise ValueError("--profile needs --profile-steps of at least 1")
+    source = presets.describe_source(arch, args.model)
+    if source["kind"] != "preset":
+        presets.build_generator(source)  # a file that cannot be used fails here, in one line
     options = runner.BenchOptions(
-        source=presets.describe_source(arch, args.model),
+        source=source,
         backends=_backends(args.backend),
         device=_device(args.device),
         steps=args.steps,

@@ -77,3 +77,11 @@ def test_bad_input_is_one_line_and_exit_2(extra, message, capsys):
 def test_cuda_without_a_gpu_is_refused(capsys):
     assert cli.main(["bench", "--arch", "tiny", "--device", "cuda"]) == 2
     assert "no CUDA GPU" in capsys.readouterr().err
+
+
+def test_an_unusable_model_file_is_one_line_and_exit_2(tmp_path, capsys):
+    broken = tmp_path / "broken.pkl"
+    broken.write_bytes(b"not a checkpoint")
+    assert cli.main(["bench", "--model", str(broken), "--backend", "reference"]) == 2
+    error = capsys.readouterr().err
+    assert "broken.pkl" in error and len(error.strip().splitlines()) == 1
