@@ -2,7 +2,7 @@
 // with the C bias channels at `dim`.
 #pragma once
 
-#include <torch/extension.h>
+#include <ATen/ATen.h>
 
 #include <limits>
 

@@ -1,7 +1,8 @@
 // CPU kernels of bias_act and bias_act_grad: one pass over x, parallel over rows of the
 // [outer, C, inner] view, vectorised by the compiler (AVX+FMA where the CPU has them).
+#include <ATen/ATen.h>
 #include <ATen/Parallel.h>
-#include <torch/extension.h>
+#include <torch/library.h>
 
 #include <algorithm>
 
@@ -14,24 +15,40 @@ namespace {
 
 constexpr int64_t kGrainElements = 16384;  // elements per parallel task
 
-// Calls row(out_offset, bias_value or bias pointer) for each contiguous run of x that shares
-// one bias setting: rows of `inner` elements (inner > 1), or whole [C] rows when inner == 1.
+// The bias of one row: the same value for every element (a channel's row of `inner` elements,
+// 0 without bias) or one value per element ([C] rows when inner == 1).
+template <typename T>
+struct RowBias {
+  T value;
+  DF_ALWAYS_INLINE T operator()(int64_t) const { return value; }
+};
+
+template <typename T>
+struct ElementBias {
+  const T* values;
+  DF_ALWAYS_INLINE T operator()(int64_t i) const { return values[i]; }
+};
+
+// Calls row(offset, count, bias) for each contiguous row of x, in parallel; `bias` is a RowBias
+// or an ElementBias, so the row loop vectorises either way.
 template <typename T, typename RowBody>
-void for_each_bias_row(const BiasActShape& shape, const T* bias, const RowBody& row) {
-  if (shape.inner == 1) {
+void for_each_row(const BiasActShape& shape, const T* bias, const RowBody& row) {
+  if (shape.inner == 1 && bias != nullptr) {
     // [outer, C]: the bias varies along the contiguous axis.
     const int64_t grain =
         std::max<int64_t>(1, kGrainElements / std::max<int64_t>(shape.channels, 1));
     at::parallel_for(0, shape.outer, grain, [&](int64_t begin, int64_t end) {
-      for (int64_t r = begin; r < end; ++r) row(r * shape.channels, shape.channels, bias, 1);
+      for (int64_t r = begin; r < end; ++r) {
+        row(r * shape.channels, shape.channels, ElementBias<T>{bias});
+      }
     });
     return;
   }
   const int64_t grain = std::max<int64_t>(1, kGrainElements / shape.inner);
   at::parallel_for(0, shape.outer * shape.channels, grain, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
-      const T* channel_bias = bias == nullptr ? nullptr : bias + r % shape.channels;
-      row(r * shape.inner, shape.inner, channel_bias, 0);
+      row(r * shape.inner, shape.inner,
+          RowBias<T>{bias == nullptr ? T(0) : bias[r % shape.channels]});
     }
   });
 }
@@ -39,39 +56,37 @@ void for_each_bias_row(const BiasActShape& shape, const T* bias, const RowBody& 
 template <typename T, Activation A>
 void forward_rows(const T* x, const T* bias, T* y, const BiasActShape& shape, T alpha, T gain,
                   T limit) {
-  for_each_bias_row<T>(
-      shape, bias, [&](int64_t offset, int64_t count, const T* row_bias, int64_t bias_stride) {
-        const T* __restrict xs = x + offset;
-        T* __restrict ys = y + offset;
-        cpu::run_best_isa([&]() DF_ALWAYS_INLINE {
-          for (int64_t i = 0; i < count; ++i) {
-            const T pre = row_bias == nullptr ? xs[i] : xs[i] + row_bias[i * bias_stride];
-            const T out = activate<A>(pre, alpha) * gain;
-            ys[i] = std::min(std::max(out, -limit), limit);
-          }
-        });
-      });
+  for_each_row<T>(shape, bias, [&](int64_t offset, int64_t count, auto bias_at) {
+    const T* __restrict xs = x + offset;
+    T* __restrict ys = y + offset;
+    cpu::run_best_isa([&]() DF_ALWAYS_INLINE {
+      for (int64_t i = 0; i < count; ++i) {
+        const T pre = xs[i] + bias_at(i);
+        const T out = activate<A>(pre, alpha) * gain;
+        ys[i] = std::min(std::max(out, -limit), limit);
+      }
+    });
+  });
 }
 
 template <typename T, Activation A>
 void backward_rows(const T* grad_y, const T* x, const T* bias, T* grad_x, const BiasActShape& shape,
                    T alpha, T gain, T limit) {
-  for_each_bias_row<T>(
-      shape, bias, [&](int64_t offset, int64_t count, const T* row_bias, int64_t bias_stride) {
-        const T* __restrict gys = grad_y + offset;
-        const T* __restrict xs = x + offset;
-        T* __restrict gxs = grad_x + offset;
-        cpu::run_best_isa([&]() DF_ALWAYS_INLINE {
-          for (int64_t i = 0; i < count; ++i) {
-            const T pre = row_bias == nullptr ? xs[i] : xs[i] + row_bias[i * bias_stride];
-            const T activated = activate<A>(pre, alpha);
-            const T out = activated * gain;
-            // The reference's autograd order: clamp mask, then gain, then the activation.
-            const T grad = (out >= -limit && out <= limit) ? gys[i] : T(0);
-            gxs[i] = activation_backward<A>(grad * gain, pre, activated, alpha);
-          }
-        });
-      });
+  for_each_row<T>(shape, bias, [&](int64_t offset, int64_t count, auto bias_at) {
+    const T* __restrict gys = grad_y + offset;
+    const T* __restrict xs = x + offset;
+    T* __restrict gxs = grad_x + offset;
+    cpu::run_best_isa([&]() DF_ALWAYS_INLINE {
+      for (int64_t i = 0; i < count; ++i) {
+        const T pre = xs[i] + bias_at(i);
+        const T activated = activate<A>(pre, alpha);
+        const T out = activated * gain;
+        // The reference's autograd order: clamp mask, then gain, then the activation.
+        const T grad = (out >= -limit && out <= limit) ? gys[i] : T(0);
+        gxs[i] = activation_backward<A>(grad * gain, pre, activated, alpha);
+      }
+    });
+  });
 }
 
 void check_cpu_inputs(const at::Tensor& x, const std::optional<at::Tensor>& b) {

@@ -5,7 +5,7 @@
 // convolution) unless flip_filter, scaled by gain, then keep every `down`-th sample.
 #pragma once
 
-#include <torch/extension.h>
+#include <ATen/ATen.h>
 
 namespace draggan_fast {
 

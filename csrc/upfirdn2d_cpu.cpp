@@ -2,8 +2,9 @@
 // meets (no zero-inserted or padded copy), parallel over output rows of all planes. The common
 // case of the generator (up = down = 1 horizontally) runs as contiguous multiply-adds over a
 // row, vectorised for AVX+FMA where the CPU has them.
+#include <ATen/ATen.h>
 #include <ATen/Parallel.h>
-#include <torch/extension.h>
+#include <torch/library.h>
 
 #include <algorithm>
 

@@ -1,9 +1,10 @@
 // CUDA kernels of bias_act and bias_act_grad (float32, float16, bfloat16, float64): one
 // grid-stride elementwise pass, computing in float (double for float64) and rounding once.
+#include <ATen/ATen.h>
 #include <ATen/OpMathType.h>
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAGuard.h>
-#include <torch/extension.h>
+#include <torch/library.h>
 
 #include "activation.h"
 #include "bias_act.h"

@@ -1,8 +1,8 @@
 // What nvcc compiled the CUDA kernels with, for `draggan-fast info`.
 #include <string>
 
-#define DF_STRINGIFY_VALUE(x) #x
-#define DF_STRINGIFY(x) DF_STRINGIFY_VALUE(x)
+#define DF_STRINGIFY_VALUE(...) #__VA_ARGS__
+#define DF_STRINGIFY(...) DF_STRINGIFY_VALUE(__VA_ARGS__)
 
 namespace draggan_fast {
 

@@ -6,10 +6,11 @@
 //             the 4x4 FIR filter, as the reference);
 //   epilogue: + noise, + bias, activation * gain, clamp, in place on the conv output.
 // The gradient is attached in Python (stylegan/ops/modulated_conv2d_autograd.py).
+#include <ATen/ATen.h>
 #include <ATen/OpMathType.h>
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAGuard.h>
-#include <torch/extension.h>
+#include <torch/library.h>
 
 #include "activation.h"
 #include "bias_act.h"

@@ -1,10 +1,11 @@
 // CUDA kernel of upfirdn2d (float32, float16, bfloat16, float64): one thread per output sample,
 // visiting only the taps that meet real (not zero-inserted, not padded) input samples, with the
 // filter staged in shared memory and accumulation in float (double for float64).
+#include <ATen/ATen.h>
 #include <ATen/OpMathType.h>
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAGuard.h>
-#include <torch/extension.h>
+#include <torch/library.h>
 
 #include "launch.cuh"
 #include "upfirdn2d.h"
