@@ -53,6 +53,15 @@ def test_describe_and_build_from_a_model_file(fixtures_dir):
     assert generator.img_resolution == 64 and not generator.training
 
 
+def test_default_arch_is_the_bundled_model():
+    from draggan_fast.assets_registry import default_model_path
+
+    source = presets.describe_source(presets.DEFAULT_ARCH, None)
+    assert source == {"kind": "bundled", "path": str(default_model_path())}
+    generator = presets.build_generator(source)
+    assert generator.img_resolution >= 64 and not generator.training
+
+
 def test_errors_name_the_problem(tmp_path):
     with pytest.raises(ValueError, match="unknown --arch 'huge'"):
         presets.build_preset_generator("huge")
