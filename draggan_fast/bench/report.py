@@ -65,6 +65,15 @@ def _describe_run(report: dict) -> str:
     return "\n".join(lines)
 
 
+MEMORY_NOTES = {
+    "peak RSS": "peak RSS: the process's resident high-water mark (torch, generator and drag; "
+    "a fresh process per configuration); above loaded model: that peak minus the RSS once the "
+    "generator was loaded",
+    "peak CUDA alloc": "peak CUDA alloc: torch.cuda.max_memory_allocated over the warm-up and "
+    "timed steps, weights included; above loaded model: that peak minus the weights",
+}
+
+
 def _summary_rows(results: list[dict], memory_label: str) -> tuple[list[str], list[list[str]]]:
     header = [
         "configuration", "median ms", "p10 ms", "p90 ms", "steps/s", memory_label,
@@ -139,7 +148,7 @@ def format_report(report: dict, show_operators: bool = False) -> str:
     cuda = report["configuration"]["device"] == "cuda"
     memory_label = "peak CUDA alloc" if cuda else "peak RSS"
     header, rows = _summary_rows(results, memory_label)
-    lines = [_describe_run(report), "", *_table(header, rows)]
+    lines = [_describe_run(report), "", *_table(header, rows), MEMORY_NOTES[memory_label]]
     lines += _breakdown_lines(results)
     if show_operators:
         lines += _top_operator_lines(results)
