@@ -76,12 +76,18 @@ def memory_peak(kind: str, device: torch.device) -> int:
 
 
 def top_operators(profiler, device: torch.device, steps: int) -> list[dict]:
-    """The operators with the most self time (device time on CUDA), per profiled step."""
+    """The operators with the most self time per profiled step.
+
+    On CUDA "self time" is the GPU time of the kernels each operator launched itself; kernels
+    are not listed apart, so nothing is counted twice.
+    """
     on_device = device.type == "cuda"
     rows = [
         row
         for row in profiler.key_averages()
-        if not row.is_user_annotation and not row.key.startswith(("draggan/", "ProfilerStep"))
+        if row.device_type == torch.autograd.DeviceType.CPU
+        and not row.is_user_annotation
+        and not row.key.startswith(("draggan/", "ProfilerStep"))
     ]
     attribute = "self_device_time_total" if on_device else "self_cpu_time_total"
     total_us = sum(getattr(row, attribute) for row in rows) or 1.0
