@@ -41,7 +41,10 @@ def add_arguments(parser):
     )  # fmt: skip
     parser.add_argument("--r1", type=float, default=None, help="motion radius, 512-px units")
     parser.add_argument("--r2", type=float, default=None, help="tracking radius, 512-px units")
-    parser.add_argument("--psi", type=float, default=0.7, help="truncation psi")
+    parser.add_argument(
+        "--psi", type=float, default=1.0,
+        help="truncation psi (default 1: at 0.7 the 64 px faces are too alike to measure)",
+    )  # fmt: skip
     parser.add_argument("--device", default=None, help="torch device (default: cuda if any)")
     parser.add_argument("--json", type=Path, default=None, help="also write results as JSON")
 
