@@ -11,6 +11,9 @@ import torch
 import draggan_fast
 
 REPO_ROOT = Path(draggan_fast.__file__).resolve().parents[1]
+# Environment variables that change what runs or how fast (our opt-outs, Triton, threads).
+RECORDED_ENV_PREFIXES = ("DRAGGAN_FAST_", "TORCHINDUCTOR_", "TRITON_")
+RECORDED_ENV_NAMES = {"OMP_NUM_THREADS", "MKL_NUM_THREADS", "CUDA_VISIBLE_DEVICES"}
 
 
 def cpu_model() -> str:
@@ -82,9 +85,9 @@ def describe_environment() -> dict:
         },
         "git": git_commit(),
         "env": {
-            name: os.environ[name]
-            for name in ("TRITON_INTERPRET", "OMP_NUM_THREADS", "DRAGGAN_FAST_NO_EXT")
-            if name in os.environ
+            name: value
+            for name, value in sorted(os.environ.items())
+            if name.startswith(RECORDED_ENV_PREFIXES) or name in RECORDED_ENV_NAMES
         },
     }
 

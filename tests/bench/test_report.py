@@ -82,3 +82,16 @@ def test_format_bytes():
     assert report.format_bytes(512) == "512 B"
     assert report.format_bytes(3 * 2**30) == "3.00 GiB"
     assert report.format_bytes(None) == "n/a"
+
+
+def test_environment_records_switches_that_change_the_run(monkeypatch):
+    from draggan_fast.bench.environment import describe_environment
+
+    monkeypatch.setenv("DRAGGAN_FAST_OPS", "reference")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setenv("HOME_OF_SOMETHING_ELSE", "x")
+    environment = describe_environment()
+    assert environment["env"]["DRAGGAN_FAST_OPS"] == "reference"
+    assert environment["env"]["OMP_NUM_THREADS"] == "1"
+    assert "HOME_OF_SOMETHING_ELSE" not in environment["env"]
+    assert environment["cpu_cores"] >= 1 and environment["versions"]["torch"]
