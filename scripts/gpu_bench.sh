@@ -9,7 +9,7 @@
 #   2. draggan-fast bench --arch 1024 --handles 4 --mask
 #   3. draggan-fast bench --arch ffhq512 --compile
 #   4. pytest benches/bench_step.py --benchmark-only (the CUDA groups: 256, 512, 1024 px)
-#   5. pytest tests/bench (the bench tool's own tests, on a machine with a GPU)
+#   5. the bench tool's own tests that need no fixtures (incl. the CUDA phase-breakdown test)
 # and leaves two files in $OUT (default ./runs/gpu-bench): gpu-bench.log (everything printed)
 # and gpu-bench.tar.gz (the JSON reports, the Chrome traces, the pytest-benchmark JSON).
 set -uo pipefail
@@ -48,7 +48,9 @@ step 420 "ffhq512 compiled" "${BENCH[@]}" --arch ffhq512 --compile \
     --json "$WORK/bench-ffhq512-compile.json"
 step 300 "benches: drag step" "$PYTHON" -m pytest benches/bench_step.py --benchmark-only -q \
     --benchmark-json "$WORK/benches-step.json"
-step 240 "tests/bench" "$PYTHON" -m pytest tests/bench -q
+# the bench tool's tests that need no ../shared fixtures, among them the CUDA breakdown test
+step 240 "tests/bench" "$PYTHON" -m pytest -q -rs tests/bench/test_trace.py \
+    tests/bench/test_stats.py tests/bench/test_report.py tests/bench/test_workload.py
 
 tar -czf "$OUT/gpu-bench.tar.gz" -C "$WORK" .
 echo "results: $LOG and $OUT/gpu-bench.tar.gz" | tee -a "$LOG"

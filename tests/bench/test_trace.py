@@ -8,6 +8,7 @@ import torch
 from draggan_fast.bench import measure, presets, trace
 from draggan_fast.bench.progress import ProgressLine
 from draggan_fast.bench.workload import DragWorkload, make_session
+from tests.conftest import requires_cuda
 
 
 def _event(name, start, duration, category=trace.HOST_CATEGORY):
@@ -113,3 +114,23 @@ def test_profiled_steps_write_a_chrome_trace_with_every_phase(tmp_path):
     assert operators and all(not op["name"].startswith("draggan/") for op in operators)
     self_times = [op["self_ms_per_step"] for op in operators]
     assert self_times == sorted(self_times, reverse=True)
+
+
+@requires_cuda
+@pytest.mark.parametrize("backend", ["reference", "fast"])
+def test_cuda_breakdown_counts_gpu_time_in_every_phase_that_launches_work(tmp_path, backend):
+    device = torch.device("cuda")
+    generator = presets.build_preset_generator("tiny").to(device)
+    workload = DragWorkload(handles=2, mask=True, render_every=1)
+    session = make_session(generator, workload, backend, device, compile_step=False)
+    clock = measure.StepClock(session, workload, device)
+    clock.run(2, "warm-up", ProgressLine("test"))
+    breakdown, operators = measure.profile_steps(
+        clock, 2, tmp_path / "trace.json", ProgressLine("test")
+    )
+    assert breakdown["clock"].startswith("gpu time")
+    phases = breakdown["phases_ms"]
+    for name in ["draggan/forward_features", "draggan/backward", "draggan/synthesis_rest"]:
+        assert phases[name] > 0, name  # backward kernels come from autograd's own thread
+    assert breakdown["covered_ms"] <= breakdown["step_ms"]
+    assert operators and operators[0]["self_ms_per_step"] > 0
