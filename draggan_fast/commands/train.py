@@ -76,6 +76,8 @@ def run(args):
 
     if args.kimg < 0 or (args.minutes is not None and args.minutes <= 0):
         raise CommandError("--kimg must be >= 0 and --minutes > 0")
+    if args.data_pool is not None and args.data_pool < 0:
+        raise CommandError(f"--data-pool must be >= 0, got {args.data_pool}")
     if args.resume is not None and not args.resume.exists():
         raise CommandError(f"--resume {args.resume}: no such checkpoint")
     device = _device(args.device)
