@@ -52,8 +52,11 @@ class FrozenFeatureSynthesis:
     sum_i s[i]^2 (sum_k W[o, i, k]^2): a [C_out, C_in] matrix-vector product on squares computed
     once, instead of building the [C_out, C_in, k, k] modulated weight and its gradient on every
     forward and backward (on the CPU that elementwise work costs as much as the convolutions).
-    The activations are scaled around a shared convolution (the unfused formulation), and the
-    ToRGB layers run only when an image is wanted. Float32 only; `applies` says when it is used.
+    Those layers scale the activations around a shared convolution (the unfused formulation).
+    Layers whose style row is a fixed w0 row (not optimised; the large, late ones) get their
+    modulated weight once (`fix_rows`) and run as plain convolutions: no per-step modulation and
+    no style gradients. ToRGB runs only when an image is wanted. Float32 only; `applies` says
+    when it is used.
     """
 
     def __init__(self, synthesis, feature_block):
@@ -61,6 +64,7 @@ class FrozenFeatureSynthesis:
         self.blocks = synthesis.blocks[: feature_block + 1]
         self.weight_squares = {}  # conv layer -> [C_out, C_in] sum over taps of W^2
         self.affines = {}  # conv layer -> (weight [C_in, w_dim], bias [C_in]) with their gains
+        self.fixed_weights = {}  # conv layer -> (its w0 row, modulated weight), see fix_rows
         for block in self.blocks:
             for layer in (getattr(block, "conv0", None), block.conv1):
                 if layer is not None:
@@ -83,47 +87,84 @@ class FrozenFeatureSynthesis:
             return False, "float16 blocks: the generator's own modulated convolution"
         return True, "CPU float32: demodulation from precomputed weight squares"
 
-    def _layer(self, layer, x, w, noise_mode):  # x: [1, C_in, r / up, r / up] -> [1, C_out, r, r]
+    def _styles(self, layer, w):  # w: [1, w_dim] -> [1, C_in], the layer's affine
         affine_weight, affine_bias = self.affines[layer]
-        styles = torch.addmm(affine_bias.unsqueeze(0), w, affine_weight.t())  # [1, C_in]
-        x = ops.conv2d_resample(
-            x * styles.reshape(1, -1, 1, 1), layer.weight, f=layer.resample_filter, up=layer.up,
-            padding=layer.padding, flip_weight=(layer.up == 1),
-        )  # fmt: skip
-        dcoefs = (styles.square() @ self.weight_squares[layer].t() + 1e-8).rsqrt()  # [1, C_out]
-        dcoefs = dcoefs.reshape(1, -1, 1, 1)
+        return torch.addmm(affine_bias.unsqueeze(0), w, affine_weight.t())
+
+    def fix_rows(self, w0, trainable_rows):
+        """Modulate and demodulate, once, the weights of layers whose style row is a fixed w0
+        row (index >= trainable_rows), as the official fused formulation does per call; they
+        then run as plain convolutions. Checks w0 each call (the CPU path: no device sync)."""
+        self.trainable_rows = trainable_rows
+        for layer, index in self._layer_rows():
+            if index < trainable_rows:
+                self.fixed_weights.pop(layer, None)
+                continue
+            row = w0[:, index].detach()  # [1, w_dim]
+            cached = self.fixed_weights.get(layer)
+            if cached is not None and torch.equal(cached[0], row):
+                continue
+            with torch.no_grad():
+                weight = layer.weight * self._styles(layer, row).reshape(1, -1, 1, 1)
+                dcoefs = (weight.square().sum(dim=[1, 2, 3]) + 1e-8).rsqrt()  # [C_out]
+                self.fixed_weights[layer] = (row.clone(), weight * dcoefs.reshape(-1, 1, 1, 1))
+
+    def _layer_rows(self):
+        """(conv layer, its row of ws), as SynthesisNetwork.split_ws counts rows."""
+        index = 0
+        for block in self.blocks:
+            if block.in_channels != 0:
+                yield block.conv0, index
+            yield block.conv1, index + block.num_conv - 1
+            index += block.num_conv
+
+    @staticmethod
+    def _noise(layer, shape, noise_mode):
         if layer.use_noise and noise_mode == "const":
-            x = torch.addcmul(layer.noise_const * layer.noise_strength, x, dcoefs)
-        elif layer.use_noise and noise_mode == "random":
-            noise = torch.randn([1, 1, *x.shape[2:]], device=x.device) * layer.noise_strength
-            x = torch.addcmul(noise, x, dcoefs)
-        else:
-            x = x * dcoefs
+            return layer.noise_const * layer.noise_strength
+        if layer.use_noise and noise_mode == "random":
+            return torch.randn([1, 1, *shape[2:]]) * layer.noise_strength
+        return None
+
+    def _layer(self, layer, x, w, noise_mode):  # x: [1, C_in, r / up, r / up] -> [1, C_out, r, r]
+        fixed = self.fixed_weights.get(layer)
+        if fixed is not None:  # a fixed style row: a plain convolution
+            x = ops.conv2d_resample(
+                x, fixed[1], f=layer.resample_filter, up=layer.up, padding=layer.padding,
+                flip_weight=(layer.up == 1),
+            )  # fmt: skip
+            noise = self._noise(layer, x.shape, noise_mode)
+            x = x if noise is None else x + noise
+        else:  # unfused, demodulation from the weight squares
+            styles = self._styles(layer, w)  # [1, C_in]
+            x = ops.conv2d_resample(
+                x * styles.reshape(1, -1, 1, 1), layer.weight, f=layer.resample_filter,
+                up=layer.up, padding=layer.padding, flip_weight=(layer.up == 1),
+            )  # fmt: skip
+            dcoefs = (styles.square() @ self.weight_squares[layer].t() + 1e-8).rsqrt()
+            dcoefs = dcoefs.reshape(1, -1, 1, 1)  # [1, C_out, 1, 1]
+            noise = self._noise(layer, x.shape, noise_mode)
+            x = x * dcoefs if noise is None else torch.addcmul(noise, x, dcoefs)
         return ops.bias_act(
             x, layer.bias, act=layer.activation, gain=layer.act_gain, clamp=layer.conv_clamp
         )
 
-    def features(self, ws, noise_mode, trainable_rows):
+    def features(self, ws, noise_mode):
         """ws [1, num_ws, w_dim] -> (features [1, C, h, w], every block's output).
 
-        Rows of ws from `trainable_rows` on are w0 (fixed): they are detached, so the backward
-        skips the style gradients of those layers (the large ones), which w never receives.
+        Layers whose row is fixed (see `fix_rows`) take their premodulated weights; the others
+        read their row of ws, with autograd.
         """
-
-        def row(index):
-            return ws[:, index] if index < trainable_rows else ws[:, index].detach()
-
+        rows = dict(self._layer_rows())
         outputs = []
         x = None
-        index = 0  # first row of ws of this block, as SynthesisNetwork.split_ws counts
         for block in self.blocks:
             if block.in_channels == 0:
                 x = block.const.unsqueeze(0)  # [1, C, 4, 4]
             else:
-                x = self._layer(block.conv0, x, row(index), noise_mode)
-            x = self._layer(block.conv1, x, row(index + block.num_conv - 1), noise_mode)
+                x = self._layer(block.conv0, x, ws[:, rows[block.conv0]], noise_mode)
+            x = self._layer(block.conv1, x, ws[:, rows[block.conv1]], noise_mode)
             outputs.append(x)
-            index += block.num_conv
         return x, outputs
 
     @torch.no_grad()
@@ -155,9 +196,7 @@ def forward_and_losses(
     with record_function("draggan/forward_features"):
         ws = build_styles(w, w0, config)  # [1, num_ws, w_dim]
         if frozen is not None:
-            features, image_state = frozen.features(
-                ws, config.noise_mode, config.n_optimized_layers
-            )
+            features, image_state = frozen.features(ws, config.noise_mode)
         else:
             features, image_state = synthesis.run_blocks(
                 ws, 0, config.feature_block + 1, noise_mode=config.noise_mode,
@@ -266,6 +305,8 @@ class FastBackend(StepBackend):
         synthesis = state.generator.synthesis
         state.generator.requires_grad_(False)  # frozen: only w gets a gradient
         frozen = self._frozen_blocks(synthesis, state.w.device)
+        if frozen is not None:
+            frozen.fix_rows(state.w0, self.config.n_optimized_layers)
         self._device = state.w.device
         w_before = state.w.detach().clone()
         optimizer_before = _snapshot(state.optimizer, state.w)

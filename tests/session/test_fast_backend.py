@@ -101,14 +101,25 @@ def test_frozen_feature_blocks_match_the_generator(fixtures_dir, fixture):
     G = generator_from_fixture(fixtures_dir, fixture)
     ws = G.mapping(torch.randn(1, G.z_dim, generator=torch.Generator().manual_seed(3)))
     frozen = FrozenFeatureSynthesis(G.synthesis, feature_block=3)
+    frozen.fix_rows(ws, trainable_rows=4)  # b16's conv1 (row 4) onward: premodulated
     assert FrozenFeatureSynthesis.applies(G.synthesis, 3, torch.device("cpu"))[0]
+    probe = torch.randn(
+        1, G.feature_channels[3], 32, 32, generator=torch.Generator().manual_seed(4)
+    )
     for noise_mode in ("const", "none"):
-        features, outputs = frozen.features(ws, noise_mode, trainable_rows=6)
-        expected_features, expected_img = G.synthesis.run_blocks(ws, 0, 4, noise_mode=noise_mode)
-        torch.testing.assert_close(features, expected_features, rtol=1e-5, atol=1e-5)
+        ws_frozen = ws.clone().requires_grad_(True)
+        features, outputs = frozen.features(ws_frozen, noise_mode)
+        ws_generator = ws.clone().requires_grad_(True)
+        expected, expected_img = G.synthesis.run_blocks(ws_generator, 0, 4, noise_mode=noise_mode)
+        torch.testing.assert_close(features, expected, rtol=1e-5, atol=1e-5)
         torch.testing.assert_close(
             frozen.image_so_far(ws, outputs), expected_img, rtol=1e-5, atol=1e-5
         )
+        (grad,) = torch.autograd.grad((features * probe).sum(), ws_frozen)
+        (expected_grad,) = torch.autograd.grad((expected * probe).sum(), ws_generator)
+        scale = expected_grad.abs().max().item()
+        torch.testing.assert_close(grad[:, :4], expected_grad[:, :4], rtol=1e-4, atol=1e-5 * scale)
+        assert grad[:, 4:].abs().sum() == 0  # fixed rows get no gradient (w never does there)
     assert features.shape == (1, G.feature_channels[3], 32, 32)
 
 
@@ -118,8 +129,12 @@ def test_fast_losses_compile_fullgraph(fixtures_dir, use_frozen):
 
     G = generator_from_fixture(fixtures_dir, "sg2_64_ada")
     config = _small_config()
-    frozen = FrozenFeatureSynthesis(G.synthesis, config.feature_block) if use_frozen else None
+    frozen = None
+    if use_frozen:
+        frozen = FrozenFeatureSynthesis(G.synthesis, config.feature_block)
     w0 = G.mapping(torch.randn(1, G.z_dim, generator=torch.Generator().manual_seed(0)))
+    if frozen is not None:
+        frozen.fix_rows(w0, config.n_optimized_layers)
     w = w0.clone().requires_grad_(True)
     handles = torch.tensor([[20.0, 30.0], [50.0, 10.0]])
     targets = torch.tensor([[28.0, 35.0], [45.0, 10.0]])
