@@ -7,9 +7,10 @@ What it does differently, with the same results:
 - no GPU-to-CPU synchronisation inside a step: handles, the stop decision and whether w is
   updated stay tensors on the device (the session reads them once, after the step);
 - the generator's weights are frozen (requires_grad False), so only w gets a gradient; on the
-  CPU the feature blocks run as `FrozenFeatureSynthesis` (unfused modulated convolutions with
-  precomputed demodulation, no style gradients for the fixed w0 rows), elsewhere as the
-  generator's own blocks with `fused_modconv=False`;
+  CPU the feature blocks run as `FrozenFeatureSynthesis` (draggan_fast/step_fast_synthesis.py:
+  precomputed demodulation, premodulated weights for the fixed w0 rows, and without a mask the
+  feature block only around the handles), elsewhere as the generator's own blocks with
+  `fused_modconv=False`;
 - the blocks after the feature block run without autograd, and only when an image is wanted.
 
 `DRAGGAN_FAST_COMPILE=1` runs the differentiable part of a step through torch.compile.
@@ -40,151 +41,18 @@ from draggan_fast.step_backend import (
     image_to_uint8,
     register_backend,
 )
-from draggan_fast.stylegan import ops
+from draggan_fast.step_fast_synthesis import FrozenFeatureSynthesis
 
 COMPILE_ENV_VAR = "DRAGGAN_FAST_COMPILE"
 
 
-class FrozenFeatureSynthesis:
-    """Blocks [0, feature_block] of a generator whose weights are frozen, for the CPU.
-
-    With frozen weights, a layer's demodulation sum_{i,k} (W[o, i, k] s[i])^2 equals
-    sum_i s[i]^2 (sum_k W[o, i, k]^2): a [C_out, C_in] matrix-vector product on squares computed
-    once, instead of building the [C_out, C_in, k, k] modulated weight and its gradient on every
-    forward and backward (on the CPU that elementwise work costs as much as the convolutions).
-    Those layers scale the activations around a shared convolution (the unfused formulation).
-    Layers whose style row is a fixed w0 row (not optimised; the large, late ones) get their
-    modulated weight once (`fix_rows`) and run as plain convolutions: no per-step modulation and
-    no style gradients. ToRGB runs only when an image is wanted. Float32 only; `applies` says
-    when it is used.
-    """
-
-    def __init__(self, synthesis, feature_block):
-        self.synthesis = synthesis
-        self.blocks = synthesis.blocks[: feature_block + 1]
-        self.weight_squares = {}  # conv layer -> [C_out, C_in] sum over taps of W^2
-        self.affines = {}  # conv layer -> (weight [C_in, w_dim], bias [C_in]) with their gains
-        self.fixed_weights = {}  # conv layer -> (its w0 row, modulated weight), see fix_rows
-        for block in self.blocks:
-            for layer in (getattr(block, "conv0", None), block.conv1):
-                if layer is not None:
-                    self.weight_squares[layer] = layer.weight.detach().square().sum(dim=[2, 3])
-                    affine = layer.affine
-                    self.affines[layer] = (
-                        affine.weight.detach() * affine.weight_gain,
-                        affine.bias.detach() * affine.bias_gain
-                        if affine.bias_gain != 1
-                        else affine.bias.detach(),
-                    )
-
-    @staticmethod
-    def applies(synthesis, feature_block, device):
-        """(bool, reason): the CPU runs the reference modulated convolution in float32."""
-        if device.type != "cpu":
-            return False, f"{device.type}: the generator's own modulated convolution"
-        blocks = synthesis.blocks[: feature_block + 1]
-        if any(block.compute_dtype(device) != torch.float32 for block in blocks):
-            return False, "float16 blocks: the generator's own modulated convolution"
-        return True, "CPU float32: demodulation from precomputed weight squares"
-
-    def _styles(self, layer, w):  # w: [1, w_dim] -> [1, C_in], the layer's affine
-        affine_weight, affine_bias = self.affines[layer]
-        return torch.addmm(affine_bias.unsqueeze(0), w, affine_weight.t())
-
-    def fix_rows(self, w0, trainable_rows):
-        """Modulate and demodulate, once, the weights of layers whose style row is a fixed w0
-        row (index >= trainable_rows), as the official fused formulation does per call; they
-        then run as plain convolutions. Checks w0 each call (the CPU path: no device sync)."""
-        self.trainable_rows = trainable_rows
-        for layer, index in self._layer_rows():
-            if index < trainable_rows:
-                self.fixed_weights.pop(layer, None)
-                continue
-            row = w0[:, index].detach()  # [1, w_dim]
-            cached = self.fixed_weights.get(layer)
-            if cached is not None and torch.equal(cached[0], row):
-                continue
-            with torch.no_grad():
-                weight = layer.weight * self._styles(layer, row).reshape(1, -1, 1, 1)
-                dcoefs = (weight.square().sum(dim=[1, 2, 3]) + 1e-8).rsqrt()  # [C_out]
-                self.fixed_weights[layer] = (row.clone(), weight * dcoefs.reshape(-1, 1, 1, 1))
-
-    def _layer_rows(self):
-        """(conv layer, its row of ws), as SynthesisNetwork.split_ws counts rows."""
-        index = 0
-        for block in self.blocks:
-            if block.in_channels != 0:
-                yield block.conv0, index
-            yield block.conv1, index + block.num_conv - 1
-            index += block.num_conv
-
-    @staticmethod
-    def _noise(layer, shape, noise_mode):
-        if layer.use_noise and noise_mode == "const":
-            return layer.noise_const * layer.noise_strength
-        if layer.use_noise and noise_mode == "random":
-            return torch.randn([1, 1, *shape[2:]]) * layer.noise_strength
-        return None
-
-    def _layer(self, layer, x, w, noise_mode):  # x: [1, C_in, r / up, r / up] -> [1, C_out, r, r]
-        fixed = self.fixed_weights.get(layer)
-        if fixed is not None:  # a fixed style row: a plain convolution
-            x = ops.conv2d_resample(
-                x, fixed[1], f=layer.resample_filter, up=layer.up, padding=layer.padding,
-                flip_weight=(layer.up == 1),
-            )  # fmt: skip
-            noise = self._noise(layer, x.shape, noise_mode)
-            x = x if noise is None else x + noise
-        else:  # unfused, demodulation from the weight squares
-            styles = self._styles(layer, w)  # [1, C_in]
-            x = ops.conv2d_resample(
-                x * styles.reshape(1, -1, 1, 1), layer.weight, f=layer.resample_filter,
-                up=layer.up, padding=layer.padding, flip_weight=(layer.up == 1),
-            )  # fmt: skip
-            dcoefs = (styles.square() @ self.weight_squares[layer].t() + 1e-8).rsqrt()
-            dcoefs = dcoefs.reshape(1, -1, 1, 1)  # [1, C_out, 1, 1]
-            noise = self._noise(layer, x.shape, noise_mode)
-            x = x * dcoefs if noise is None else torch.addcmul(noise, x, dcoefs)
-        return ops.bias_act(
-            x, layer.bias, act=layer.activation, gain=layer.act_gain, clamp=layer.conv_clamp
-        )
-
-    def features(self, ws, noise_mode):
-        """ws [1, num_ws, w_dim] -> (features [1, C, h, w], every block's output).
-
-        Layers whose row is fixed (see `fix_rows`) take their premodulated weights; the others
-        read their row of ws, with autograd.
-        """
-        rows = dict(self._layer_rows())
-        outputs = []
-        x = None
-        for block in self.blocks:
-            if block.in_channels == 0:
-                x = block.const.unsqueeze(0)  # [1, C, 4, 4]
-            else:
-                x = self._layer(block.conv0, x, ws[:, rows[block.conv0]], noise_mode)
-            x = self._layer(block.conv1, x, ws[:, rows[block.conv1]], noise_mode)
-            outputs.append(x)
-        return x, outputs
-
-    @torch.no_grad()
-    def image_so_far(self, ws, outputs):
-        """The skip image after the feature block, from the blocks' outputs: [1, 3, h, w]."""
-        img = None
-        for block, block_ws, x in zip(self.blocks, self.synthesis.split_ws(ws), outputs):
-            if img is not None:
-                img = ops.upsample2d(img, block.resample_filter)
-            y = block.torgb(x, block_ws[:, block.num_conv]).to(torch.float32)
-            img = img + y if img is not None else y
-        return img
-
-
 def forward_and_losses(
-    synthesis, frozen, w, w0, references, handles, targets, movable_mask, config
+    synthesis, frozen, regions, w, w0, references, handles, targets, movable_mask, config
 ):  # fmt: skip
     """The differentiable part of a step, all on the device (no host sync).
 
-    frozen: a FrozenFeatureSynthesis or None (then the generator's own blocks run); w: the
+    frozen: a FrozenFeatureSynthesis or None (then the generator's own blocks run); regions:
+    None, or the boxes of the feature map that the tracking and losses read (frozen only); w: the
     optimised latent; references: FeatureReferences or None (then taken from this pass);
     handles, targets: [K, 2] float32 (row, col); movable_mask: [H, W] or None.
     Returns (tracked handles [K, 2], motion, mask, total, done, update, handle_features [K, C],
@@ -196,7 +64,7 @@ def forward_and_losses(
     with record_function("draggan/forward_features"):
         ws = build_styles(w, w0, config)  # [1, num_ws, w_dim]
         if frozen is not None:
-            features, image_state = frozen.features(ws, config.noise_mode)
+            features, image_state = frozen.features(ws, config.noise_mode, regions)
         else:
             features, image_state = synthesis.run_blocks(
                 ws, 0, config.feature_block + 1, noise_mode=config.noise_mode,
@@ -231,11 +99,15 @@ def forward_and_losses(
 
 
 @torch.no_grad()
-def render_rest(synthesis, frozen, ws, features, image_state, config):
+def render_rest(synthesis, frozen, regions, ws, features, image_state, config):
     """uint8 [H, W, 3] image of this pass: the blocks after the feature block, no autograd."""
     ws = ws.detach()
     if frozen is not None:
-        img = frozen.image_so_far(ws, [output.detach() for output in image_state])
+        outputs = [output.detach() for output in image_state]
+        if regions is not None:  # the feature block ran on regions only: complete it
+            outputs = frozen.dense_outputs(ws, outputs, config.noise_mode)
+        features = outputs[-1]
+        img = frozen.image_so_far(ws, outputs)
     else:
         img = image_state.detach()
     _, img = synthesis.run_blocks(
@@ -243,6 +115,22 @@ def render_rest(synthesis, frozen, ws, features, image_state, config):
         noise_mode=config.noise_mode,
     )  # fmt: skip
     return image_to_uint8(img)
+
+
+def feature_regions(frozen, state, config):
+    """Boxes of the feature map that this step reads, when computing only those pays: the CPU
+    path, references already taken (not the first step) and no mask (its term reads the whole
+    map); else None (the whole feature block)."""
+    if frozen is None or state.references is None or state.movable_mask is not None:
+        return None
+    image_size = (frozen.synthesis.img_resolution,) * 2
+    native_size = (frozen.blocks[-1].resolution,) * 2
+    # Tracking reads U within tracking_radius of a handle; motion supervision reads the disk
+    # (motion_radius, candidates one further) around the tracked handle, shifted by up to 1.
+    extent = config.tracking_radius + config.motion_radius + 3
+    regions = frozen.regions_around(state.handles, extent, native_size, image_size)
+    area = sum((bottom - top) * (right - left) for top, bottom, left, right in regions)
+    return regions if area <= native_size[0] * native_size[1] // 2 else None
 
 
 def _snapshot(optimizer, w):
@@ -307,13 +195,14 @@ class FastBackend(StepBackend):
         frozen = self._frozen_blocks(synthesis, state.w.device)
         if frozen is not None:
             frozen.fix_rows(state.w0, self.config.n_optimized_layers)
+        regions = feature_regions(frozen, state, self.config)
         self._device = state.w.device
         w_before = state.w.detach().clone()
         optimizer_before = _snapshot(state.optimizer, state.w)
 
         outputs = self._losses(
-            synthesis, frozen, state.w, state.w0, state.references, state.handles, state.targets,
-            state.movable_mask, self.config,
+            synthesis, frozen, regions, state.w, state.w0, state.references, state.handles,
+            state.targets, state.movable_mask, self.config,
         )  # fmt: skip
         tracked, loss_motion, loss_mask, total, done, update = outputs[:6]
         handle_features, feature_map, ws, features, image_state = outputs[6:]
@@ -328,7 +217,9 @@ class FastBackend(StepBackend):
         image = None
         if render:
             with record_function("draggan/synthesis_rest"):
-                image = render_rest(synthesis, frozen, ws, features, image_state, self.config)
+                image = render_rest(
+                    synthesis, frozen, regions, ws, features, image_state, self.config
+                )
         return StepOutput(
             handles=tracked,
             references=FeatureReferences(handle_features, feature_map),

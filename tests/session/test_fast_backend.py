@@ -96,7 +96,7 @@ def _small_config():
 
 @pytest.mark.parametrize("fixture", ["sg2_64_ada", "sg2_64_sg3kw_clamp"])
 def test_frozen_feature_blocks_match_the_generator(fixtures_dir, fixture):
-    from draggan_fast.step_fast import FrozenFeatureSynthesis
+    from draggan_fast.step_fast_synthesis import FrozenFeatureSynthesis
 
     G = generator_from_fixture(fixtures_dir, fixture)
     ws = G.mapping(torch.randn(1, G.z_dim, generator=torch.Generator().manual_seed(3)))
@@ -125,7 +125,8 @@ def test_frozen_feature_blocks_match_the_generator(fixtures_dir, fixture):
 
 @pytest.mark.parametrize("use_frozen", [False, True])
 def test_fast_losses_compile_fullgraph(fixtures_dir, use_frozen):
-    from draggan_fast.step_fast import FrozenFeatureSynthesis, forward_and_losses
+    from draggan_fast.step_fast import forward_and_losses
+    from draggan_fast.step_fast_synthesis import FrozenFeatureSynthesis
 
     G = generator_from_fixture(fixtures_dir, "sg2_64_ada")
     config = _small_config()
@@ -139,7 +140,7 @@ def test_fast_losses_compile_fullgraph(fixtures_dir, use_frozen):
     handles = torch.tensor([[20.0, 30.0], [50.0, 10.0]])
     targets = torch.tensor([[28.0, 35.0], [45.0, 10.0]])
     movable = torch.zeros(64, 64)
-    arguments = (G.synthesis, frozen, w, w0, None, handles, targets, movable, config)
+    arguments = (G.synthesis, frozen, None, w, w0, None, handles, targets, movable, config)
     compiled = torch.compile(forward_and_losses, fullgraph=True, backend="aot_eager")
     expected = forward_and_losses(*arguments)
     outputs = compiled(*arguments)
@@ -188,3 +189,31 @@ def test_fast_backend_through_point_edits_and_latent_space_w(fixtures_dir):
         np.testing.assert_array_equal(results["fast"].image, results["reference"].image)
         assert results["fast"].done == results["reference"].done
     np.testing.assert_allclose(sessions["fast"].w, sessions["reference"].w, rtol=0, atol=1e-5)
+
+
+def test_feature_block_on_regions_matches_the_whole_block(fixtures_dir):
+    from draggan_fast.step_fast_synthesis import FrozenFeatureSynthesis
+
+    G = generator_from_fixture(fixtures_dir, "sg2_128_ada")
+    ws = G.mapping(torch.randn(1, G.z_dim, generator=torch.Generator().manual_seed(5)))
+    frozen = FrozenFeatureSynthesis(G.synthesis, feature_block=5)
+    frozen.fix_rows(ws, trainable_rows=6)
+    handles = torch.tensor([[0.0, 0.0], [64.3, 100.0], [127.0, 3.0], [70.0, 97.0]])  # overlaps
+    regions = frozen.regions_around(handles, 7, (128, 128), (128, 128))
+    inside = torch.zeros(128, 128, dtype=torch.bool)
+    for top, bottom, left, right in regions:
+        inside[top:bottom, left:right] = True
+    probe = torch.randn(1, 32, 128, 128, generator=torch.Generator().manual_seed(6)) * inside
+    results = []
+    for boxes in (None, regions):
+        ws_input = ws.clone().requires_grad_(True)
+        features, outputs = frozen.features(ws_input, "const", boxes)
+        (grad,) = torch.autograd.grad((features * probe).sum(), ws_input)
+        results.append((features.detach(), grad, outputs))
+    (dense, dense_grad, dense_outputs), (cropped, cropped_grad, cropped_outputs) = results
+    torch.testing.assert_close(cropped * inside, dense * inside, rtol=1e-5, atol=1e-6)
+    assert cropped[:, :, ~inside].abs().sum() == 0  # nothing computed outside the regions
+    scale = dense_grad.abs().max().item()
+    torch.testing.assert_close(cropped_grad, dense_grad, rtol=1e-4, atol=1e-5 * scale)
+    completed = frozen.dense_outputs(ws, cropped_outputs, "const")
+    torch.testing.assert_close(completed[-1], dense_outputs[-1].detach(), rtol=1e-5, atol=1e-6)

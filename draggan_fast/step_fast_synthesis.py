@@ -1,0 +1,204 @@
+"""The feature blocks of a frozen generator, as the fast backend runs them on the CPU.
+
+`FrozenFeatureSynthesis` computes G.synthesis.run_blocks(ws, 0, feature_block + 1) with the same
+values and the same gradient with respect to the optimised style rows, doing less work because
+the weights never change during a drag (see the class). It can also compute the feature block
+only on regions around the handles (`regions`), which is all tracking and motion supervision
+read when there is no mask and no image to render.
+"""
+
+import math
+
+import torch
+
+from draggan_fast.stylegan import ops
+
+# Input pixels kept around a crop of the feature block: more than the up-sampling convolution
+# and the 3x3 convolution reach, so the kept output pixels never see the crop's zero padding.
+CROP_MARGIN = 4
+
+
+class FrozenFeatureSynthesis:
+    """Blocks [0, feature_block] of a generator whose weights are frozen, for the CPU.
+
+    With frozen weights, a layer's demodulation sum_{i,k} (W[o, i, k] s[i])^2 equals
+    sum_i s[i]^2 (sum_k W[o, i, k]^2): a [C_out, C_in] matrix-vector product on squares computed
+    once, instead of building the [C_out, C_in, k, k] modulated weight and its gradient on every
+    forward and backward (on the CPU that elementwise work costs as much as the convolutions).
+    Those layers scale the activations around a shared convolution (the unfused formulation).
+    Layers whose style row is a fixed w0 row (not optimised; the large, late ones) get their
+    modulated weight once (`fix_rows`) and run as plain convolutions: no per-step modulation and
+    no style gradients. ToRGB runs only when an image is wanted. Float32 only; `applies` says
+    when it is used.
+    """
+
+    def __init__(self, synthesis, feature_block):
+        self.synthesis = synthesis
+        self.blocks = synthesis.blocks[: feature_block + 1]
+        self.weight_squares = {}  # conv layer -> [C_out, C_in] sum over taps of W^2
+        self.affines = {}  # conv layer -> (weight [C_in, w_dim], bias [C_in]) with their gains
+        self.fixed_weights = {}  # conv layer -> (its w0 row, modulated weight), see fix_rows
+        self.rows = dict(self._layer_rows())  # conv layer -> its row of ws
+        for block in self.blocks:
+            for layer in (getattr(block, "conv0", None), block.conv1):
+                if layer is not None:
+                    self.weight_squares[layer] = layer.weight.detach().square().sum(dim=[2, 3])
+                    affine = layer.affine
+                    self.affines[layer] = (
+                        affine.weight.detach() * affine.weight_gain,
+                        affine.bias.detach() * affine.bias_gain
+                        if affine.bias_gain != 1
+                        else affine.bias.detach(),
+                    )
+
+    @staticmethod
+    def applies(synthesis, feature_block, device):
+        """(bool, reason): the CPU runs the reference modulated convolution in float32."""
+        if device.type != "cpu":
+            return False, f"{device.type}: the generator's own modulated convolution"
+        blocks = synthesis.blocks[: feature_block + 1]
+        if any(block.compute_dtype(device) != torch.float32 for block in blocks):
+            return False, "float16 blocks: the generator's own modulated convolution"
+        return True, "CPU float32: demodulation from precomputed weight squares"
+
+    def _styles(self, layer, w):  # w: [1, w_dim] -> [1, C_in], the layer's affine
+        affine_weight, affine_bias = self.affines[layer]
+        return torch.addmm(affine_bias.unsqueeze(0), w, affine_weight.t())
+
+    def fix_rows(self, w0, trainable_rows):
+        """Modulate and demodulate, once, the weights of layers whose style row is a fixed w0
+        row (index >= trainable_rows), as the official fused formulation does per call; they
+        then run as plain convolutions. Checks w0 each call (the CPU path: no device sync)."""
+        for layer, index in self.rows.items():
+            if index < trainable_rows:
+                self.fixed_weights.pop(layer, None)
+                continue
+            row = w0[:, index].detach()  # [1, w_dim]
+            cached = self.fixed_weights.get(layer)
+            if cached is not None and torch.equal(cached[0], row):
+                continue
+            with torch.no_grad():
+                weight = layer.weight * self._styles(layer, row).reshape(1, -1, 1, 1)
+                dcoefs = (weight.square().sum(dim=[1, 2, 3]) + 1e-8).rsqrt()  # [C_out]
+                self.fixed_weights[layer] = (row.clone(), weight * dcoefs.reshape(-1, 1, 1, 1))
+
+    def _layer_rows(self):
+        """(conv layer, its row of ws), as SynthesisNetwork.split_ws counts rows."""
+        index = 0
+        for block in self.blocks:
+            if block.in_channels != 0:
+                yield block.conv0, index
+            yield block.conv1, index + block.num_conv - 1
+            index += block.num_conv
+
+    @staticmethod
+    def _noise(layer, shape, noise_mode, offset):
+        """The layer's noise for an output of `shape` whose top-left pixel is `offset`."""
+        if layer.use_noise and noise_mode == "const":
+            top, left = offset
+            window = layer.noise_const[top : top + shape[2], left : left + shape[3]]
+            return window * layer.noise_strength
+        if layer.use_noise and noise_mode == "random":
+            return torch.randn([1, 1, *shape[2:]]) * layer.noise_strength
+        return None
+
+    def _layer(self, layer, x, w, noise_mode, offset=(0, 0)):
+        # x: [1, C_in, r / up, r / up] -> [1, C_out, r, r]; offset: output (row, col) of a crop
+        fixed = self.fixed_weights.get(layer)
+        if fixed is not None:  # a fixed style row: a plain convolution
+            x = ops.conv2d_resample(
+                x, fixed[1], f=layer.resample_filter, up=layer.up, padding=layer.padding,
+                flip_weight=(layer.up == 1),
+            )  # fmt: skip
+            noise = self._noise(layer, x.shape, noise_mode, offset)
+            x = x if noise is None else x + noise
+        else:  # unfused, demodulation from the weight squares
+            styles = self._styles(layer, w)  # [1, C_in]
+            x = ops.conv2d_resample(
+                x * styles.reshape(1, -1, 1, 1), layer.weight, f=layer.resample_filter,
+                up=layer.up, padding=layer.padding, flip_weight=(layer.up == 1),
+            )  # fmt: skip
+            dcoefs = (styles.square() @ self.weight_squares[layer].t() + 1e-8).rsqrt()
+            dcoefs = dcoefs.reshape(1, -1, 1, 1)  # [1, C_out, 1, 1]
+            noise = self._noise(layer, x.shape, noise_mode, offset)
+            x = x * dcoefs if noise is None else torch.addcmul(noise, x, dcoefs)
+        return ops.bias_act(
+            x, layer.bias, act=layer.activation, gain=layer.act_gain, clamp=layer.conv_clamp
+        )
+
+    def _block(self, block, x, ws, noise_mode, offset=(0, 0)):
+        """One block's x: [1, C_in, r / 2, r / 2] (None for the first) -> [1, C_out, r, r]."""
+        if block.in_channels == 0:
+            x = block.const.unsqueeze(0)  # [1, C, 4, 4]
+        else:
+            x = self._layer(block.conv0, x, ws[:, self.rows[block.conv0]], noise_mode, offset)
+        return self._layer(block.conv1, x, ws[:, self.rows[block.conv1]], noise_mode, offset)
+
+    def features(self, ws, noise_mode, regions=None):
+        """ws [1, num_ws, w_dim] -> (features [1, C, h, w], every block's output).
+
+        Layers whose row is fixed (see `fix_rows`) take their premodulated weights; the others
+        read their row of ws, with autograd. With `regions` (native (top, bottom, left, right)
+        boxes of the feature map), the feature block is computed only there, from crops of the
+        previous block's output, and is zero elsewhere.
+        """
+        dense = self.blocks if regions is None else self.blocks[:-1]
+        outputs = []
+        x = None
+        for block in dense:
+            x = self._block(block, x, ws, noise_mode)
+            outputs.append(x)
+        if regions is not None:
+            x = self._feature_block_on(regions, x, ws, noise_mode)
+            outputs.append(x)
+        return x, outputs
+
+    def _feature_block_on(self, regions, previous, ws, noise_mode):
+        block = self.blocks[-1]
+        size = block.resolution
+        features = previous.new_zeros([1, block.conv1.out_channels, size, size])
+        for top, bottom, left, right in regions:
+            in_top = max(top // 2 - CROP_MARGIN, 0)
+            in_left = max(left // 2 - CROP_MARGIN, 0)
+            in_bottom = min(math.ceil(bottom / 2) + CROP_MARGIN, previous.shape[2])
+            in_right = min(math.ceil(right / 2) + CROP_MARGIN, previous.shape[3])
+            crop = previous[:, :, in_top:in_bottom, in_left:in_right]
+            offset = (2 * in_top, 2 * in_left)  # the up-sampling block doubles coordinates
+            values = self._block(block, crop, ws, noise_mode, offset)
+            features[:, :, top:bottom, left:right] = values[
+                :, :, top - offset[0] : bottom - offset[0], left - offset[1] : right - offset[1]
+            ]
+        return features
+
+    def dense_outputs(self, ws, outputs, noise_mode):
+        """`outputs` of a `regions` pass with the feature block completed everywhere (no grad)."""
+        with torch.no_grad():
+            last = self._block(self.blocks[-1], outputs[-2].detach(), ws.detach(), noise_mode)
+        return [*outputs[:-1], last]
+
+    @staticmethod
+    def regions_around(handles, extent, native_size, image_size):
+        """Native boxes (top, bottom, left, right) holding every stencil tap of image pixels
+        within `extent` of each rounded handle (handles [K, 2] (row, col) on the CPU)."""
+        (native_height, native_width), (height, width) = native_size, image_size
+        regions = []
+        for row, col in handles.round().tolist():
+            top = math.floor((row - extent) * native_height / height) - 2
+            bottom = math.floor((row + extent) * native_height / height) + 3
+            left = math.floor((col - extent) * native_width / width) - 2
+            right = math.floor((col + extent) * native_width / width) + 3
+            regions.append(
+                (max(top, 0), min(bottom, native_height), max(left, 0), min(right, native_width))
+            )
+        return regions
+
+    @torch.no_grad()
+    def image_so_far(self, ws, outputs):
+        """The skip image after the feature block, from the blocks' outputs: [1, 3, h, w]."""
+        img = None
+        for block, block_ws, x in zip(self.blocks, self.synthesis.split_ws(ws), outputs):
+            if img is not None:
+                img = ops.upsample2d(img, block.resample_filter)
+            y = block.torgb(x, block_ws[:, block.num_conv]).to(torch.float32)
+            img = img + y if img is not None else y
+        return img
