@@ -20,6 +20,15 @@ REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs"
 CARD = DOCS / "default-model.md"
 SAMPLES = "default-model-samples.png"
+EVAL_NOTES = (
+    "Handles are the landmarks of image A (seed 2i), targets those of image B (seed 2i+1), both "
+    'found by the bundled detector; "after" is the detector\'s distance on the edited image. '
+    "1 point is the nose tip; 5 are the pupils, nose tip and mouth corners; all is the "
+    f"{len(LANDMARK_NAMES)} landmarks. The stop distance is 2 px, so an edit ends within about "
+    "2 px of its targets by design. Times per edit come from 2 CPU cores shared with other jobs "
+    "while this ran: they vary run to run by several times and compare nothing; use "
+    "`draggan-fast bench` for speed."
+)
 MAX_MODEL_BYTES = 10 * 1024 * 1024
 MAX_DETECTOR_BYTES = 2 * 1024 * 1024
 
@@ -124,7 +133,7 @@ def write_card(run_folder: Path, eval_json: Path | None = None, notes: str = "")
     ]
     if eval_json is not None:
         lines += ["", "## Drag accuracy (`draggan-fast eval-drag`)", "",
-                  json.loads(eval_json.read_text())["table"]]  # fmt: skip
+                  json.loads(eval_json.read_text())["table"], "", EVAL_NOTES]  # fmt: skip
     lines += [
         "",
         "## Reproduce",
