@@ -147,3 +147,24 @@ def test_pooled_data_gives_the_same_batches_as_on_the_fly_rendering():
         torch.testing.assert_close(pooled._real_batch(), on_the_fly._real_batch())
         pooled.nimg += TINY.batch_size
         on_the_fly.nimg += TINY.batch_size
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_fp16_steps_from_a_pool_resume_exactly(tmp_path):
+    config = dataclasses.replace(TINY, num_fp16_res=2)
+    straight = Trainer(config, device="cuda", data_pool=32, data_processes=1)
+    assert straight.G.synthesis.b16.compute_dtype(torch.device("cuda")) == torch.float16
+    for _ in range(3):
+        stats = straight.step()
+    assert all(torch.isfinite(torch.tensor(v)) for v in stats.values())
+    interrupted = Trainer(dataclasses.replace(config), device="cuda", data_pool=32)
+    for _ in range(2):
+        interrupted.step()
+    interrupted.save(tmp_path / "checkpoint")
+    resumed = Trainer.resume(tmp_path / "checkpoint.json", device="cuda", data_pool=32)
+    resumed.step()
+    # cudnn.benchmark may pick different (equally valid) algorithms per process: close, not equal
+    resumed_state = _all_state(resumed)
+    for key, value in _all_state(straight).items():
+        torch.testing.assert_close(resumed_state[key], value, rtol=1e-3, atol=1e-3, msg=key)
