@@ -53,18 +53,38 @@ void for_each_row(const BiasActShape& shape, const T* bias, const RowBody& row) 
   });
 }
 
+// One row of bias_act; always inlined, with every value a by-value argument, so the compiler
+// vectorises it for the ISA of the caller (see cpu_isa.h).
+template <typename T, Activation A, typename Bias>
+DF_ALWAYS_INLINE inline void forward_row(const T* __restrict xs, T* __restrict ys, int64_t count,
+                                         Bias bias_at, T alpha, T gain, T limit) {
+  for (int64_t i = 0; i < count; ++i) {
+    const T pre = xs[i] + bias_at(i);
+    const T out = activate<A>(pre, alpha) * gain;
+    ys[i] = std::min(std::max(out, -limit), limit);
+  }
+}
+
+template <typename T, Activation A, typename Bias>
+DF_ALWAYS_INLINE inline void backward_row(const T* __restrict gys, const T* __restrict xs,
+                                          T* __restrict gxs, int64_t count, Bias bias_at, T alpha,
+                                          T gain, T limit) {
+  for (int64_t i = 0; i < count; ++i) {
+    const T pre = xs[i] + bias_at(i);
+    const T activated = activate<A>(pre, alpha);
+    const T out = activated * gain;
+    // The reference's autograd order: clamp mask, then gain, then the activation.
+    const T grad = (out >= -limit && out <= limit) ? gys[i] : T(0);
+    gxs[i] = activation_backward<A>(grad * gain, pre, activated, alpha);
+  }
+}
+
 template <typename T, Activation A>
 void forward_rows(const T* x, const T* bias, T* y, const BiasActShape& shape, T alpha, T gain,
                   T limit) {
   for_each_row<T>(shape, bias, [&](int64_t offset, int64_t count, auto bias_at) {
-    const T* __restrict xs = x + offset;
-    T* __restrict ys = y + offset;
     cpu::run_best_isa([&]() DF_ALWAYS_INLINE {
-      for (int64_t i = 0; i < count; ++i) {
-        const T pre = xs[i] + bias_at(i);
-        const T out = activate<A>(pre, alpha) * gain;
-        ys[i] = std::min(std::max(out, -limit), limit);
-      }
+      forward_row<T, A>(x + offset, y + offset, count, bias_at, alpha, gain, limit);
     });
   });
 }
@@ -73,18 +93,9 @@ template <typename T, Activation A>
 void backward_rows(const T* grad_y, const T* x, const T* bias, T* grad_x, const BiasActShape& shape,
                    T alpha, T gain, T limit) {
   for_each_row<T>(shape, bias, [&](int64_t offset, int64_t count, auto bias_at) {
-    const T* __restrict gys = grad_y + offset;
-    const T* __restrict xs = x + offset;
-    T* __restrict gxs = grad_x + offset;
     cpu::run_best_isa([&]() DF_ALWAYS_INLINE {
-      for (int64_t i = 0; i < count; ++i) {
-        const T pre = xs[i] + bias_at(i);
-        const T activated = activate<A>(pre, alpha);
-        const T out = activated * gain;
-        // The reference's autograd order: clamp mask, then gain, then the activation.
-        const T grad = (out >= -limit && out <= limit) ? gys[i] : T(0);
-        gxs[i] = activation_backward<A>(grad * gain, pre, activated, alpha);
-      }
+      backward_row<T, A>(grad_y + offset, x + offset, grad_x + offset, count, bias_at, alpha, gain,
+                         limit);
     });
   });
 }

@@ -23,6 +23,21 @@ struct Resampling {
   int64_t upx, upy, downx, downy, padx0, pady0;
 };
 
+// out[ox] += sum_j taps[j] * in[ox + j - pad0]: the dense (up = down = 1) row, always inlined
+// with by-value arguments so that it vectorises for the caller's ISA (see cpu_isa.h).
+template <typename T>
+DF_ALWAYS_INLINE inline void correlate_row(T* __restrict out, const T* __restrict in,
+                                           const T* __restrict taps, int64_t num_taps, int64_t in_w,
+                                           int64_t out_w, int64_t pad0) {
+  for (int64_t j = 0; j < num_taps; ++j) {
+    const int64_t shift = j - pad0;  // in index = ox + shift
+    const int64_t begin = std::max<int64_t>(0, -shift);
+    const int64_t end = std::min<int64_t>(out_w, in_w - shift);
+    const T tap = taps[j];
+    for (int64_t ox = begin; ox < end; ++ox) out[ox] += tap * in[ox + shift];
+  }
+}
+
 // out_row[ox] += sum_j taps[j] * x_up[ox * downx + j - padx0] for one input row, where x_up is
 // the row with upx - 1 zeros inserted after each sample.
 template <typename T>
@@ -31,13 +46,7 @@ void accumulate_row(T* __restrict out_row, const T* __restrict in_row, const T* 
   const int64_t in_w = shape.in_w, out_w = shape.out_w;
   if (rs.upx == 1 && rs.downx == 1) {
     cpu::run_best_isa([&]() DF_ALWAYS_INLINE {
-      for (int64_t j = 0; j < shape.filter_w; ++j) {
-        const int64_t shift = j - rs.padx0;  // in_row index = ox + shift
-        const int64_t begin = std::max<int64_t>(0, -shift);
-        const int64_t end = std::min<int64_t>(out_w, in_w - shift);
-        const T tap = taps[j];
-        for (int64_t ox = begin; ox < end; ++ox) out_row[ox] += tap * in_row[ox + shift];
-      }
+      correlate_row(out_row, in_row, taps, shape.filter_w, in_w, out_w, rs.padx0);
     });
     return;
   }
