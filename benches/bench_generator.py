@@ -70,7 +70,7 @@ def test_generator_tiny_cpu(benchmark, preset_generator, ops_mode, variant, back
     G = preset_generator("tiny", "cpu")
     direction = "fwd+bwd" if backward else "fwd"
     benchmark.group = f"generator tiny (64 px) synthesis {direction}, cpu"
-    _bench(benchmark, ops_mode, G, variant, backward, rounds=5)
+    _bench(benchmark, ops_mode, G, variant, backward, rounds=15)
 
 
 @pytest.mark.cuda

@@ -57,7 +57,7 @@ def _bias_act(x, b, function):
     return function(x, b, act="lrelu", clamp=256.0)
 
 
-CPU_ROUNDS = 5
+CPU_ROUNDS = 10
 
 
 @pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
