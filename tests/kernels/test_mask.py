@@ -133,3 +133,12 @@ def test_half_precision_on_cuda(dtype):
     (grad,) = torch.autograd.grad(loss, features)
     assert grad.dtype == dtype
     torch.testing.assert_close(loss, expected, rtol=1e-3, atol=1e-5)
+
+
+def test_triton_kernel_with_the_gpu_block_sizes(on_triton, monkeypatch):
+    """Several channel blocks per program, as on a GPU (larger blocks interpreted)."""
+    from draggan_fast.kernels import mask_triton
+
+    monkeypatch.setattr(mask_triton, "_BLOCK_P", 1024)
+    monkeypatch.setattr(mask_triton, "_BLOCK_C", 16)
+    _check_against_reference(20, 16, 64, seed=11, kind="random", device=on_triton)

@@ -169,3 +169,21 @@ def test_half_precision_on_cuda(dtype):
     assert grad.dtype == dtype
     tolerance = 2e-2 if dtype == torch.bfloat16 else 2e-3
     torch.testing.assert_close(terms, expected, rtol=tolerance, atol=tolerance)
+
+
+def test_triton_kernel_with_the_gpu_block_sizes(on_triton, monkeypatch):
+    """Several pixel and channel blocks per handle, as on a GPU (larger blocks interpreted)."""
+    from draggan_fast.kernels import motion_triton
+
+    monkeypatch.setattr(motion_triton, "_BLOCK_P", 64)
+    monkeypatch.setattr(motion_triton, "_BLOCK_C", 32)
+    features = random_features(40, 16, seed=8, device=on_triton).requires_grad_(True)
+    handles = random_points(2, 64, seed=8, fractional=True).to(on_triton)
+    targets = random_targets(handles.cpu(), 64, seed=8).to(on_triton)
+    expected = motion_loss_reference(features, handles, targets, (64, 64), 4)  # 121 candidates
+    (expected_grad,) = torch.autograd.grad(expected.sum(), features)
+    terms = motion_loss(features, handles, targets, (64, 64), 4)
+    (grad,) = torch.autograd.grad(terms.sum(), features)
+    torch.testing.assert_close(terms, expected, rtol=1e-5, atol=1e-6)
+    allowance = _sign_tie_allowance(features.detach().cpu(), handles.cpu(), targets.cpu(), 64, 4)
+    assert (grad - expected_grad).abs().max().item() <= 1e-6 + allowance

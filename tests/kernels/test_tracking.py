@@ -8,6 +8,7 @@ from draggan_fast.kernels import (
     track_handles,
     track_handles_reference,
     tracking_cpu,
+    tracking_triton,
 )
 from tests.conftest import requires_cuda
 from tests.kernels.drag_cases import (
@@ -161,3 +162,13 @@ def test_half_precision_on_cuda(dtype):
     )
     found = track_handles(features, references.cuda(), handles.cuda(), (256, 256), 6)
     assert (found - expected).abs().max().item() <= 1  # half rounding may pick a neighbour
+
+
+def test_triton_kernel_with_the_gpu_block_sizes(on_triton, monkeypatch):
+    """Several window and channel blocks per handle, as on a GPU (larger blocks interpreted)."""
+    monkeypatch.setattr(tracking_triton, "_BLOCK_P", 128)
+    monkeypatch.setattr(tracking_triton, "_BLOCK_C", 32)
+    features, references, handles = _drifted_case(40, 16, 64, 2, seed=12, device=on_triton)
+    expected = track_handles_reference(features, references, handles, (64, 64), 8)  # 289 px
+    found = track_handles(features, references, handles, (64, 64), 8)
+    _assert_same_or_rounding_tie(features, references, found, expected, 64, "l2")
