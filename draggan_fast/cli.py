@@ -43,7 +43,10 @@ def _command_modules():
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="draggan-fast", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="draggan-fast",
+        description="draggan-fast: a fast, safe, headless engine for DragGAN on StyleGAN2.",
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in _command_modules():
         sub = subparsers.add_parser(module.NAME, help=module.HELP, description=module.HELP)
