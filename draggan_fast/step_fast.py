@@ -119,9 +119,12 @@ def render_rest(synthesis, frozen, regions, ws, features, image_state, config):
 
 def feature_regions(frozen, state, config):
     """Boxes of the feature map that this step reads, when computing only those pays: the CPU
-    path, references already taken (not the first step) and no mask (its term reads the whole
-    map); else None (the whole feature block)."""
+    path, references already taken (not the first step), no mask (its term reads the whole
+    map) and no random noise (a rendered image must see the same draw); else None (the whole
+    feature block)."""
     if frozen is None or state.references is None or state.movable_mask is not None:
+        return None
+    if config.noise_mode == "random":
         return None
     image_size = (frozen.synthesis.img_resolution,) * 2
     native_size = (frozen.blocks[-1].resolution,) * 2
