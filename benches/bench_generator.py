@@ -5,7 +5,8 @@ Variants: eager-reference (DRAGGAN_FAST_OPS=reference), eager-ops (the compiled 
 inductor-reference, inductor-ops (fullgraph, the custom ops inside the graph). The timed call is
 the synthesis forward from fixed ws (no grad) plus, as in a drag step, forward+backward to ws;
 compile time (the first call) is in extra_info["first_call_s"]. CPU: the "tiny" 64 px preset
-(compilation of a 512 px network takes too long on 2 cores); CUDA: the 512 px config-f preset.
+for all four (compiling a 512 px network takes too long on 2 cores) and the 256 px config-f
+preset eager only; CUDA: the 512 px config-f preset.
 """
 
 import os
@@ -71,6 +72,16 @@ def test_generator_tiny_cpu(benchmark, preset_generator, ops_mode, variant, back
     direction = "fwd+bwd" if backward else "fwd"
     benchmark.group = f"generator tiny (64 px) synthesis {direction}, cpu"
     _bench(benchmark, ops_mode, G, variant, backward, rounds=15)
+
+
+@pytest.mark.parametrize("variant", ["eager-reference", "eager-ops"])
+@pytest.mark.parametrize("backward", [False, True], ids=["forward", "forward+backward"])
+def test_generator_256_eager_cpu(benchmark, preset_generator, ops_mode, variant, backward):
+    """A real config-f shape (256 px) on the CPU, eager only (inductor would compile for long)."""
+    G = preset_generator("256", "cpu")
+    direction = "fwd+bwd" if backward else "fwd"
+    benchmark.group = f"generator 256 px synthesis {direction}, cpu, eager"
+    _bench(benchmark, ops_mode, G, variant, backward, rounds=5)
 
 
 @pytest.mark.cuda
