@@ -217,3 +217,20 @@ def test_feature_block_on_regions_matches_the_whole_block(fixtures_dir):
     torch.testing.assert_close(cropped_grad, dense_grad, rtol=1e-4, atol=1e-5 * scale)
     completed = frozen.dense_outputs(ws, cropped_outputs, "const")
     torch.testing.assert_close(completed[-1], dense_outputs[-1].detach(), rtol=1e-5, atol=1e-6)
+
+
+def test_fast_step_marks_every_profiler_region_once(tiny_G):
+    from torch.profiler import ProfilerActivity, profile
+
+    regions = {
+        "draggan/forward_features", "draggan/synthesis_rest", "draggan/tracking",
+        "draggan/motion", "draggan/mask", "draggan/backward", "draggan/optimizer",
+        "draggan/image_transfer",
+    }  # fmt: skip
+    session = DragSession(tiny_G, lr=0.05, backend="fast")
+    session.add_point((10, 12), (25, 18))
+    session.set_mask(np.ones([32, 32], bool))
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        session.step(render=True)
+    counts = {event.key: event.count for event in prof.key_averages() if event.key in regions}
+    assert counts == dict.fromkeys(regions, 1)
