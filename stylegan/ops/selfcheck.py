@@ -8,6 +8,7 @@ input gradients). `dispatch` falls back to the reference, with one warning, if i
 import torch
 
 from draggan_fast.stylegan.ops import compiled, reference
+from draggan_fast.stylegan.ops.dispatch import KERNEL_DTYPES
 
 # Tolerance (absolute, relative to the reference's largest magnitude) per compute dtype.
 TOLERANCE = {torch.float32: 1e-4, torch.float16: 2e-2, torch.bfloat16: 5e-2}
@@ -73,6 +74,7 @@ def _compare(name, ours, theirs, dtype):
 def self_check(op: str, device: torch.device) -> str | None:
     """None if `op`'s compiled kernel agrees with the reference on `device`, else the problem."""
     make_cases, dtypes = CASES[op]
+    dtypes = [dtype for dtype in dtypes if dtype in KERNEL_DTYPES.get(device.type, ())]
     generator = torch.Generator().manual_seed(0)
     # TF32 convolutions (cuDNN's default) differ from float32 by far more than the tolerance.
     with torch.backends.cudnn.flags(enabled=True, allow_tf32=False):
@@ -98,7 +100,8 @@ def _run_cases(make_cases, dtypes, device, generator):
                         problem = _compare(f"gradient of input {index}", gm, gr, dtype)
                         if problem:
                             return problem
-        torch.cuda.synchronize(device)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
     except RuntimeError as exc:  # e.g. "no kernel image is available for execution"
         return f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
     return None

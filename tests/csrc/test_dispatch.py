@@ -110,3 +110,40 @@ def test_build_info_names_the_torch_it_was_built_against(compiled_ops):
     assert info["available"] is True
     assert info["torch_version"] == torch.__version__
     assert isinstance(info["with_cuda"], bool)
+
+
+@pytest.mark.parametrize("op", ["bias_act", "upfirdn2d"])
+def test_self_check_passes_for_a_correct_kernel(compiled_ops, op):
+    from draggan_fast.stylegan.ops.selfcheck import self_check
+
+    assert self_check(op, torch.device("cpu")) is None
+
+
+def test_self_check_catches_a_wrong_kernel(compiled_ops, monkeypatch):
+    from draggan_fast.stylegan.ops import compiled
+    from draggan_fast.stylegan.ops.selfcheck import self_check
+
+    def off_by_one_percent(x, *args, **kwargs):
+        return reference.upfirdn2d(x, *args, **kwargs) * 1.01
+
+    monkeypatch.setattr(compiled, "upfirdn2d", off_by_one_percent)
+    problem = self_check("upfirdn2d", torch.device("cpu"))
+    assert problem is not None and "output differs" in problem
+
+
+def test_failed_cuda_self_check_falls_back_with_one_warning(fresh_dispatch):
+    from draggan_fast.stylegan.ops import selfcheck
+
+    fresh_dispatch.setattr(torch.cuda, "is_available", lambda: True)
+    fresh_dispatch.setattr(extension, "load", lambda: object())
+    fresh_dispatch.setattr(dispatch, "_has_kernel", lambda op, device_type: True)
+    fresh_dispatch.setattr(selfcheck, "self_check", lambda op, device: "output differs by 0.5")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(3):
+            assert dispatch.choice("upfirdn2d", "cuda") == (
+                "reference",
+                "CUDA self-check failed: output differs by 0.5",
+            )
+    assert len(caught) == 1
+    assert "compiled CUDA op upfirdn2d failed its self-check" in str(caught[0].message)
