@@ -9,6 +9,7 @@ from draggan_fast.stylegan.ops.faces import (
     bias_act,
     conv2d_resample,
     modulated_conv2d,
+    modulated_conv2d_bias_act,
     upfirdn2d,
     upsample2d,
 )
@@ -19,6 +20,7 @@ __all__ = [
     "conv2d_resample",
     "describe_dispatch",
     "modulated_conv2d",
+    "modulated_conv2d_bias_act",
     "reference",
     "setup_filter",
     "upfirdn2d",

@@ -41,11 +41,17 @@ def upfirdn2d(x, f, up=1, down=1, padding=0, flip_filter=False, gain=1):
 
 
 def modulated_conv2d(x, weight, styles, noise=None, up=1, padding=0, resample_filter=None,
-                     demodulate=True, flip_weight=True):  # fmt: skip
-    """The fused CUDA op for the generator's cases (see `takes_modulated_conv2d`)."""
+                     demodulate=True, flip_weight=True, bias=None, act="linear", alpha=None,
+                     gain=None, clamp=None):  # fmt: skip
+    """The fused CUDA op for the generator's cases (see `takes_modulated_conv2d`), with the
+    bias_act epilogue (`act` linear, relu or lrelu) when `bias`/`act`/`gain`/`clamp` are given."""
+    def_alpha, def_gain = activation_defaults(act)
+    alpha = def_alpha if alpha is None else float(alpha)
+    gain = def_gain if gain is None else float(gain)
+    clamp = -1.0 if clamp is None or clamp < 0 else float(clamp)
     return torch.ops.draggan_fast.modulated_conv2d(
-        x, weight, styles, noise, None, resample_filter, up, padding, demodulate, flip_weight,
-        "linear", 0.0, 1.0, -1.0,
+        x, weight, styles, noise, bias, resample_filter, up, padding, demodulate, flip_weight,
+        act, alpha, gain, clamp,
     )  # fmt: skip
 
 

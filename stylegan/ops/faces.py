@@ -68,3 +68,31 @@ def modulated_conv2d(
         resample_filter=resample_filter, demodulate=demodulate, flip_weight=flip_weight,
         fused_modconv=fused_modconv, resample=upfirdn2d,
     )  # fmt: skip
+
+
+FUSED_ACTIVATIONS = ("linear", "relu", "lrelu")  # what the fused op's epilogue computes
+
+
+def modulated_conv2d_bias_act(
+    x, weight, styles, bias, noise=None, up=1, padding=0, resample_filter=None, demodulate=True,
+    flip_weight=True, fused_modconv=True, act="linear", gain=None, clamp=None,
+):  # fmt: skip
+    """`bias_act(modulated_conv2d(...), bias, act, gain, clamp)` as one op where compiled (CUDA),
+    else the two faces in turn. bias: [C_out]; see `modulated_conv2d` and `bias_act`."""
+    if (
+        use_compiled("modulated_conv2d", x.device.type)
+        and act in FUSED_ACTIVATIONS
+        and compiled.takes_modulated_conv2d(
+            x, weight, styles, noise, up, 1, padding, resample_filter, flip_weight
+        )
+    ):
+        return compiled.modulated_conv2d(
+            x, weight, styles, noise=noise, up=up, padding=padding,
+            resample_filter=resample_filter, demodulate=demodulate, flip_weight=flip_weight,
+            bias=bias.to(x.dtype), act=act, gain=gain, clamp=clamp,
+        )  # fmt: skip
+    x = modulated_conv2d(
+        x, weight, styles, noise=noise, up=up, padding=padding, resample_filter=resample_filter,
+        demodulate=demodulate, flip_weight=flip_weight, fused_modconv=fused_modconv,
+    )  # fmt: skip
+    return bias_act(x, bias.to(x.dtype), act=act, gain=gain, clamp=clamp)

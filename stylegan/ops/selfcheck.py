@@ -55,6 +55,19 @@ def _modulated_conv2d_cases(device, dtype, generator):
 
         yield run, (x, weight, styles)
 
+    # The fused epilogue: bias, lrelu, gain and clamp.
+    weight = _random([5, 4, 3, 3], device, torch.float32, generator)
+    bias = _random([5], device, dtype, generator)
+
+    def run_fused(impl, x, weight, styles, bias):
+        epilogue = dict(act="lrelu", gain=1.5, clamp=0.8)
+        if impl is compiled:
+            return compiled.modulated_conv2d(x, weight, styles, padding=1, bias=bias, **epilogue)
+        out = reference.modulated_conv2d(x, weight, styles, padding=1)
+        return reference.bias_act(out, bias.to(out.dtype), **epilogue)
+
+    yield run_fused, (x, weight, styles, bias)
+
 
 CASES = {
     "bias_act": (_bias_act_cases, (torch.float32, torch.float16, torch.bfloat16)),

@@ -147,3 +147,20 @@ def test_failed_cuda_self_check_falls_back_with_one_warning(fresh_dispatch):
             )
     assert len(caught) == 1
     assert "compiled CUDA op upfirdn2d failed its self-check" in str(caught[0].message)
+
+
+def test_fused_face_equals_modulated_conv2d_then_bias_act():
+    generator = torch.Generator().manual_seed(4)
+    x = torch.randn(2, 4, 6, 6, generator=generator)
+    weight = torch.randn(5, 4, 3, 3, generator=generator)
+    styles = torch.randn(2, 4, generator=generator)
+    bias = torch.randn(5, generator=generator)
+    noise = torch.randn(12, 12, generator=generator)
+    f = reference.setup_filter([1, 3, 3, 1])
+    conv = dict(noise=noise, up=2, padding=1, resample_filter=f, flip_weight=False)
+    epilogue = dict(act="lrelu", gain=1.4, clamp=0.7)
+    expected = reference.bias_act(
+        reference.modulated_conv2d(x, weight, styles, **conv), bias, **epilogue
+    )
+    actual = ops.modulated_conv2d_bias_act(x, weight, styles, bias, **conv, **epilogue)
+    torch.testing.assert_close(actual, expected, rtol=1e-5, atol=1e-5)

@@ -120,6 +120,28 @@ def test_modulated_conv2d(compiled_ops, dtype, up, kernel, demodulate, noise_kin
     _compare(ours, theirs, inputs, dtype)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+@pytest.mark.parametrize("up", [1, 2])
+def test_modulated_conv2d_fused_bias_act(compiled_ops, dtype, up):
+    generator = torch.Generator().manual_seed(1)
+    x = torch.randn(2, 8, 7, 7, generator=generator).to("cuda", dtype)
+    weight = torch.randn(6, 8, 3, 3, generator=generator).cuda()
+    styles = (torch.randn(2, 8, generator=generator) + 1).cuda()
+    bias = torch.randn(6, generator=generator).cuda()
+    noise = torch.randn(7 * up, 7 * up, generator=generator).cuda()
+    conv = dict(noise=noise, up=up, padding=1, resample_filter=FIR.cuda(), flip_weight=(up == 1))
+    epilogue = dict(act="lrelu", gain=1.4, clamp=0.9)
+
+    def ours(x, weight, styles, bias):
+        return compiled.modulated_conv2d(x, weight, styles, bias=bias, **conv, **epilogue)
+
+    def theirs(x, weight, styles, bias):
+        out = reference.modulated_conv2d(x, weight, styles, **conv)
+        return reference.bias_act(out, bias.to(out.dtype), **epilogue)
+
+    _compare(ours, theirs, [x, weight, styles, bias], dtype)
+
+
 def test_opcheck_cuda(compiled_ops):
     x = torch.randn(2, 4, 6, 6, device="cuda", requires_grad=True)
     b = torch.randn(4, device="cuda")
