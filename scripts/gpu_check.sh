@@ -58,4 +58,18 @@ timeout 45 "$PYTHON" -m pytest "${BENCH[@]}" benches/bench_ops.py \
     | tail -30
 timeout 60 "$PYTHON" -m pytest "${BENCH[@]}" benches/bench_generator.py -k cuda \
     --benchmark-json="$OUT/bench_generator.json" 2>&1 | tee "$OUT/bench_generator.log" | tail -20
+# Side-by-side ratios per benchmark group (the measurement that decides each CUDA op).
+"$PYTHON" - "$OUT" <<'PY' 2>&1 | tee "$OUT/summary.txt"
+import json, pathlib, sys
+from collections import defaultdict
+
+for path in sorted(pathlib.Path(sys.argv[1]).glob("bench_*.json")):
+    groups = defaultdict(dict)
+    for bench in json.loads(path.read_text())["benchmarks"]:
+        groups[bench["group"]][bench["name"].split("[")[1].rstrip("]")] = bench["stats"]["median"]
+    print(f"== {path.name}")
+    for group, medians in groups.items():
+        row = ", ".join(f"{name} {ms * 1e3:.3f} ms" for name, ms in sorted(medians.items()))
+        print(f"{group}: {row}")
+PY
 echo "total: $(($(date +%s) - start)) s"
