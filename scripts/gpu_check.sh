@@ -69,7 +69,7 @@ for path in sorted(pathlib.Path(sys.argv[1]).glob("bench_*.json")):
         groups[bench["group"]][bench["name"].split("[")[1].rstrip("]")] = bench["stats"]["median"]
     print(f"== {path.name}")
     for group, medians in groups.items():
-        row = ", ".join(f"{name} {ms * 1e3:.3f} ms" for name, ms in sorted(medians.items()))
+        row = ", ".join(f"{name} {seconds * 1e3:.3f} ms" for name, seconds in sorted(medians.items()))
         print(f"{group}: {row}")
 PY
 echo "total: $(($(date +%s) - start)) s"
