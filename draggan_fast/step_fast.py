@@ -198,7 +198,9 @@ class FastBackend(StepBackend):
         frozen = self._frozen_blocks(synthesis, state.w.device)
         if frozen is not None:
             frozen.fix_rows(state.w0, self.config.n_optimized_layers)
-        regions = feature_regions(frozen, state, self.config)
+        regions = None
+        if self._losses is forward_and_losses:  # compiled: box sizes would be recompiled per step
+            regions = feature_regions(frozen, state, self.config)
         self._device = state.w.device
         w_before = state.w.detach().clone()
         optimizer_before = _snapshot(state.optimizer, state.w)
