@@ -3,6 +3,7 @@
 - Files named `bench_*.py` here are collected (pytest's default only looks for `test_*.py`).
 - Without a GPU, Triton runs under its CPU interpreter (as in tests/), and benchmarks marked
   `@pytest.mark.cuda` are skipped.
+- glibc's allocator is tuned as in the CLI (`draggan_fast.cli.tune_allocator`).
 - Fixtures: `cuda_device` (torch.device("cuda"), skips without a GPU) and `preset_generator`
   (`preset_generator(arch, device)`: a generator of an official shape with seeded random weights,
   see `draggan_fast.bench.presets`, built once per session and shared).
@@ -13,6 +14,12 @@ import os
 
 import pytest
 import torch
+
+from draggan_fast.cli import tune_allocator
+
+# A benchmark run is an application entry point: keep big freed buffers in the process, as the
+# CLI does, so conv-heavy loops are not timed mostly in page faults (glibc only).
+tune_allocator()
 
 if not torch.cuda.is_available():
     # Must happen before any Triton kernel is defined.
