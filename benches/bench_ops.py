@@ -8,6 +8,7 @@ The compiled op is called directly; the first call (inductor's compilation) is t
 and stored in extra_info["first_call_s"].
 """
 
+import functools
 import time
 
 import pytest
@@ -20,9 +21,13 @@ FIR = reference.setup_filter([1, 3, 3, 1])
 
 
 def _function(op, implementation):
-    if implementation == "compiled":
+    if implementation.startswith("compiled"):
         if extension.load() is None:
             pytest.skip(f"compiled extension not available: {extension.failure()}")
+        if implementation == "compiled-implicit-gemm":
+            return functools.partial(compiled.modulated_conv2d, algorithm="implicit_gemm")
+        if op == "modulated_conv2d":
+            return functools.partial(compiled.modulated_conv2d, algorithm="cudnn")
         return getattr(compiled, op)
     function = getattr(reference, op)
     return torch.compile(function, fullgraph=True) if implementation == "inductor" else function
@@ -126,12 +131,13 @@ MODULATED_CONV_LAYERS = {
 
 
 @pytest.mark.cuda
-@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+@pytest.mark.parametrize("implementation", [*IMPLEMENTATIONS, "compiled-implicit-gemm"])
 @pytest.mark.parametrize("layer", sorted(MODULATED_CONV_LAYERS))
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16], ids=["fp32", "fp16"])
 def test_modulated_conv2d_cuda(benchmark, implementation, layer, dtype):
-    """Decides the CUDA modulated_conv2d: the fused op (cuDNN + prologue/epilogue kernels)
-    against the reference's grouped cuDNN convolution, eager and inductor-compiled."""
+    """Decides the CUDA modulated_conv2d: the fused op with cuDNN ("compiled") or with the
+    implicit-GEMM kernel ("compiled-implicit-gemm", up = 1 layers; up = 2 runs cuDNN), against
+    the reference's grouped cuDNN convolution, eager and inductor-compiled."""
     function = _function("modulated_conv2d", implementation)
     in_channels, out_channels, size, up = MODULATED_CONV_LAYERS[layer]
     generator = torch.Generator().manual_seed(0)

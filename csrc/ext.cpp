@@ -7,6 +7,7 @@
 //   bias_act_grad(grad_y, x, b, ...)              -> d(loss)/d(x + b) of bias_act
 //   upfirdn2d(x, f, up, down, pad, flip, gain)     -> zero-insert up, pad, FIR filter, decimate
 //   modulated_conv2d(x, weight, styles, noise, bias, ...) -> StyleGAN2 modulated conv (CUDA)
+//   modulated_conv2d_implicit_gemm(...)                   -> the same, another algorithm (CUDA)
 #include <torch/extension.h>
 
 #include "build_info.h"
@@ -28,6 +29,11 @@ TORCH_LIBRARY(draggan_fast, m) {
       "modulated_conv2d(Tensor x, Tensor weight, Tensor styles, Tensor? noise, Tensor? bias,"
       " Tensor? resample_filter, int up, int padding, bool demodulate, bool flip_weight,"
       " str act, float alpha, float gain, float clamp) -> Tensor");
+  // The same op computed by one implicit-GEMM kernel (up = 1 only); see dispatch.py.
+  m.def(
+      "modulated_conv2d_implicit_gemm(Tensor x, Tensor weight, Tensor styles, Tensor? noise,"
+      " Tensor? bias, Tensor? resample_filter, int up, int padding, bool demodulate,"
+      " bool flip_weight, str act, float alpha, float gain, float clamp) -> Tensor");
 }
 
 #ifdef DRAGGAN_FAST_WITH_CUDA

@@ -1,5 +1,7 @@
-// CUDA modulated_conv2d: StyleGAN2's modulated convolution as one op, cuDNN convolution with
-// fused prologue and epilogue kernels:
+// CUDA modulated_conv2d: StyleGAN2's modulated convolution as one op. Two algorithms share the
+// prologue and the epilogue: `modulated_conv2d` (cuDNN convolution with fused prologue and
+// epilogue kernels, up = 1 or 2) and `modulated_conv2d_implicit_gemm` (up = 1; the convolution
+// and epilogue in one kernel, modulated_conv2d_implicit_gemm.cu):
 //   prologue: per (sample, output channel), modulate the weights by the styles, reduce their
 //             squared norm and demodulate, writing the per-sample weights in x's dtype;
 //   conv:     one grouped cuDNN convolution over the batch (up = 2: transposed stride-2 conv and
@@ -15,6 +17,7 @@
 #include "activation.h"
 #include "bias_act.h"
 #include "launch.cuh"
+#include "modulated_conv2d.cuh"
 
 namespace draggan_fast {
 
@@ -56,12 +59,6 @@ __global__ void modulate_weights_kernel(const float* __restrict__ weight,
   }
 }
 
-struct Epilogue {
-  int64_t numel, channels, height, width;
-  int64_t noise_strides[4];  // element strides of the noise broadcast to [N, C, H, W]
-  float alpha, gain, limit;
-};
-
 template <typename scalar_t, Activation A>
 __global__ void epilogue_kernel(scalar_t* __restrict__ y, const scalar_t* __restrict__ noise,
                                 const scalar_t* __restrict__ bias, Epilogue e) {
@@ -70,14 +67,8 @@ __global__ void epilogue_kernel(scalar_t* __restrict__ y, const scalar_t* __rest
     const int64_t col = i % e.width, row = (i / e.width) % e.height;
     const int64_t channel = (i / (e.width * e.height)) % e.channels;
     const int64_t sample = i / (e.width * e.height * e.channels);
-    float pre = static_cast<float>(y[i]);
-    if (noise != nullptr) {
-      pre += static_cast<float>(noise[sample * e.noise_strides[0] + channel * e.noise_strides[1] +
-                                      row * e.noise_strides[2] + col * e.noise_strides[3]]);
-    }
-    if (bias != nullptr) pre += static_cast<float>(bias[channel]);
-    const float out = activate<A>(pre, e.alpha) * e.gain;
-    y[i] = static_cast<scalar_t>(out < -e.limit ? -e.limit : (out > e.limit ? e.limit : out));
+    y[i] = epilogue_value<scalar_t, A>(static_cast<float>(y[i]), sample, channel, row, col, noise,
+                                       bias, e);
   }
 }
 
@@ -122,14 +113,20 @@ std::pair<at::Tensor, at::Tensor> prenormalize(const at::Tensor& weight, const a
           (styles / styles_max).contiguous()};
 }
 
-at::Tensor modulated_conv2d_cuda(const at::Tensor& x, const at::Tensor& weight,
-                                 const at::Tensor& styles, const std::optional<at::Tensor>& noise,
-                                 const std::optional<at::Tensor>& bias,
-                                 const std::optional<at::Tensor>& resample_filter, int64_t up,
-                                 int64_t padding, bool demodulate, bool flip_weight,
-                                 c10::string_view act, double alpha, double gain, double clamp) {
+enum class Algorithm { kCudnn, kImplicitGemm };
+
+at::Tensor modulated_conv2d_forward(const at::Tensor& x, const at::Tensor& weight,
+                                    const at::Tensor& styles,
+                                    const std::optional<at::Tensor>& noise,
+                                    const std::optional<at::Tensor>& bias,
+                                    const std::optional<at::Tensor>& resample_filter, int64_t up,
+                                    int64_t padding, bool demodulate, bool flip_weight,
+                                    c10::string_view act, double alpha, double gain, double clamp,
+                                    Algorithm algorithm) {
   const Activation activation = parse_activation(std::string(act));
   check_modulated_conv2d(x, weight, styles, resample_filter, up, padding, flip_weight, activation);
+  TORCH_CHECK(algorithm == Algorithm::kCudnn || up == 1,
+              "modulated_conv2d_implicit_gemm: only up=1 (use modulated_conv2d for up=2)");
   const c10::cuda::CUDAGuard guard(x.device());
   const int64_t batch = x.size(0), in_channels = x.size(1), out_channels = weight.size(0);
   const int64_t kernel = weight.size(2);
@@ -146,7 +143,36 @@ at::Tensor modulated_conv2d_cuda(const at::Tensor& x, const at::Tensor& weight,
   });
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 
-  // Convolution: one grouped cuDNN call for the whole batch.
+  const int64_t out_h = up == 1 ? x.size(2) : 2 * x.size(2);
+  const int64_t out_w = up == 1 ? x.size(3) : 2 * x.size(3);
+  Epilogue e{batch * out_channels * out_h * out_w,
+             out_channels,
+             out_h,
+             out_w,
+             {0, 0, 0, 0},
+             float(alpha),
+             float(gain),
+             clamp_limit<float>(clamp)};
+  at::Tensor noise_view;
+  if (noise.has_value()) {
+    TORCH_CHECK(noise->device() == x.device(), "modulated_conv2d: noise must be on ", x.device());
+    noise_view = noise->to(x.scalar_type()).expand({batch, out_channels, out_h, out_w});
+    for (int d = 0; d < 4; ++d) e.noise_strides[d] = noise_view.stride(d);
+  }
+  at::Tensor bias_c;
+  if (bias.has_value()) {
+    TORCH_CHECK(bias->dim() == 1 && bias->size(0) == out_channels,
+                "modulated_conv2d: bias must be [C_out]");
+    bias_c = bias->to(x.scalar_type()).contiguous();
+  }
+
+  if (algorithm == Algorithm::kImplicitGemm) {
+    at::Tensor y = at::empty({batch, out_channels, out_h, out_w}, x.options());
+    implicit_gemm_conv(x.contiguous(), weights, y, noise_view, bias_c, e, activation, padding);
+    return y;
+  }
+
+  // cuDNN: one grouped convolution for the whole batch, then the epilogue in place.
   const at::Tensor x_groups =
       x.contiguous().reshape({1, batch * in_channels, x.size(2), x.size(3)});
   at::Tensor y;
@@ -160,23 +186,7 @@ at::Tensor modulated_conv2d_cuda(const at::Tensor& x, const at::Tensor& weight,
     // Padding of the reference's conv2d_resample for up=2, k=3, a 4x4 filter: 1 on each side.
     y = upfirdn2d_cuda(y_full, *resample_filter, 1, 1, 1, 1, 1, 1, 1, 1, false, 4.0);
   }
-  y = y.reshape({batch, out_channels, y.size(2), y.size(3)}).contiguous();
-
-  // Epilogue: noise, bias, activation, gain, clamp, in place.
-  Epilogue e{y.numel(),    out_channels, y.size(2),   y.size(3),
-             {0, 0, 0, 0}, float(alpha), float(gain), clamp_limit<float>(clamp)};
-  at::Tensor noise_view;
-  if (noise.has_value()) {
-    TORCH_CHECK(noise->device() == x.device(), "modulated_conv2d: noise must be on ", x.device());
-    noise_view = noise->to(x.scalar_type()).expand(y.sizes());
-    for (int d = 0; d < 4; ++d) e.noise_strides[d] = noise_view.stride(d);
-  }
-  at::Tensor bias_c;
-  if (bias.has_value()) {
-    TORCH_CHECK(bias->dim() == 1 && bias->size(0) == out_channels,
-                "modulated_conv2d: bias must be [C_out]");
-    bias_c = bias->to(x.scalar_type()).contiguous();
-  }
+  y = y.reshape({batch, out_channels, out_h, out_w}).contiguous();
   AT_DISPATCH_FLOATING_TYPES_AND_HALF(x.scalar_type(), "modulated_conv2d_epilogue", [&] {
     dispatch_activation(activation, [&]<Activation A>() {
       epilogue_kernel<scalar_t, A><<<grid_size(y.numel()), kThreads, 0, stream>>>(
@@ -189,8 +199,32 @@ at::Tensor modulated_conv2d_cuda(const at::Tensor& x, const at::Tensor& weight,
   return y;
 }
 
+at::Tensor modulated_conv2d_cuda(const at::Tensor& x, const at::Tensor& weight,
+                                 const at::Tensor& styles, const std::optional<at::Tensor>& noise,
+                                 const std::optional<at::Tensor>& bias,
+                                 const std::optional<at::Tensor>& resample_filter, int64_t up,
+                                 int64_t padding, bool demodulate, bool flip_weight,
+                                 c10::string_view act, double alpha, double gain, double clamp) {
+  return modulated_conv2d_forward(x, weight, styles, noise, bias, resample_filter, up, padding,
+                                  demodulate, flip_weight, act, alpha, gain, clamp,
+                                  Algorithm::kCudnn);
+}
+
+at::Tensor modulated_conv2d_implicit_gemm_cuda(
+    const at::Tensor& x, const at::Tensor& weight, const at::Tensor& styles,
+    const std::optional<at::Tensor>& noise, const std::optional<at::Tensor>& bias,
+    const std::optional<at::Tensor>& resample_filter, int64_t up, int64_t padding, bool demodulate,
+    bool flip_weight, c10::string_view act, double alpha, double gain, double clamp) {
+  return modulated_conv2d_forward(x, weight, styles, noise, bias, resample_filter, up, padding,
+                                  demodulate, flip_weight, act, alpha, gain, clamp,
+                                  Algorithm::kImplicitGemm);
+}
+
 }  // namespace
 
-TORCH_LIBRARY_IMPL(draggan_fast, CUDA, m) { m.impl("modulated_conv2d", &modulated_conv2d_cuda); }
+TORCH_LIBRARY_IMPL(draggan_fast, CUDA, m) {
+  m.impl("modulated_conv2d", &modulated_conv2d_cuda);
+  m.impl("modulated_conv2d_implicit_gemm", &modulated_conv2d_implicit_gemm_cuda);
+}
 
 }  // namespace draggan_fast

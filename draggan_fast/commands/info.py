@@ -27,7 +27,7 @@ def _compiled_ops():
     compiled = {}
     for key in ("CPU", "CUDA"):
         compiled[key.lower()] = [
-            op for op in (*dispatch.OPS, "bias_act_grad")
+            op for op in (*dispatch.OPS, "bias_act_grad", "modulated_conv2d_implicit_gemm")
             if torch._C._dispatch_has_kernel_for_dispatch_key(f"draggan_fast::{op}", key)
         ]  # fmt: skip
     return compiled

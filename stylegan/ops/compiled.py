@@ -9,6 +9,7 @@ import math
 
 import torch
 
+from draggan_fast.stylegan.ops.dispatch import modulated_conv2d_algorithm
 from draggan_fast.stylegan.ops.reference import _pair, activation_defaults, parse_padding
 
 
@@ -42,14 +43,21 @@ def upfirdn2d(x, f, up=1, down=1, padding=0, flip_filter=False, gain=1):
 
 def modulated_conv2d(x, weight, styles, noise=None, up=1, padding=0, resample_filter=None,
                      demodulate=True, flip_weight=True, bias=None, act="linear", alpha=None,
-                     gain=None, clamp=None):  # fmt: skip
+                     gain=None, clamp=None, algorithm=None):  # fmt: skip
     """The fused CUDA op for the generator's cases (see `takes_modulated_conv2d`), with the
-    bias_act epilogue (`act` linear, relu or lrelu) when `bias`/`act`/`gain`/`clamp` are given."""
+    bias_act epilogue (`act` linear, relu or lrelu) when `bias`/`act`/`gain`/`clamp` are given.
+    `algorithm`: "cudnn" or "implicit_gemm" (up = 1 only; up = 2 always runs cuDNN); None: the
+    configured one (`dispatch.modulated_conv2d_algorithm`)."""
     def_alpha, def_gain = activation_defaults(act)
     alpha = def_alpha if alpha is None else float(alpha)
     gain = def_gain if gain is None else float(gain)
     clamp = -1.0 if clamp is None or clamp < 0 else float(clamp)
-    return torch.ops.draggan_fast.modulated_conv2d(
+    if algorithm is None:
+        algorithm = modulated_conv2d_algorithm()
+    op = torch.ops.draggan_fast.modulated_conv2d
+    if algorithm == "implicit_gemm" and up == 1:
+        op = torch.ops.draggan_fast.modulated_conv2d_implicit_gemm
+    return op(
         x, weight, styles, noise, bias, resample_filter, up, padding, demodulate, flip_weight,
         act, alpha, gain, clamp,
     )  # fmt: skip

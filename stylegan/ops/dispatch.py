@@ -17,6 +17,13 @@ from draggan_fast.stylegan.ops import extension
 
 OPS = ("bias_act", "upfirdn2d", "modulated_conv2d")
 OPT_OUT_VARIABLE = "DRAGGAN_FAST_OPS"
+# The CUDA modulated_conv2d algorithm (for up = 1; up = 2 always runs cuDNN): "cudnn" (cuDNN
+# convolution with fused prologue/epilogue kernels) or "implicit_gemm" (one kernel). The default
+# is to be set from the side-by-side CUDA measurement of benches/bench_ops.py; until a GPU run
+# has decided, it is cuDNN, the vendor-tuned one.
+MODULATED_CONV_VARIABLE = "DRAGGAN_FAST_MODCONV"
+MODULATED_CONV_ALGORITHMS = ("cudnn", "implicit_gemm")
+MODULATED_CONV_DEFAULT = "cudnn"
 
 # dtypes each compiled kernel takes, per device type (other dtypes run the reference).
 KERNEL_DTYPES = {
@@ -69,7 +76,9 @@ def _decide(op: str, device_type: str) -> tuple[str, str]:
                 stacklevel=4,
             )
             return "reference", f"CUDA self-check failed: {problem}"
-        note = _MODULATED_CONV_NOTE if op == "modulated_conv2d" else _DTYPE_NOTES["cuda"]
+        note = _DTYPE_NOTES["cuda"]
+        if op == "modulated_conv2d":
+            note = f"{_MODULATED_CONV_NOTE}; algorithm {modulated_conv2d_algorithm()}"
         return "compiled", f"CUDA kernel, self-check passed ({note}; others: reference)"
     return (
         "compiled",
@@ -85,6 +94,17 @@ def choice(op: str, device_type: str) -> tuple[str, str]:
             if key not in _choices:
                 _choices[key] = _decide(op, device_type)
     return _choices[key]
+
+
+@torch.compiler.assume_constant_result
+def modulated_conv2d_algorithm() -> str:
+    """The CUDA modulated_conv2d algorithm: $DRAGGAN_FAST_MODCONV, else the default."""
+    value = os.environ.get(MODULATED_CONV_VARIABLE, MODULATED_CONV_DEFAULT).strip().lower()
+    if value not in MODULATED_CONV_ALGORITHMS:
+        raise ValueError(
+            f"{MODULATED_CONV_VARIABLE} must be one of {MODULATED_CONV_ALGORITHMS}, got {value!r}"
+        )
+    return value
 
 
 @torch.compiler.assume_constant_result

@@ -26,7 +26,9 @@ def load():
             try:
                 _module = importlib.import_module("draggan_fast._C")
                 importlib.import_module("draggan_fast.stylegan.ops.registration")
-            except ImportError as exc:  # missing, or built against another torch (undefined symbol)
+            # ImportError: missing, or built against another torch (undefined symbol);
+            # RuntimeError: a stale build whose schemas differ from this Python code.
+            except (ImportError, OSError, RuntimeError) as exc:
                 _module = None
                 _failure = f"{type(exc).__name__}: {exc}"
                 warnings.warn(

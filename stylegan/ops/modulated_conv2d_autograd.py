@@ -1,4 +1,5 @@
-"""Fake kernel and autograd of the compiled `draggan_fast::modulated_conv2d` (CUDA).
+"""Fake kernels and autograd of the compiled `draggan_fast::modulated_conv2d` and its
+implicit-GEMM twin `draggan_fast::modulated_conv2d_implicit_gemm` (CUDA; same math).
 
 The forward (csrc/cuda/modulated_conv2d.cu) computes, per sample n:
     pre[n] = conv(x[n], w[n]) + noise + bias,    y[n] = clamp(act(pre[n]) * gain)
@@ -23,7 +24,9 @@ from draggan_fast.stylegan.ops.shapes import (
 _ops = torch.ops.draggan_fast
 
 
-@torch.library.register_fake("draggan_fast::modulated_conv2d")
+OPS = ("draggan_fast::modulated_conv2d", "draggan_fast::modulated_conv2d_implicit_gemm")
+
+
 def _modulated_conv2d_fake(
     x, weight, styles, noise, bias, resample_filter, up, padding, demodulate, flip_weight, act,
     alpha, gain, clamp,
@@ -129,4 +132,6 @@ def _backward(ctx, grad_y):
     )  # fmt: skip
 
 
-torch.library.register_autograd("draggan_fast::modulated_conv2d", _backward, setup_context=_setup)
+for _op in OPS:
+    torch.library.register_fake(_op)(_modulated_conv2d_fake)
+    torch.library.register_autograd(_op, _backward, setup_context=_setup)

@@ -164,3 +164,12 @@ def test_fused_face_equals_modulated_conv2d_then_bias_act():
     )
     actual = ops.modulated_conv2d_bias_act(x, weight, styles, bias, **conv, **epilogue)
     torch.testing.assert_close(actual, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_modulated_conv2d_algorithm_is_configurable(monkeypatch):
+    assert dispatch.modulated_conv2d_algorithm() == dispatch.MODULATED_CONV_DEFAULT
+    monkeypatch.setenv("DRAGGAN_FAST_MODCONV", "implicit_gemm")
+    assert dispatch.modulated_conv2d_algorithm() == "implicit_gemm"
+    monkeypatch.setenv("DRAGGAN_FAST_MODCONV", "winograd")
+    with pytest.raises(ValueError, match="DRAGGAN_FAST_MODCONV must be one of"):
+        dispatch.modulated_conv2d_algorithm()

@@ -96,7 +96,8 @@ def test_upfirdn2d_gradcheck_double(compiled_ops):
     ("up", "kernel", "demodulate"), [(1, 3, True), (2, 3, True), (1, 1, False), (1, 3, False)]
 )
 @pytest.mark.parametrize("noise_kind", ["none", "const", "per-sample"])
-def test_modulated_conv2d(compiled_ops, dtype, up, kernel, demodulate, noise_kind):
+@pytest.mark.parametrize("algorithm", ["cudnn", "implicit_gemm"])
+def test_modulated_conv2d(compiled_ops, dtype, up, kernel, demodulate, noise_kind, algorithm):
     generator = torch.Generator().manual_seed(0)
     batch, in_channels, out_channels, size = 2, 8, 6, 7
     x = torch.randn(batch, in_channels, size, size, generator=generator).to("cuda", dtype)
@@ -112,7 +113,9 @@ def test_modulated_conv2d(compiled_ops, dtype, up, kernel, demodulate, noise_kin
     inputs = [x, weight, styles] + ([noise] if noise is not None else [])
 
     def ours(x, weight, styles, noise=None):
-        return compiled.modulated_conv2d(x, weight, styles, noise=noise, **kwargs)
+        return compiled.modulated_conv2d(
+            x, weight, styles, noise=noise, algorithm=algorithm, **kwargs
+        )
 
     def theirs(x, weight, styles, noise=None):
         return reference.modulated_conv2d(x, weight, styles, noise=noise, **kwargs)
@@ -121,8 +124,8 @@ def test_modulated_conv2d(compiled_ops, dtype, up, kernel, demodulate, noise_kin
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
-@pytest.mark.parametrize("up", [1, 2])
-def test_modulated_conv2d_fused_bias_act(compiled_ops, dtype, up):
+@pytest.mark.parametrize(("up", "algorithm"), [(1, "cudnn"), (1, "implicit_gemm"), (2, "cudnn")])
+def test_modulated_conv2d_fused_bias_act(compiled_ops, dtype, up, algorithm):
     generator = torch.Generator().manual_seed(1)
     x = torch.randn(2, 8, 7, 7, generator=generator).to("cuda", dtype)
     weight = torch.randn(6, 8, 3, 3, generator=generator).cuda()
@@ -133,7 +136,9 @@ def test_modulated_conv2d_fused_bias_act(compiled_ops, dtype, up):
     epilogue = dict(act="lrelu", gain=1.4, clamp=0.9)
 
     def ours(x, weight, styles, bias):
-        return compiled.modulated_conv2d(x, weight, styles, bias=bias, **conv, **epilogue)
+        return compiled.modulated_conv2d(
+            x, weight, styles, bias=bias, algorithm=algorithm, **conv, **epilogue
+        )
 
     def theirs(x, weight, styles, bias):
         out = reference.modulated_conv2d(x, weight, styles, **conv)
@@ -158,6 +163,11 @@ def test_opcheck_cuda(compiled_ops):
     torch.library.opcheck(
         torch.ops.draggan_fast.modulated_conv2d.default,
         (x, weight, styles, noise, None, f, 2, 1, True, False, "linear", 0.0, 1.0, -1.0),
+    )
+    bias = torch.randn(5, device="cuda", requires_grad=True)
+    torch.library.opcheck(
+        torch.ops.draggan_fast.modulated_conv2d_implicit_gemm.default,
+        (x, weight, styles, noise[:6, :6], bias, None, 1, 1, True, True, "lrelu", 0.2, 1.4, 0.9),
     )
 
 
