@@ -6,13 +6,15 @@
 # 1. builds the extension for the local GPU's arch (`pip install --no-build-isolation --no-deps
 #    -e .`; falls back to `setup.py build_ext --inplace` if pip cannot), log in build.log;
 # 2. `draggan-fast info --json` (build versions, archs, CUDA self-check results) -> info.json;
-# 3. tests/csrc (CPU and CUDA op tests, opcheck, torch.compile) -> csrc_pytest.log;
+# 3. tests/csrc/test_ops_cuda.py (CUDA kernels vs references, opcheck, self-checks, generator
+#    eager and compiled on CUDA) -> csrc_cuda_pytest.log; the CPU tests -> csrc_cpu_pytest.log;
 # 4. CUDA benchmarks, each step under its own timeout so a slow one cannot starve the rest:
 #    ops compiled vs reference (eager; for modulated_conv2d the measurement that decides between
 #    the fused op and the reference's cuDNN path), the 512 px generator eager (reference vs
 #    compiled ops), ops vs the inductor-compiled reference, the generator under inductor
 #    -> bench_*.json/.log, and summary.txt (medians side by side per group).
-# About 6 minutes on an H100/H200 (most of it nvcc and inductor compilation).
+# About 6 minutes on an H100/H200 (most of it nvcc and inductor compilation); every step has
+# its own timeout (at most 240 s build, 150 + 60 s tests, 255 s benchmarks).
 set -uo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -25,7 +27,9 @@ export PYTHONUNBUFFERED=1
 {
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
     "$PYTHON" -c "import torch; print('torch', torch.__version__, 'CUDA', torch.version.cuda)"
-    nvcc --version | tail -2
+    nvcc --version 2>/dev/null | tail -2 \
+        || ls /usr/local/cuda/bin/nvcc 2>/dev/null \
+        || echo "NO CUDA TOOLKIT FOUND: the CUDA ops cannot be built on this machine"
 } 2>&1 | tee "$OUT/environment.txt"
 
 if [ -z "${TORCH_CUDA_ARCH_LIST:-}" ]; then
@@ -47,8 +51,11 @@ tail -3 "$OUT/build.log"
 timeout 60 "$PYTHON" -m draggan_fast info --json >"$OUT/info.json" 2>"$OUT/info.stderr"
 timeout 60 "$PYTHON" -m draggan_fast info 2>&1 | tee "$OUT/info.txt"
 
-timeout 100 "$PYTHON" -m pytest -q -p no:cacheprovider tests/csrc -rs 2>&1 \
-    | tee "$OUT/csrc_pytest.log" | tail -25
+# CUDA tests first (the part only this machine can check), then the CPU tests on its torch.
+timeout 150 "$PYTHON" -m pytest -q -p no:cacheprovider tests/csrc/test_ops_cuda.py -rs 2>&1 \
+    | tee "$OUT/csrc_cuda_pytest.log" | tail -25
+timeout 60 "$PYTHON" -m pytest -q -p no:cacheprovider tests/csrc -rs \
+    --deselect tests/csrc/test_ops_cuda.py 2>&1 | tee "$OUT/csrc_cpu_pytest.log" | tail -5
 
 BENCH=(-q -p no:cacheprovider --benchmark-only --benchmark-columns=median,iqr,rounds
        --benchmark-sort=name)
