@@ -89,6 +89,7 @@ void check_modulated_conv2d(const at::Tensor& x, const at::Tensor& weight, const
   TORCH_CHECK(weight.device() == x.device() && styles.device() == x.device(),
               "modulated_conv2d: all tensors must be on ", x.device());
   const int64_t kernel = weight.size(2);
+  TORCH_CHECK(kernel % 2 == 1, "modulated_conv2d: the kernel size must be odd, got ", kernel);
   TORCH_CHECK(padding == kernel / 2, "modulated_conv2d: padding must be kernel // 2 = ", kernel / 2,
               ", got ", padding);
   TORCH_CHECK(up == 1 || (up == 2 && kernel == 3),
