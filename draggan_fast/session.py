@@ -4,13 +4,16 @@ The session holds the state (start latent w0, optimised w, Adam, handles, target
 feature references, history) and validates everything users pass; a backend from
 `draggan_fast.step_backend` runs each step. Public coordinates are (x, y) image pixels; the
 state keeps (row, col) tensors on the device, as the backends use them.
+
+With a backend that `stays_on_device` (fast), `step()` returns a StepResult read from the device
+only when looked at, and `run()` without a callback reads the device only every
+`done_check_interval` steps, so the host keeps queueing steps instead of waiting for each.
 """
 
 from __future__ import annotations
 
 import copy
 import os
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -18,24 +21,31 @@ from torch.profiler import record_function
 
 from draggan_fast import session_inputs as inputs
 from draggan_fast.step_backend import DragState, create_backend
+from draggan_fast.step_result import StepResult, copy_to_host
 from draggan_fast.stylegan.seeds import z_from_seed
 
 MAX_HISTORY = 100
 MAX_STEPS = 10**9
 CONFIGURABLE = ("lr", "r1", "r2", "lambda_mask", "tracking", "stop_distance", "noise_mode")
+# run() without a callback on an accelerator reads the done flags once per this many steps. A
+# read waits for every queued step, so reading after each step would make the host wait for
+# the GPU once per step; steps queued after the done step are no-ops on the device (w, handles
+# and optimizer state kept), so a run costs at most DONE_CHECK_INTERVAL - 1 extra steps of
+# device time and ends exactly where reading every step would. 8 keeps that waste small
+# against runs of tens to hundreds of steps (a choice, not yet measured on a GPU).
+DONE_CHECK_INTERVAL = 8
 
 
-@dataclass
-class StepResult:
-    """One drag step. Points are (x, y) pixels."""
+def done_check_interval(device: torch.device) -> int:
+    """Steps between reads of the done flags in run(): every step on the CPU (reading a CPU
+    tensor waits for nothing, and wasted CPU steps are expensive), else DONE_CHECK_INTERVAL."""
+    return 1 if device.type == "cpu" else DONE_CHECK_INTERVAL
 
-    handles: np.ndarray  # float32 [K, 2]: found by this step's tracking, where motion acted
-    targets: np.ndarray  # float32 [K, 2]
-    distances: np.ndarray  # float32 [K]: |target - handle| in pixels
-    losses: dict  # floats "motion", "mask", "total" of this step's forward pass
-    done: bool  # every handle within stop_distance: this step did not update w
-    step: int  # steps run by the session so far, this one included
-    image: np.ndarray | None  # uint8 [H, W, 3] of this step's forward pass, when asked
+
+def _check_compile(compile) -> bool:
+    if not isinstance(compile, bool):
+        raise ValueError(f"compile must be True or False, got {compile!r}")
+    return compile
 
 
 def _rc_to_xy(points_rc: torch.Tensor) -> np.ndarray:
@@ -53,13 +63,15 @@ class DragSession:
     `device` moves G there (default: where G's parameters are). Feature references are taken
     by the first step after points were added or removed (or after `reset()`), from that step's
     forward pass, and kept across runs and target moves, as in the official renderer.
+    `compile=True` runs the fast backend's step through torch.compile (the environment variable
+    DRAGGAN_FAST_COMPILE=0/1 overrides it).
     """
 
     def __init__(
         self, G, *, seed=0, w=None, truncation_psi=0.7, truncation_cutoff=None,
         latent_space="w+", n_optimized_layers=6, lr=1e-3, r1=3, r2=12, lambda_mask=20,
         feature_block=None, tracking="l2", stop_distance=None, noise_mode="const",
-        backend="reference", device=None,
+        backend="reference", device=None, compile=False,
     ):  # fmt: skip
         self.hyperparameters, self.config = inputs.drag_settings(
             G, seed=seed, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
@@ -67,8 +79,9 @@ class DragSession:
             r2=r2, lambda_mask=lambda_mask, feature_block=feature_block, tracking=tracking,
             stop_distance=stop_distance, noise_mode=noise_mode, backend=backend,
         )  # fmt: skip
+        self.hyperparameters["compile"] = _check_compile(compile)
         hp = self.hyperparameters
-        self._backend = create_backend(backend, self.config)
+        self._backend = create_backend(backend, self.config, compile=hp["compile"])
         self.device = torch.device(device) if device is not None else G.mapping.w_avg.device
         self.generator = G.to(self.device)
         self.image_size = (G.img_resolution, G.img_resolution)  # (height, width)
@@ -102,11 +115,11 @@ class DragSession:
         self._step_count = 0
         self._stroke_open = False
 
-    def _state(self) -> DragState:
+    def _state(self, halted=None) -> DragState:
         return DragState(
             generator=self.generator, w0=self._w0, w=self._w, optimizer=self._optimizer,
             handles=self._handles, targets=self._targets, movable_mask=self._movable_mask,
-            references=self._references, config=self.config,
+            references=self._references, config=self.config, halted=halted,
         )  # fmt: skip
 
     def _snapshot(self) -> dict:
@@ -219,7 +232,8 @@ class DragSession:
     def configure(self, **changes):
         """Change step settings between steps, keeping w, points, mask, references and the
         optimizer moments: any of lr, r1, r2, lambda_mask, tracking, stop_distance, noise_mode.
-        (The latent space, optimised layers, feature block and backend are fixed per session.)
+        (The latent space, optimised layers, feature block, backend and compile are fixed per
+        session.)
         """
         fixed = sorted(set(changes) - set(CONFIGURABLE))
         if fixed:
@@ -228,8 +242,10 @@ class DragSession:
                 f"{', '.join(CONFIGURABLE)} (start a new DragSession for the rest)"
             )
         settings = {**self.hyperparameters, **changes}
+        compile = settings.pop("compile")
         self.hyperparameters, self.config = inputs.drag_settings(self.generator, **settings)
-        self._backend = create_backend(self.hyperparameters["backend"], self.config)
+        self.hyperparameters["compile"] = compile
+        self._backend = create_backend(self.hyperparameters["backend"], self.config, compile)
         for group in self._optimizer.param_groups:
             group["lr"] = self.hyperparameters["lr"]
         self._stroke_open = False
@@ -237,41 +253,32 @@ class DragSession:
     # ----------------------------------------------------------------- steps
 
     def step(self, render=False) -> StepResult:
-        """One drag step: track the handles, then (unless done) one optimizer step on w."""
+        """One drag step: track the handles, then (unless done) one optimizer step on w.
+
+        With a backend that stays on the device (fast) the result is read from the device when
+        first looked at; the reference backend's is read now."""
+        result, _ = self._launch_step(bool(render))
+        if not self._backend.stays_on_device:
+            result.materialize()
+        return result
+
+    def _launch_step(self, render, halted=None):
+        """Run one step; -> (deferred StepResult, the step's done flag on the device).
+        halted: bool scalar on the device (backends that stay on the device only), see run()."""
         if len(self._handles) == 0:
             raise ValueError("no points to drag: add_point(handle, target) first")
         if not self._stroke_open:  # the first step of a run: remember where it started
             self._history = [*self._history[-(MAX_HISTORY - 1) :], self._snapshot()]
             self._stroke_open = True
-        output = self._backend.step(self._state(), bool(render))
+        output = self._backend.step(self._state(halted), render)
         self._references = output.references
         self._handles = output.handles
         self._step_count += 1
-        image = None
-        if output.image is not None:
-            with record_function("draggan/image_transfer"):
-                image = output.image.cpu().numpy()
-        handles, targets, done, losses = self._read_back(output)
-        return StepResult(
-            handles=handles, targets=targets,
-            distances=np.linalg.norm(targets - handles, axis=1).astype(np.float32),
-            losses=losses, done=done, step=self._step_count, image=image,
+        result = StepResult.on_device(
+            output.handles, self._targets, output.done, output.losses, self._step_count,
+            output.image,
         )  # fmt: skip
-
-    def _read_back(self, output):
-        """The small results of a step in one device-to-host copy (one sync, not one each)."""
-        count = len(output.handles)
-        names = list(output.losses)
-        device = output.handles.device
-        packed = torch.cat([
-            output.handles.reshape(-1).float(), self._targets.reshape(-1).to(device),
-            output.done.reshape(1).to(device, torch.float32),
-            *(output.losses[name].reshape(1).to(device, torch.float32) for name in names),
-        ]).cpu().numpy()  # fmt: skip
-        handles = packed[: 2 * count].reshape(count, 2)[:, ::-1].copy()  # (x, y)
-        targets = packed[2 * count : 4 * count].reshape(count, 2)[:, ::-1].copy()
-        losses = {name: float(value) for name, value in zip(names, packed[4 * count + 1 :])}
-        return handles, targets, bool(packed[4 * count]), losses
+        return result, output.done
 
     def run(self, max_steps=200, until_done=True, callback=None, render_every=1):
         """Up to max_steps steps (stopping at the first done step when until_done).
@@ -279,10 +286,21 @@ class DragSession:
         Step results carry an image every `render_every` steps (0: never). `callback(result)`
         sees each result; returning False stops the run. Returns the last StepResult (None
         when max_steps is 0). `undo()` goes back to the state before this call.
+        Without a callback, a backend that stays on the device (fast) reads the done flags
+        only every `done_check_interval(device)` steps; the steps it queued after the done
+        step change nothing, and the session ends as if it had stopped there.
         """
         max_steps = inputs.check_int("max_steps", max_steps, 0, MAX_STEPS)
         render_every = inputs.check_int("render_every", render_every, 0, MAX_STEPS)
         self._stroke_open = False
+        if callback is None and self._backend.stays_on_device:
+            result = self._run_queued(max_steps, until_done, render_every)
+        else:
+            result = self._run_stepwise(max_steps, until_done, callback, render_every)
+        self._stroke_open = False
+        return result
+
+    def _run_stepwise(self, max_steps, until_done, callback, render_every):
         result = None
         for index in range(max_steps):
             render = render_every > 0 and (index + 1) % render_every == 0
@@ -291,7 +309,32 @@ class DragSession:
                 break
             if until_done and result.done:
                 break
-        self._stroke_open = False
+        return result
+
+    def _run_queued(self, max_steps, until_done, render_every):
+        """run() without reading the device after each step. While until_done, `halted` (on
+        the device) turns True at the first done step and makes every later step a no-op;
+        each read copies the done flags of the steps since the previous read, and the first
+        True among them is the step the run really ended on."""
+        interval = done_check_interval(self.device)
+        halted = torch.zeros((), dtype=torch.bool, device=self.device) if until_done else None
+        unread = []  # (result, done flag on the device) of the steps since the last read
+        result = None
+        for index in range(max_steps):
+            render = render_every > 0 and (index + 1) % render_every == 0
+            result, done = self._launch_step(render, halted)
+            if halted is None:
+                continue
+            halted = halted | done
+            unread.append((result, done))
+            if len(unread) == interval or index + 1 == max_steps:
+                flags = copy_to_host(torch.stack([done for _, done in unread]))  # [steps] bool
+                if flags.any():
+                    extra_steps = len(unread) - 1 - int(flags.argmax())  # no-ops after done
+                    result = unread[-1 - extra_steps][0]
+                    self._step_count -= extra_steps
+                    break
+                unread = []
         return result
 
     def image(self) -> np.ndarray:

@@ -65,6 +65,10 @@ class DragState:
     movable_mask: torch.Tensor | None  # [H, W] float32 on the device, 1 = may change; or None
     references: FeatureReferences | None  # None: take them from this step's forward pass
     config: DragConfig
+    # bool scalar on the device, or None. True: this step must leave w, the optimizer state and
+    # the handles as they are (a step queued after the run reached done, see
+    # DragSession.run); only backends with `stays_on_device` get one.
+    halted: torch.Tensor | None = None
 
     def styles(self) -> torch.Tensor:
         """ws [1, num_ws, w_dim] = cat(w[:, :n], w0[:, n:]), differentiable in w."""
@@ -98,12 +102,25 @@ def image_to_uint8(img: torch.Tensor) -> torch.Tensor:
 
 
 class StepBackend(abc.ABC):
-    """One implementation of the DragGAN step. Subclasses set `name` and implement `step`."""
+    """One implementation of the DragGAN step. Subclasses set `name` and implement `step`.
+
+    `stays_on_device`: the step never reads the device from the host (its StepOutput stays
+    there, and it honours DragState.halted), so the session may defer reading results.
+    `compiles`: `compile=True` has a meaning (the step runs through torch.compile).
+    """
 
     name: ClassVar[str]
+    stays_on_device: ClassVar[bool] = False
+    compiles: ClassVar[bool] = False
 
-    def __init__(self, config: DragConfig):
+    def __init__(self, config: DragConfig, compile: bool = False):
+        if compile and not self.compiles:
+            raise ValueError(
+                f"compile=True: the {self.name!r} backend has no compiled step "
+                "(the 'fast' backend has one)"
+            )
         self.config = config
+        self.compile = compile
 
     @abc.abstractmethod
     def step(self, state: DragState, render: bool) -> StepOutput:
@@ -136,8 +153,9 @@ def backend_names() -> list[str]:
     return sorted(set(BACKEND_MODULES) | set(_REGISTRY))
 
 
-def create_backend(name: str, config: DragConfig) -> StepBackend:
-    """A new backend instance by name; clear errors for unknown or unavailable ones."""
+def create_backend(name: str, config: DragConfig, compile: bool = False) -> StepBackend:
+    """A new backend instance by name (compile: its step through torch.compile); clear errors
+    for unknown or unavailable ones."""
     if name not in _REGISTRY:
         module = BACKEND_MODULES.get(name)
         if module is None:
@@ -148,4 +166,4 @@ def create_backend(name: str, config: DragConfig) -> StepBackend:
             raise ValueError(f"backend {name!r} is not available: {exc}") from exc
         if name not in _REGISTRY:
             raise ValueError(f"backend {name!r}: module {module} did not register it")
-    return _REGISTRY[name](config)
+    return _REGISTRY[name](config, compile=compile)

@@ -5,7 +5,9 @@ What it does differently, with the same results:
   term read the native map through `draggan_fast.kernels` (Triton on CUDA, vectorised PyTorch on
   the CPU; `describe()` says which and why);
 - no GPU-to-CPU synchronisation inside a step: handles, the stop decision and whether w is
-  updated stay tensors on the device (the session reads them once, after the step);
+  updated stay tensors on the device (the session reads them only when asked: StepResult in
+  draggan_fast/step_result.py); a step given `DragState.halted` True leaves w, the optimizer
+  state and the handles as they were, decided on the device (`_keep_unless`);
 - the generator's weights are frozen (requires_grad False), so only w gets a gradient; on the
   CPU the feature blocks run as `FrozenFeatureSynthesis` (draggan_fast/step_fast_synthesis.py:
   precomputed demodulation, premodulated weights for the fixed w0 rows, and without a mask the
@@ -13,7 +15,8 @@ What it does differently, with the same results:
   `fused_modconv=False`;
 - the blocks after the feature block run without autograd, and only when an image is wanted.
 
-`DRAGGAN_FAST_COMPILE=1` runs the differentiable part of a step through torch.compile.
+`DragSession(compile=True)` runs the differentiable part of a step through torch.compile; the
+environment variable DRAGGAN_FAST_COMPILE overrides that choice: 1 compiles, 0 does not.
 Internal coordinates are (row, col) pixels.
 """
 
@@ -158,13 +161,20 @@ class FastBackend(StepBackend):
 
     name = "fast"
 
-    def __init__(self, config: DragConfig):
-        super().__init__(config)
+    stays_on_device = True
+    compiles = True
+
+    def __init__(self, config: DragConfig, compile: bool = False):
+        override = os.environ.get(COMPILE_ENV_VAR)
+        if override is not None:
+            if override not in ("0", "1"):
+                raise ValueError(f"{COMPILE_ENV_VAR} must be 0 or 1 when set, got {override!r}")
+            compile = override == "1"
+        super().__init__(config, compile=compile)
+        self._compile_origin = f"{COMPILE_ENV_VAR}={override}" if override else "compile=True"
         self._device = None
         self._frozen = None  # (synthesis, FrozenFeatureSynthesis or None, reason)
-        self._losses = forward_and_losses
-        if os.environ.get(COMPILE_ENV_VAR, "0") == "1":
-            self._losses = torch.compile(forward_and_losses)
+        self._losses = torch.compile(forward_and_losses) if compile else forward_and_losses
 
     def describe(self) -> str:
         device = self._device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -172,7 +182,7 @@ class FastBackend(StepBackend):
             f"{row['op'].split('::')[1]}: {row['implementation']} ({row['reason']})"
             for row in describe_dispatch(device)
         )
-        compiled = ", torch.compile" if self._losses is not forward_and_losses else ""
+        compiled = f", torch.compile ({self._compile_origin})" if self.compile else ""
         blocks = f"; feature blocks: {self._frozen[2]}" if self._frozen else ""
         return f"fast on {device}{compiled}: {ops}{blocks}"
 
@@ -211,6 +221,10 @@ class FastBackend(StepBackend):
         )  # fmt: skip
         tracked, loss_motion, loss_mask, total, done, update = outputs[:6]
         handle_features, feature_map, ws, features, image_state = outputs[6:]
+        if state.halted is not None:  # a step after done: a no-op, decided on the device
+            update = update & ~state.halted
+            tracked = torch.where(state.halted, state.handles, tracked)
+            done = done | state.halted
         with record_function("draggan/backward"):
             state.optimizer.zero_grad()
             if total.requires_grad:  # False only when nothing depends on w (no optimised layer)

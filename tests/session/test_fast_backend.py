@@ -231,6 +231,7 @@ def test_fast_step_marks_every_profiler_region_once(tiny_G):
     session.add_point((10, 12), (25, 18))
     session.set_mask(np.ones([32, 32], bool))
     with profile(activities=[ProfilerActivity.CPU]) as prof:
-        session.step(render=True)
+        result = session.step(render=True)
+        assert result.image.shape == (32, 32, 3)  # the image is transferred when first read
     counts = {event.key: event.count for event in prof.key_averages() if event.key in regions}
     assert counts == dict.fromkeys(regions, 1)
