@@ -80,16 +80,14 @@ class SynthesisLayer(torch.nn.Module):
             noise = torch.randn(shape, device=x.device) * self.noise_strength
         elif self.use_noise and noise_mode == "const":
             noise = self.noise_const * self.noise_strength
-        x = ops.modulated_conv2d(
-            x, self.weight, styles, noise=noise, up=self.up, padding=self.padding,
-            resample_filter=self.resample_filter, flip_weight=(self.up == 1),
-            fused_modconv=fused_modconv,
-        )  # fmt: skip
         act_gain = self.act_gain * gain
         act_clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
-        return ops.bias_act(
-            x, self.bias.to(x.dtype), act=self.activation, gain=act_gain, clamp=act_clamp
-        )
+        # One op where compiled (CUDA), else modulated_conv2d then bias_act.
+        return ops.modulated_conv2d_bias_act(
+            x, self.weight, styles, self.bias, noise=noise, up=self.up, padding=self.padding,
+            resample_filter=self.resample_filter, flip_weight=(self.up == 1),
+            fused_modconv=fused_modconv, act=self.activation, gain=act_gain, clamp=act_clamp,
+        )  # fmt: skip
 
 
 class ToRGBLayer(torch.nn.Module):
