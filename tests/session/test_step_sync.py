@@ -223,7 +223,7 @@ def test_compile_errors(tiny_G):
 def test_a_queued_run_synchronises_only_to_read_done_flags_on_cuda(tiny_G):
     # Not run where the tests were written (no GPU there).
     session = _drag(tiny_generator().cuda())
-    session.step()  # warm-up: Triton compilation, references
+    session.step(render=True)  # warm-up: Triton compilation, op self-checks, references
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("error")
     try:
