@@ -124,6 +124,8 @@ def load_session(path, G, *, backend=None, device=None):
     _require("seed" in hyperparameters and "backend" in hyperparameters, "no hyperparameters")
     if backend is not None:
         hyperparameters["backend"] = backend
+    if hyperparameters["backend"] != "fast":
+        hyperparameters.pop("compile", None)  # only the fast backend compiles its step
     try:
         session = DragSession(G, w=arrays["w0"], device=device, **hyperparameters)
     except TypeError as exc:

@@ -47,6 +47,8 @@ class StepClock:
         synchronize(self.device)
         start = time.perf_counter()
         result = self.session.step(render=render)
+        if render:
+            result.image  # noqa: B018 - the image transfer is part of a rendered step
         synchronize(self.device)
         elapsed_ms = (time.perf_counter() - start) * 1000.0
         self.steps_run += 1

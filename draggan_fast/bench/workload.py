@@ -5,10 +5,7 @@ measured steps, so every measured step tracks, back-propagates and updates w (a 
 handles all arrived would skip the update and time something else).
 """
 
-import contextlib
-import inspect
 import math
-import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,38 +62,14 @@ def movable_mask(resolution: int) -> np.ndarray:
     return mask
 
 
-def session_accepts(name: str) -> bool:
-    """Whether this install's DragSession takes keyword `name`."""
-    from draggan_fast import DragSession
-
-    return name in inspect.signature(DragSession).parameters
-
-
 def compile_method(backend: str) -> str:
-    """How `--compile` compiles `backend`'s step in this install.
-
-    The session's own option when it has one; else the fast backend's own switch; else each
-    synthesis block of the generator goes through `torch.compile` (nn.Module.compile, in place),
-    the part of the reference step that dominates.
+    """How `--compile` compiles `backend`'s step: the fast backend's own option
+    (`DragSession(compile=True)`); for the others each synthesis block of the generator goes
+    through `torch.compile` (nn.Module.compile, in place), the part of their step that dominates.
     """
-    if session_accepts("compile"):
-        return "DragSession(compile=True)"
     if backend == "fast":
-        return "the fast backend's own torch.compile (DRAGGAN_FAST_COMPILE=1)"
+        return "DragSession(compile=True)"
     return "torch.compile of each synthesis block (nn.Module.compile)"
-
-
-@contextlib.contextmanager
-def _environment_variable(name: str, value: str):
-    previous = os.environ.get(name)
-    os.environ[name] = value
-    try:
-        yield
-    finally:
-        if previous is None:
-            del os.environ[name]
-        else:
-            os.environ[name] = previous
 
 
 def make_session(generator, workload: DragWorkload, backend: str, device, compile_step: bool):
@@ -104,18 +77,12 @@ def make_session(generator, workload: DragWorkload, backend: str, device, compil
     from draggan_fast import DragSession
 
     options = {"seed": workload.seed, "backend": backend, "device": torch.device(device)}
-    switch = contextlib.nullcontext()
-    if compile_step and session_accepts("compile"):
+    if compile_step and backend == "fast":
         options["compile"] = True
-    elif compile_step and backend == "fast":
-        from draggan_fast.step_fast import COMPILE_ENV_VAR
-
-        switch = _environment_variable(COMPILE_ENV_VAR, "1")  # read when the backend is made
     elif compile_step:
         for block in generator.synthesis.blocks:
             block.compile()
-    with switch:
-        session = DragSession(generator, **options)
+    session = DragSession(generator, **options)
     for handle, target in handle_target_pairs(workload.handles, generator.img_resolution):
         session.add_point(handle=handle, target=target)
     if workload.mask:

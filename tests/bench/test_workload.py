@@ -53,13 +53,12 @@ def test_session_gets_the_points_and_mask():
     assert (session.movable_mask > 0).tolist() == movable_mask(64).tolist()
 
 
-def test_compile_without_a_session_option_compiles_the_synthesis_blocks():
+def test_compile_of_the_reference_backend_compiles_the_synthesis_blocks():
     from draggan_fast.bench.presets import build_preset_generator
-    from draggan_fast.bench.workload import compile_method, make_session, session_accepts
+    from draggan_fast.bench.workload import compile_method, make_session
 
-    if session_accepts("compile"):
-        pytest.skip("DragSession compiles by itself here")
     generator = build_preset_generator("tiny")
     make_session(generator, DragWorkload(), "reference", "cpu", compile_step=True)
     assert all(block._compiled_call_impl is not None for block in generator.synthesis.blocks)
     assert "synthesis block" in compile_method("reference")
+    assert compile_method("fast") == "DragSession(compile=True)"
