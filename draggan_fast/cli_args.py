@@ -60,10 +60,10 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def pick_device(requested: str | None) -> str:
-    """--device value -> a torch device string (default: cuda when available)."""
+    """--device value -> a torch device string (None or "auto": cuda when available)."""
     import torch
 
-    if requested is None:
+    if requested is None or requested == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     try:
         device = torch.device(requested)

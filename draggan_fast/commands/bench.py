@@ -4,6 +4,8 @@ import argparse
 import os
 import sys
 
+from draggan_fast.cli_args import pick_device
+
 NAME = "bench"
 HELP = "benchmark drag steps: ms per step, phase breakdown, peak memory, fast/reference ratio"
 
@@ -72,16 +74,6 @@ def _backends(text: str) -> list[str]:
     return backends
 
 
-def _device(requested: str | None) -> str:
-    import torch
-
-    if requested == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda: no CUDA GPU is available to this process")
-    if requested is None:
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return requested
-
-
 def run(args) -> int:
     from draggan_fast.bench import presets, report, runner
     from draggan_fast.bench.workload import DragWorkload
@@ -97,7 +89,7 @@ def run(args) -> int:
     options = runner.BenchOptions(
         source=source,
         backends=_backends(args.backend),
-        device=_device(args.device),
+        device=pick_device(args.device),
         steps=args.steps,
         warmup=args.warmup,
         profile_steps=args.profile_steps,

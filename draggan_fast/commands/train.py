@@ -3,6 +3,8 @@
 import dataclasses
 from pathlib import Path
 
+from draggan_fast.cli_args import pick_device
+
 NAME = "train"
 HELP = "train a StyleGAN2 on the procedural cartoon faces (resumable)"
 
@@ -57,18 +59,6 @@ def add_arguments(parser):
         )  # fmt: skip
 
 
-def _device(name):
-    import torch
-
-    from draggan_fast.cli import CommandError
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise CommandError(f"--device {name}: CUDA is not available here")
-    return name
-
-
 def run(args):
     from draggan_fast.cli import CommandError
     from draggan_fast.stylegan.training import RunOptions, TrainConfig, train
@@ -80,7 +70,7 @@ def run(args):
         raise CommandError(f"--data-pool must be >= 0, got {args.data_pool}")
     if args.resume is not None and not args.resume.exists():
         raise CommandError(f"--resume {args.resume}: no such checkpoint")
-    device = _device(args.device)
+    device = pick_device(args.device)
     on_cuda = device.startswith("cuda")
     given = {f: getattr(args, f) for f in _CONFIG_FLAGS if getattr(args, f) is not None}
     if args.fp16_res is not None or on_cuda:

@@ -4,6 +4,7 @@ import asyncio
 import webbrowser
 
 from draggan_fast.cli import CommandError
+from draggan_fast.cli_args import pick_device
 
 NAME = "view"
 HELP = "serve the web viewer (loopback only unless --host says otherwise) and open it"
@@ -70,20 +71,6 @@ def _model_paths(args):
         ) from None
 
 
-def _device(requested):
-    import torch
-
-    if requested is None:
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        device = torch.device(requested)
-    except RuntimeError as exc:
-        raise CommandError(f"--device {requested!r}: {exc}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise CommandError(f"--device {requested}: CUDA is not available here")
-    return str(device)
-
-
 def run(args) -> int:
 
     from draggan_fast.viewer.models import ModelRegistry
@@ -95,7 +82,7 @@ def run(args) -> int:
         raise CommandError(f"--port must be in [0, 65535], got {args.port}")
     if args.idle_timeout <= 0 or args.max_message_mb <= 0:
         raise CommandError("--idle-timeout and --max-message-mb must be positive")
-    registry = ModelRegistry(_model_paths(args), args.models_dir, device=_device(args.device))
+    registry = ModelRegistry(_model_paths(args), args.models_dir, device=pick_device(args.device))
     from draggan_fast import DragSession
 
     # A broken model file or an unavailable backend fails now, not in the browser.
