@@ -13,11 +13,18 @@ from draggan_fast.stylegan.ops.dispatch import modulated_conv2d_algorithm
 from draggan_fast.stylegan.ops.reference import _pair, activation_defaults, parse_padding
 
 
-def bias_act(x, b=None, dim=1, act="linear", alpha=None, gain=None, clamp=None):
+def _activation_scalars(act, alpha, gain, clamp):
+    """The op schema's (alpha, gain, clamp): None = the activation's default alpha/gain, and
+    -1.0 for no clamping (None or negative)."""
     def_alpha, def_gain = activation_defaults(act)
     alpha = def_alpha if alpha is None else float(alpha)
     gain = def_gain if gain is None else float(gain)
     clamp = -1.0 if clamp is None or clamp < 0 else float(clamp)
+    return alpha, gain, clamp
+
+
+def bias_act(x, b=None, dim=1, act="linear", alpha=None, gain=None, clamp=None):
+    alpha, gain, clamp = _activation_scalars(act, alpha, gain, clamp)
     return torch.ops.draggan_fast.bias_act(x, b, dim, act, alpha, gain, clamp)
 
 
@@ -48,10 +55,7 @@ def modulated_conv2d(x, weight, styles, noise=None, up=1, padding=0, resample_fi
     bias_act epilogue (`act` linear, relu or lrelu) when `bias`/`act`/`gain`/`clamp` are given.
     `algorithm`: "cudnn" or "implicit_gemm" (up = 1 only; up = 2 always runs cuDNN); None: the
     configured one (`dispatch.modulated_conv2d_algorithm`)."""
-    def_alpha, def_gain = activation_defaults(act)
-    alpha = def_alpha if alpha is None else float(alpha)
-    gain = def_gain if gain is None else float(gain)
-    clamp = -1.0 if clamp is None or clamp < 0 else float(clamp)
+    alpha, gain, clamp = _activation_scalars(act, alpha, gain, clamp)
     if algorithm is None:
         algorithm = modulated_conv2d_algorithm()
     op = torch.ops.draggan_fast.modulated_conv2d
