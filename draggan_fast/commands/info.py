@@ -19,18 +19,14 @@ def add_arguments(parser):
 
 
 def _compiled_ops():
-    """Names of the draggan_fast ops with a compiled kernel, per dispatch key."""
-    import torch
-
+    """Names of the draggan_fast ops with a compiled kernel, per device type."""
     from draggan_fast.stylegan.ops import dispatch
 
-    compiled = {}
-    for key in ("CPU", "CUDA"):
-        compiled[key.lower()] = [
-            op for op in (*dispatch.OPS, "bias_act_grad", "modulated_conv2d_implicit_gemm")
-            if torch._C._dispatch_has_kernel_for_dispatch_key(f"draggan_fast::{op}", key)
-        ]  # fmt: skip
-    return compiled
+    names = (*dispatch.OPS, "bias_act_grad", "modulated_conv2d_implicit_gemm")
+    return {
+        device_type: [op for op in names if dispatch.has_kernel(op, device_type)]
+        for device_type in ("cpu", "cuda")
+    }
 
 
 def _drag_op_dispatch(device):

@@ -30,7 +30,6 @@ KERNEL_DTYPES = {
     "cpu": (torch.float32, torch.float64),
     "cuda": (torch.float32, torch.float16, torch.bfloat16, torch.float64),
 }
-_DTYPE_NOTES = {"cpu": "float32/float64 inputs", "cuda": "float32/float16/bfloat16 inputs"}
 _MODULATED_CONV_NOTE = (
     "3x3 or 1x1 conv with same padding, up 1 or 2 with a 4x4 filter, float32/float16 inputs"
 )
@@ -46,7 +45,15 @@ def _opt_out() -> str | None:
     return f"{OPT_OUT_VARIABLE}=reference" if value == "reference" else None
 
 
-def _has_kernel(op: str, device_type: str) -> bool:
+def _dtype_note(device_type: str) -> str:
+    """The dtypes the kernels of a device type take, as said in dispatch reasons."""
+    names = "/".join(str(dtype).removeprefix("torch.") for dtype in KERNEL_DTYPES[device_type])
+    return f"{names} inputs"
+
+
+def has_kernel(op: str, device_type: str) -> bool:
+    """True when the loaded extension registered a kernel of `draggan_fast::op` for the device
+    type ("cpu", "cuda")."""
     key = {"cpu": "CPU", "cuda": "CUDA"}.get(device_type)
     return key is not None and torch._C._dispatch_has_kernel_for_dispatch_key(
         f"draggan_fast::{op}", key
@@ -61,7 +68,7 @@ def _decide(op: str, device_type: str) -> tuple[str, str]:
         return "reference", "CUDA is not available"
     if extension.load() is None:
         return "reference", f"compiled extension not loaded ({extension.failure()})"
-    if not _has_kernel(op, device_type):
+    if not has_kernel(op, device_type):
         detail = " (built without CUDA)" if device_type == "cuda" else ""
         return "reference", f"no compiled {device_type.upper()} kernel for {op}{detail}"
     if device_type == "cuda":
@@ -76,13 +83,13 @@ def _decide(op: str, device_type: str) -> tuple[str, str]:
                 stacklevel=4,
             )
             return "reference", f"CUDA self-check failed: {problem}"
-        note = _DTYPE_NOTES["cuda"]
+        note = _dtype_note("cuda")
         if op == "modulated_conv2d":
             note = f"{_MODULATED_CONV_NOTE}; algorithm {modulated_conv2d_algorithm()}"
         return "compiled", f"CUDA kernel, self-check passed ({note}; others: reference)"
     return (
         "compiled",
-        f"{device_type.upper()} kernel ({_DTYPE_NOTES[device_type]}; others: reference)",
+        f"{device_type.upper()} kernel ({_dtype_note(device_type)}; others: reference)",
     )
 
 

@@ -25,6 +25,7 @@ def test_describe_dispatch_lists_every_op_with_a_reason():
 
 def test_cpu_ops_are_compiled_when_the_extension_loads(compiled_ops):
     assert _row("cpu", "bias_act")["implementation"] == "compiled"
+    assert "float32/float64 inputs" in _row("cpu", "bias_act")["reason"]
     assert _row("cpu", "upfirdn2d")["implementation"] == "compiled"
     modulated = _row("cpu", "modulated_conv2d")
     assert modulated["implementation"] == "reference"
@@ -136,7 +137,7 @@ def test_failed_cuda_self_check_falls_back_with_one_warning(fresh_dispatch):
 
     fresh_dispatch.setattr(torch.cuda, "is_available", lambda: True)
     fresh_dispatch.setattr(extension, "load", lambda: object())
-    fresh_dispatch.setattr(dispatch, "_has_kernel", lambda op, device_type: True)
+    fresh_dispatch.setattr(dispatch, "has_kernel", lambda op, device_type: True)
     fresh_dispatch.setattr(selfcheck, "self_check", lambda op, device: "output differs by 0.5")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
