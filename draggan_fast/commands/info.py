@@ -1,6 +1,5 @@
 """`draggan-fast info`: the build of the compiled ops and which implementation each op runs."""
 
-import importlib
 import json
 import platform
 
@@ -30,15 +29,13 @@ def _compiled_ops():
 
 
 def _drag_op_dispatch(device):
-    """Rows of the drag ops' dispatch, if the drag-op package provides them."""
+    """Rows of the drag ops' dispatch (one "unavailable" row if draggan_fast.kernels cannot be
+    imported, so that `info` still reports on a broken install)."""
     try:
-        kernels = importlib.import_module("draggan_fast.kernels")
+        from draggan_fast.kernels import describe_dispatch
     except ImportError as exc:
         return [{"op": "drag ops", "implementation": "unavailable", "reason": str(exc)}]
-    describe = getattr(kernels, "describe_dispatch", None)
-    if describe is None:
-        return [{"op": "drag ops", "implementation": "unknown", "reason": "no describe_dispatch"}]
-    return describe(device)
+    return describe_dispatch(device)
 
 
 def collect(devices=None):
