@@ -30,8 +30,11 @@ def is_tf_pickle(data) -> bool:
     )
 
 
-def generator_kwargs(Gs: TFNetwork, source: str) -> dict:
-    """Gs's static kwargs -> official PyTorch constructor kwargs (nested, ada style)."""
+def generator_kwargs(Gs: TFNetwork, variables: dict, source: str) -> dict:
+    """Gs's static kwargs -> official PyTorch constructor kwargs (nested, ada style).
+
+    `variables`: Gs's `tf_variables`, whose names tell a 'skip' from an 'orig' architecture.
+    """
     version = Gs.state.get("version")
     if not isinstance(version, int) or version < _MIN_VERSION:
         raise CheckpointError(
@@ -73,7 +76,7 @@ def generator_kwargs(Gs: TFNetwork, source: str) -> dict:
     unknown = sorted(set(tf_kwargs) - known)
     if unknown:
         raise CheckpointError(f"{source}: unknown TensorFlow kwargs: {', '.join(unknown)}")
-    if any(re.search(r"(^|/)ToRGB_lod\d+/", name) for name in tf_variables(Gs, source)):
+    if any(re.search(r"(^|/)ToRGB_lod\d+/", name) for name in variables):
         kwargs["synthesis_kwargs"]["architecture"] = "orig"  # per-LOD ToRGB: not 'skip'
     return kwargs
 
@@ -106,8 +109,9 @@ def _rules(var, resample_filter):
     def dense(tf_name):
         return var(tf_name).T
 
-    def torch_layer(r, name):
-        return layer[name] if not (r == "4" and name == "conv1") else "Conv"
+    def tf_layer(resolution, name):
+        """The TF layer of official layer `name` (conv0, conv1, torgb) in a block."""
+        return layer[name] if not (resolution == "4" and name == "conv1") else "Conv"
 
     return [
         (r"mapping\.w_avg", lambda: var("dlatent_avg")),
@@ -122,9 +126,7 @@ def _rules(var, resample_filter):
         ),
         (
             r"synthesis\.b(\d+)\.(conv1|torgb)\.weight",
-            lambda r, name: var(synth.format(r, torch_layer(r, name), "weight")).transpose(
-                3, 2, 0, 1
-            ),
+            lambda r, name: var(synth.format(r, tf_layer(r, name), "weight")).transpose(3, 2, 0, 1),
         ),
         (
             r"synthesis\.b(\d+)\.conv(\d)\.noise_const",
@@ -132,26 +134,25 @@ def _rules(var, resample_filter):
         ),
         (
             r"synthesis\.b(\d+)\.(conv0|conv1|torgb)\.(bias|noise_strength)",
-            lambda r, name, kind: var(synth.format(r, torch_layer(r, name), kind)),
+            lambda r, name, kind: var(synth.format(r, tf_layer(r, name), kind)),
         ),
         (
             r"synthesis\.b(\d+)\.(conv0|conv1|torgb)\.affine\.weight",
-            lambda r, name: var(synth.format(r, torch_layer(r, name), "mod_weight")).T,
+            lambda r, name: var(synth.format(r, tf_layer(r, name), "mod_weight")).T,
         ),
         (
             r"synthesis\.b(\d+)\.(conv0|conv1|torgb)\.affine\.bias",
-            lambda r, name: var(synth.format(r, torch_layer(r, name), "mod_bias")) + 1,
+            lambda r, name: var(synth.format(r, tf_layer(r, name), "mod_bias")) + 1,
         ),
         (r".*\.resample_filter", lambda: resample_filter),
     ]
 
 
-def convert_variables(Gs: TFNetwork, param_names, kwargs: dict, source: str) -> dict:
-    """The official-named state for `param_names` from Gs's TF variables.
+def convert_variables(variables: dict, param_names, kwargs: dict, source: str) -> dict:
+    """The official-named state for `param_names` from Gs's TF variables (`tf_variables`).
 
     Raises CheckpointError naming the TF variables the config needs but the pickle lacks.
     """
-    variables = tf_variables(Gs, source)
     missing = []
 
     def var(tf_name):

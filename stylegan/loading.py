@@ -202,9 +202,10 @@ def _decode(stream, source: str) -> Generator:
 
 
 def _build_from_tf(Gs, source: str) -> Generator:
-    kwargs = legacy_tf.generator_kwargs(Gs, source)
+    variables = legacy_tf.tf_variables(Gs, source)
+    kwargs = legacy_tf.generator_kwargs(Gs, variables, source)
     G = construct_on_meta(official_kwargs_to_ours(kwargs, source=source), source)
-    state = legacy_tf.convert_variables(Gs, G.state_dict().keys(), kwargs, source)
+    state = legacy_tf.convert_variables(variables, G.state_dict().keys(), kwargs, source)
     return place_state(G, state, source)
 
 
