@@ -1,6 +1,7 @@
 """The gradient formula of the compiled modulated_conv2d (a CUDA op), checked on the CPU: the
-op's backward (stylegan/ops/modulated_conv2d_autograd.py) fed with the reference forward must
-give the reference's autograd gradients. The CUDA tests check the op itself end to end."""
+op's setup_context and backward (stylegan/ops/modulated_conv2d_autograd.py), fed with the
+reference forward, must give the reference's autograd gradients. The CUDA tests check the op
+itself end to end."""
 
 from types import SimpleNamespace
 
@@ -40,11 +41,14 @@ def test_backward_formula_matches_reference_autograd(compiled_ops, up, kernel, d
     grad_y = torch.randn(y.shape, generator=generator, dtype=torch.float64)
     expected = torch.autograd.grad(y, leaves, grad_y)
 
-    ctx = SimpleNamespace(
-        saved_tensors=(x, weight, styles, FIR, y.detach()),
-        params=(up, kernel // 2, demodulate, act, alpha, gain, clamp),
-        noise_shape=noise.shape, noise_dtype=noise.dtype, bias_dtype=bias.dtype,
+    # The op's own setup_context fills the context from the op's inputs and output.
+    ctx = SimpleNamespace()
+    ctx.save_for_backward = lambda *tensors: setattr(ctx, "saved_tensors", tensors)
+    op_inputs = (
+        x, weight, styles, noise, bias, FIR, up, kernel // 2, demodulate, up == 1, act, alpha,
+        gain, clamp,
     )  # fmt: skip
+    modulated_conv2d_autograd._setup(ctx, op_inputs, y.detach())
     grads = modulated_conv2d_autograd._backward(ctx, grad_y)
     for name, actual, wanted in zip(["x", "weight", "styles", "noise", "bias"], grads, expected):
         torch.testing.assert_close(actual, wanted, rtol=1e-9, atol=1e-9, msg=f"grad of {name}")
