@@ -242,14 +242,10 @@ class SessionWorker:
 
     def _set_point(self, index, handle, target):
         self._check_index(index)
-        if handle is None:
+        if handle is not None:
+            self._session.set_handle(index, handle)
+        if target is not None:
             self._session.set_target(index, target)
-            return
-        points = [list(pair) for pair in zip(self._session.handles, self._session.targets)]
-        points[index] = [handle, points[index][1] if target is None else target]
-        self._session.clear_points()
-        for point_handle, point_target in points:
-            self._session.add_point(handle=tuple(point_handle), target=tuple(point_target))
 
     def _check_index(self, index):
         count = len(self._session.handles)

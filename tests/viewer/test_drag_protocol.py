@@ -121,6 +121,20 @@ def test_points_are_added_moved_and_removed(client):
         client.start()
 
 
+def test_moving_one_handle_keeps_the_other_points_start_for_reset(client):
+    client.add_point(HANDLE, TARGET)
+    client.add_point((40, 40), (44, 40))
+    client.set_params(lr=DRAG_LR)
+    drag(client, max_steps=3)
+    dragged = client.get_state()["points"][0]["handle"]
+    assert dragged != list(HANDLE)  # the drag moved point 0's handle
+    client.set_point(1, handle=(50, 50))
+    client.reset_image()
+    points = client.get_state()["points"]
+    assert points[0]["handle"] == list(HANDLE)  # where it was placed, not where the drag left it
+    assert points[1] == {"handle": [50.0, 50.0], "target": [44.0, 40.0]}
+
+
 def test_mask_is_set_checked_and_cleared(client):
     movable = np.zeros((IMAGE_SIZE, IMAGE_SIZE), dtype=bool)
     movable[10:30, 10:40] = True
