@@ -17,14 +17,10 @@ def load_fixture(fixtures_dir: Path, name: str):
     return data, json.loads(str(data["meta_json"]))
 
 
-def official_kwargs_to_ours(init_kwargs: dict) -> dict:
-    """Official constructor kwargs (nested `synthesis_kwargs` or flat) -> Generator kwargs."""
-    return loading.official_kwargs_to_ours(init_kwargs, source="fixture")
-
-
 def generator_from_fixture(fixtures_dir: Path, name: str) -> Generator:
+    """The fixture's official init_kwargs and state through `loading.build_generator` (the path
+    every checkpoint format takes), in eval mode without gradients."""
     data, meta = load_fixture(fixtures_dir, name)
-    G = Generator(**official_kwargs_to_ours(meta["init_kwargs"])).eval()
     state = {k[len("state/") :]: torch.from_numpy(data[k]) for k in data if k.startswith("state/")}
-    G.load_state_dict(state, strict=True)
-    return G.requires_grad_(False)
+    G = loading.build_generator(meta["init_kwargs"], state, source=f"fixture {name}")
+    return G.eval().requires_grad_(False)
