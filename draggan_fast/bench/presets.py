@@ -8,6 +8,8 @@ not on the weights, so a preset is a faithful stand-in for the released checkpoi
 from dataclasses import dataclass
 from pathlib import Path
 
+from draggan_fast.assets_registry import default_model_path
+
 WEIGHTS_SEED = 0
 
 
@@ -83,18 +85,6 @@ def build_preset_generator(name: str):
     return generator.eval().requires_grad_(False)
 
 
-def default_model_path() -> Path:
-    """The bundled model's file (issue 8); a clear error while none is bundled."""
-    try:
-        from draggan_fast.assets_registry import default_model_path as bundled_path
-    except ImportError as exc:
-        raise ValueError(
-            "--arch default needs the bundled model, which this install does not have yet; "
-            "use --arch ffhq512|256|... or --model PATH"
-        ) from exc
-    return Path(bundled_path())
-
-
 def load_model_generator(path: Path):
     """A generator from a checkpoint file; the loader never runs code from the file."""
     import draggan_fast
@@ -109,7 +99,7 @@ def describe_source(arch: str | None, model: str | None) -> dict:
     """What a run benchmarks, for the report: the preset (with its shape) or the file."""
     if model is not None:
         return {"kind": "file", "path": str(model)}
-    if arch == DEFAULT_ARCH:
+    if arch == DEFAULT_ARCH:  # FileNotFoundError naming the file when the install lacks it
         return {"kind": "bundled", "path": str(default_model_path())}
     preset = PRESETS[arch]
     return {

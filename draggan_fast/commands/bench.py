@@ -1,7 +1,6 @@
 """`draggan-fast bench`: time real drag steps per backend, side by side in one run."""
 
 import argparse
-import os
 import sys
 
 from draggan_fast.cli_args import pick_device
@@ -78,14 +77,12 @@ def run(args) -> int:
     from draggan_fast.bench import presets, report, runner
     from draggan_fast.bench.workload import DragWorkload
 
-    if args.model is not None and not os.path.isfile(args.model):
-        raise FileNotFoundError(f"--model {args.model}: no such file")
     arch = args.arch if args.arch is not None or args.model is not None else "256"
     if args.profile is not None and args.profile_steps == 0:
         raise ValueError("--profile needs --profile-steps of at least 1")
     source = presets.describe_source(arch, args.model)
     if source["kind"] != "preset":
-        presets.build_generator(source)  # a file that cannot be used fails here, in one line
+        presets.build_generator(source)  # a missing or unusable file fails here, in one line
     options = runner.BenchOptions(
         source=source,
         backends=_backends(args.backend),

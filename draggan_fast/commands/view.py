@@ -60,11 +60,11 @@ def add_arguments(parser):
 def _model_paths(args):
     if args.model or args.models_dir:
         return args.model
-    try:
-        from draggan_fast.assets_registry import default_model_path
+    from draggan_fast.assets_registry import default_model_path
 
+    try:
         return [default_model_path()]
-    except (ImportError, FileNotFoundError) as exc:
+    except FileNotFoundError as exc:
         raise CommandError(
             f"no --model given and no bundled default model is available ({exc}); "
             "pass --model PATH to a generator file"
@@ -72,7 +72,6 @@ def _model_paths(args):
 
 
 def run(args) -> int:
-
     from draggan_fast.viewer.models import ModelRegistry
     from draggan_fast.viewer.server import ViewerConfig, create_app
 
