@@ -1,9 +1,10 @@
 """Loads the compiled extension `draggan_fast._C` once per process.
 
 The extension is optional: it is built ahead of time by `pip install` (never inside a user's
-process) and a failure to import it (not built, `DRAGGAN_FAST_NO_EXT=1`, built against another
-torch) is cached with its reason, warned about once, and never retried. Importing it registers
-the `torch.ops.draggan_fast.*` kernels; `registration` then attaches fake kernels and autograd.
+process). A failure to import it (not built, e.g. installed with `DRAGGAN_FAST_NO_EXT=1`; built
+against another torch; a stale build whose schemas differ) is cached with its reason, warned
+about once, and never retried. Importing it registers the `torch.ops.draggan_fast.*` kernels;
+`registration` then attaches fake kernels and autograd.
 """
 
 import importlib
