@@ -9,6 +9,7 @@ in its header; loading reads tensors and JSON only.
 
 import json
 
+import numpy as np
 import safetensors.torch
 import torch
 import torch.nn.functional as F
@@ -100,6 +101,13 @@ class LandmarkDetector(torch.nn.Module):
             return self(img.float())
         finally:
             self.train(was_training)
+
+    def detect_image(self, image_uint8) -> np.ndarray:
+        """Landmarks [K, 2] (x, y) of one uint8 [H, W, 3] image (as `DragSession.image()` and
+        `render_face` give), in eval mode."""
+        pixels = torch.tensor(image_uint8).permute(2, 0, 1)[None].float()  # [1, 3, H, W]
+        pixels = pixels / 127.5 - 1
+        return self.detect(pixels.to(self.log_temperature.device))[0].cpu().numpy()
 
 
 def save_detector(detector: LandmarkDetector, path, extra: dict | None = None):

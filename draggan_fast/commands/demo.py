@@ -85,7 +85,6 @@ def _frame(result, factor):
 
 def run(args) -> int:
     import numpy as np
-    import torch
 
     from draggan_fast.assets_registry import default_detector_path, default_model_path
     from draggan_fast.cli_args import pick_device
@@ -106,8 +105,7 @@ def run(args) -> int:
     before = session.image()  # uint8 [H, W, 3]
     factor = max(1, -(-MIN_OUTPUT_SIZE // G.img_resolution))
     _scaled(before, factor).save(args.outdir / "before.png")
-    pixels = torch.from_numpy(before).permute(2, 0, 1)[None].float() / 127.5 - 1  # [1, 3, H, W]
-    landmarks = detector.detect(pixels)[0].numpy()  # [K, 2] (x, y)
+    landmarks = detector.detect_image(before)  # [K, 2] (x, y)
 
     frames, step_seconds = [], []
     for title, pairs in scripted_drags(landmarks, G.img_resolution):

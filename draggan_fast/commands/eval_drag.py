@@ -65,13 +65,6 @@ def _parse(args):
     return point_sets, backends
 
 
-def _to_model_input(image_uint8):
-    """uint8 [H, W, 3] numpy -> float [1, 3, H, W] in [-1, 1] for the detector."""
-    import torch
-
-    return torch.from_numpy(image_uint8).permute(2, 0, 1)[None].float() / 127.5 - 1
-
-
 def evaluate_edit(G, detector, seeds, names, backend, steps, session_kwargs):
     """One edit: drag `names` landmarks of seeds[0]'s image onto seeds[1]'s; returns a dict."""
     import numpy as np
@@ -82,14 +75,14 @@ def evaluate_edit(G, detector, seeds, names, backend, steps, session_kwargs):
     chosen = [LANDMARK_NAMES.index(name) for name in names]
     source = DragSession(G, seed=seeds[0], backend=backend, **session_kwargs)
     target = DragSession(G, seed=seeds[1], backend=backend, **session_kwargs)
-    handles = detector.detect(_to_model_input(source.image()))[0].numpy()[chosen]  # [K, 2]
-    targets = detector.detect(_to_model_input(target.image()))[0].numpy()[chosen]
+    handles = detector.detect_image(source.image())[chosen]  # [K, 2]
+    targets = detector.detect_image(target.image())[chosen]
     for handle, goal in zip(handles, targets):
         source.add_point(tuple(map(float, handle)), tuple(map(float, goal)))
     started = time.perf_counter()
     result = source.run(max_steps=steps, render_every=0)
     seconds = time.perf_counter() - started
-    edited = detector.detect(_to_model_input(source.image()))[0].numpy()[chosen]
+    edited = detector.detect_image(source.image())[chosen]
     return {
         "before_px": float(np.linalg.norm(handles - targets, axis=1).mean()),
         "after_px": float(np.linalg.norm(edited - targets, axis=1).mean()),

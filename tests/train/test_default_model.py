@@ -4,7 +4,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from draggan_fast.assets_registry import default_detector_path, default_model_path
 from draggan_fast.cli import main
@@ -24,11 +23,6 @@ def generator():
     return load_generator(default_model_path())
 
 
-def _detect(detector, image_uint8):
-    pixels = torch.from_numpy(image_uint8.copy()).permute(2, 0, 1)[None].float() / 127.5 - 1
-    return detector.detect(pixels)[0].numpy()  # [K, 2] (x, y)
-
-
 def test_bundled_files_are_within_their_limits(generator):
     assert default_model_path().stat().st_size <= 10 * 2**20
     assert default_detector_path().stat().st_size <= 2 * 2**20
@@ -39,12 +33,12 @@ def test_drag_moves_the_nose_to_its_target(generator):
     detector = load_detector(default_detector_path())
     session = DragSession(generator, seed=1, lr=3e-3)
     nose = LANDMARK_NAMES.index("nose_tip")
-    handle = _detect(detector, session.image())[nose]
+    handle = detector.detect_image(session.image())[nose]
     target = handle + np.array([5.0, 0.0], dtype=np.float32)
     session.add_point(tuple(map(float, handle)), tuple(map(float, target)))
     result = session.run(max_steps=MAX_STEPS_TO_TARGET, render_every=0)
     assert result.done, f"handle still {result.distances} px away after {result.step} steps"
-    moved = _detect(detector, session.image())[nose]
+    moved = detector.detect_image(session.image())[nose]
     assert np.linalg.norm(moved - handle) >= MIN_DETECTED_MOVE_PX
     assert np.linalg.norm(moved - target) < np.linalg.norm(handle - target)
 
