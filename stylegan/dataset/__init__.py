@@ -13,7 +13,7 @@ from draggan_fast.stylegan.dataset.faces import (
     face_geometry,
     sample_face_params,
 )
-from draggan_fast.stylegan.dataset.render import part_colours, render_face
+from draggan_fast.stylegan.dataset.render import check_resolution, part_colours, render_face
 
 __all__ = [
     "LANDMARK_NAMES",
@@ -41,10 +41,9 @@ class FaceDataset(torch.utils.data.Dataset):
     """
 
     def __init__(self, resolution: int = 64, seed: int = 0, length: int = 1 << 30):
-        self.resolution = int(resolution)
+        self.resolution = check_resolution(int(resolution))
         self.seed = int(seed)
         self.length = int(length)
-        render_face(face_params(self.seed, 0), self.resolution)  # validates the resolution
 
     def __len__(self):
         return self.length

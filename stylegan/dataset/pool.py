@@ -11,8 +11,7 @@ import os
 import numpy as np
 import torch
 
-from draggan_fast.stylegan.dataset.faces import LANDMARK_NAMES, sample_face_params
-from draggan_fast.stylegan.dataset.render import render_face
+from draggan_fast.stylegan.dataset import LANDMARK_NAMES, face_params, render_face
 
 CHUNK = 2048
 
@@ -22,8 +21,7 @@ def _render_range(task):
     images = np.empty([stop - start, resolution, resolution, 3], dtype=np.uint8)
     landmarks = np.empty([stop - start, len(LANDMARK_NAMES), 2], dtype=np.float32)
     for offset, index in enumerate(range(start, stop)):
-        params = sample_face_params(np.random.default_rng([seed, index]))
-        images[offset], landmarks[offset] = render_face(params, resolution)
+        images[offset], landmarks[offset] = render_face(face_params(seed, index), resolution)
     return images, landmarks
 
 

@@ -37,12 +37,17 @@ def _background(params: FaceParams, size: int) -> np.ndarray:
     return np.broadcast_to(rows, (size, size, 3)).round().astype(np.uint8)
 
 
-def render_face(params: FaceParams, resolution: int, supersample: int = 4):
-    """(image uint8 [R, R, 3], landmarks float32 [K, 2] in (x, y) pixels at `resolution`)."""
+def check_resolution(resolution: int) -> int:
     if not MIN_RESOLUTION <= resolution <= MAX_RESOLUTION:
         raise ValueError(
             f"resolution must be in [{MIN_RESOLUTION}, {MAX_RESOLUTION}], got {resolution}"
         )
+    return resolution
+
+
+def render_face(params: FaceParams, resolution: int, supersample: int = 4):
+    """(image uint8 [R, R, 3], landmarks float32 [K, 2] in (x, y) pixels at `resolution`)."""
+    check_resolution(resolution)
     if supersample < 1:
         raise ValueError(f"supersample must be >= 1, got {supersample}")
     size = resolution * supersample

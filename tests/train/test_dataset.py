@@ -100,6 +100,8 @@ def test_pose_moves_the_landmarks():
 def test_bad_resolution_is_refused(resolution):
     with pytest.raises(ValueError, match="resolution"):
         render_face(face_params(0, 0), resolution)
+    with pytest.raises(ValueError, match="resolution"):
+        FaceDataset(resolution)
 
 
 def test_negative_index_is_refused():
