@@ -98,10 +98,14 @@ def _adam(module, lr, reg_interval):
     return torch.optim.Adam(module.parameters(), lr=lr * ratio, betas=(0.0, 0.99**ratio), eps=1e-8)
 
 
-def _clean_gradients(module):
+def _optimize(optimizer, module, loss):
+    """One update of `module` from `loss`, with non-finite gradients replaced (as officially)."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
     for param in module.parameters():
         if param.grad is not None:
             torch.nan_to_num(param.grad, nan=0, posinf=1e5, neginf=-1e5, out=param.grad)
+    optimizer.step()
 
 
 class Trainer:
@@ -169,10 +173,7 @@ class Trainer:
         self.G.requires_grad_(True)
         self.D.requires_grad_(False)
         loss_G = losses.generator_loss(self.D(self._generate(self._latents(), False)))
-        self.G_opt.zero_grad(set_to_none=True)
-        loss_G.backward()
-        _clean_gradients(self.G)
-        self.G_opt.step()
+        _optimize(self.G_opt, self.G, loss_G)
         stats["loss_G"] = loss_G.detach()
 
         self.G.requires_grad_(False)
@@ -180,20 +181,14 @@ class Trainer:
         with torch.no_grad():
             fakes = self._generate(self._latents(), True)
         loss_D = losses.discriminator_loss(self.D(reals), self.D(fakes))
-        self.D_opt.zero_grad(set_to_none=True)
-        loss_D.backward()
-        _clean_gradients(self.D)
-        self.D_opt.step()
+        _optimize(self.D_opt, self.D, loss_D)
         stats["loss_D"] = loss_D.detach()
 
         if config.r1_gamma > 0 and self.iteration % config.r1_interval == 0:
             loss_r1, penalty = losses.lazy_r1_loss(
                 self.D, reals, config.r1_gamma, config.r1_interval
             )
-            self.D_opt.zero_grad(set_to_none=True)
-            loss_r1.backward()
-            _clean_gradients(self.D)
-            self.D_opt.step()
+            _optimize(self.D_opt, self.D, loss_r1)
             stats["r1"] = penalty.detach()
         self.D.requires_grad_(False)
 
