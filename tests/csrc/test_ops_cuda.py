@@ -11,7 +11,8 @@ from tests.fixture_generators import generator_from_fixture, load_fixture
 
 pytestmark = requires_cuda
 
-DTYPES = [torch.float32, torch.float16, torch.bfloat16]
+# Every dtype that dispatch sends to the CUDA bias_act and upfirdn2d kernels (float64 included).
+DTYPES = list(dispatch.KERNEL_DTYPES["cuda"])
 # Relative tolerance (to the reference's largest magnitude) per dtype.
 TOLERANCE = {torch.float32: 1e-5, torch.float16: 5e-3, torch.bfloat16: 3e-2, torch.float64: 1e-10}
 FIR = reference.setup_filter([1, 3, 3, 1])
