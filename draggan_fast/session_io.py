@@ -11,6 +11,7 @@ taken) and `optimizer/<key>` (tensor state of the optimizer's one parameter).
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -88,6 +89,13 @@ def _require(condition, message):
         raise ValueError(f"not a valid session file: {message}")
 
 
+def _section(parent: dict, name: str, where: str = "") -> dict:
+    """parent[name] as a JSON object ({} when absent or null); `where` prefixes the message."""
+    value = parent.get(name) or {}
+    _require(isinstance(value, dict), f"{where}{name} is not a JSON object")
+    return value
+
+
 def _read(path):
     path = Path(path)
     if not path.is_file():
@@ -104,7 +112,7 @@ def _read(path):
     try:
         with np.load(arrays_path(path), allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise ValueError(f"not a valid session file: {arrays_path(path)}: {exc}") from None
     return description, arrays
 
@@ -120,7 +128,7 @@ def load_session(path, G, *, backend=None, device=None):
         f"it was saved for a generator of shape {shape}, this one is {_generator_shape(G)}",
     )
     _require("w0" in arrays and "w" in arrays, "arrays w0 and w are missing")
-    hyperparameters = dict(description.get("hyperparameters") or {})
+    hyperparameters = dict(_section(description, "hyperparameters"))
     _require("seed" in hyperparameters and "backend" in hyperparameters, "no hyperparameters")
     if backend is not None:
         hyperparameters["backend"] = backend
@@ -137,9 +145,13 @@ def load_session(path, G, *, backend=None, device=None):
     with torch.no_grad():
         session._w.copy_(w)
 
-    points = description.get("points") or {}
+    points = _section(description, "points")
     handles, targets = points.get("handles", []), points.get("targets", [])
     start_handles = points.get("start_handles", handles)
+    _require(
+        all(isinstance(value, list) for value in (handles, targets, start_handles)),
+        "points must be lists of (x, y) pairs",
+    )
     _require(len(handles) == len(targets) == len(start_handles), "points do not pair up")
     for handle, target in zip(start_handles, targets):
         session.add_point(handle, target)
@@ -158,13 +170,16 @@ def load_session(path, G, *, backend=None, device=None):
         )  # fmt: skip
         session._references = FeatureReferences(handle_features, feature_map)
 
-    optimizer = description.get("optimizer") or {}
-    param_state = dict(optimizer.get("scalars") or {})
+    optimizer = _section(description, "optimizer")
+    param_state = dict(_section(optimizer, "scalars", "optimizer "))
     for name, value in arrays.items():
         if name.startswith("optimizer/"):
             param_state[name[len("optimizer/") :]] = torch.from_numpy(value)
     groups = optimizer.get("param_groups")
-    _require(isinstance(groups, list) and len(groups) == 1, "optimizer param_groups")
+    _require(
+        isinstance(groups, list) and len(groups) == 1 and isinstance(groups[0], dict),
+        "optimizer param_groups must be a list of one JSON object",
+    )
     state_dict = {"state": {0: param_state} if param_state else {}, "param_groups": groups}
     state_dict["param_groups"][0]["params"] = [0]
     try:
@@ -173,6 +188,9 @@ def load_session(path, G, *, backend=None, device=None):
         raise ValueError(f"not a valid session file: optimizer state: {exc}") from None
 
     step = description.get("step", 0)
-    _require(isinstance(step, int) and step >= 0, "step must be a non-negative integer")
+    _require(
+        isinstance(step, int) and not isinstance(step, bool) and step >= 0,
+        "step must be a non-negative integer",
+    )
     session._step_count = step
     return session

@@ -127,6 +127,34 @@ def test_missing_and_broken_files_give_clear_errors(tiny_G, tmp_path):
         DragSession.load(tmp_path / "s.json", tiny_G)
 
 
+@pytest.mark.parametrize(
+    ("section", "value", "message"),
+    [
+        ("hyperparameters", [1, 2], "hyperparameters is not a JSON object"),
+        ("points", [1], "points is not a JSON object"),
+        ("points", {"handles": 3, "targets": 3}, "points must be lists"),
+        ("optimizer", [1], "optimizer is not a JSON object"),
+        ("optimizer", {"param_groups": ["a"]}, "optimizer param_groups must be a list of one"),
+        ("optimizer", {"param_groups": [{}], "scalars": [1]}, "optimizer scalars is not"),
+        ("step", True, "step must be a non-negative integer"),
+    ],
+)
+def test_malformed_sections_give_clear_errors(tiny_G, tmp_path, section, value, message):
+    DragSession(tiny_G).save(tmp_path / "s.json")
+    description = json.loads((tmp_path / "s.json").read_text())
+    description[section] = value
+    (tmp_path / "s.json").write_text(json.dumps(description))
+    with pytest.raises(ValueError, match=f"not a valid session file: {message}"):
+        DragSession.load(tmp_path / "s.json", tiny_G)
+
+
+def test_a_broken_archive_gives_a_clear_error(tiny_G, tmp_path):
+    DragSession(tiny_G).save(tmp_path / "s.json")
+    (tmp_path / "s.npz").write_bytes(b"PK\x03\x04 not a zip archive")
+    with pytest.raises(ValueError, match=r"not a valid session file: .*s\.npz"):
+        DragSession.load(tmp_path / "s.json", tiny_G)
+
+
 def test_pickled_arrays_are_never_loaded(tiny_G, tmp_path):
     DragSession(tiny_G).save(tmp_path / "s.json")
     with np.load(tmp_path / "s.npz") as archive:
