@@ -1,5 +1,5 @@
 """Session files over the wire: `DragSession.save` / `DragSession.load` through a temporary
-folder, as one download (a zip when the session writes more than one file)."""
+folder, as one zip download (`session.json` and the `.npz` of arrays beside it)."""
 
 import io
 import tempfile
@@ -7,19 +7,14 @@ import zipfile
 from pathlib import Path
 
 SESSION_FILE_NAME = "session.json"
-_ZIP_MAGIC = b"PK\x03\x04"
 MAX_UNZIPPED_BYTES = 256 * 1024 * 1024
 
 
 def dump(session) -> tuple[str, bytes, str]:
-    """session -> (file name, bytes, mime type) of what `session.save` writes."""
+    """session -> (file name, bytes, mime type) of a zip of what `session.save` writes."""
     with tempfile.TemporaryDirectory(prefix="draggan-save-") as folder:
         session.save(Path(folder) / SESSION_FILE_NAME)
         written = sorted(p for p in Path(folder).rglob("*") if p.is_file())
-        if len(written) == 1:
-            path = written[0]
-            mime = "application/json" if path.suffix == ".json" else "application/octet-stream"
-            return path.name, path.read_bytes(), mime
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
             for path in written:
@@ -33,10 +28,7 @@ def load(data: bytes, generator):
 
     with tempfile.TemporaryDirectory(prefix="draggan-load-") as folder:
         root = Path(folder)
-        if data[:4] == _ZIP_MAGIC:
-            _unzip(data, root)
-        else:
-            (root / SESSION_FILE_NAME).write_bytes(data)
+        _unzip(data, root)
         if not (root / SESSION_FILE_NAME).is_file():
             raise ValueError(f"the uploaded session has no {SESSION_FILE_NAME}")
         return DragSession.load(root / SESSION_FILE_NAME, generator)

@@ -171,6 +171,9 @@ def test_a_saved_session_loads_back_into_a_new_image(client):
     assert np.array_equal(client.render().image, saved_image)
     with pytest.raises(ViewerError, match="session"):
         client.load_session(b"PK\x03\x04 not really a zip")
+    session_json = zipfile.ZipFile(io.BytesIO(session_file.data)).read("session.json")
+    with pytest.raises(ViewerError, match="not a valid zip"):  # the .npz is missing
+        client.load_session(session_json)
 
 
 def test_new_image_reset_and_params(client):
