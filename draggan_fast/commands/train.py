@@ -36,7 +36,10 @@ def add_arguments(parser):
     parser.add_argument("--minutes", type=float, default=None, help="stop after this many minutes")
     parser.add_argument("--checkpoint-minutes", type=float, default=5.0)
     parser.add_argument("--sample-kimg", type=float, default=10.0, help="kimg between grids")
-    parser.add_argument("--resume", type=Path, default=None, help="checkpoint .json to resume")
+    parser.add_argument(
+        "--resume", type=Path, default=None,
+        help="checkpoint .json to start from (used only while --outdir has no checkpoint)",
+    )  # fmt: skip
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
     parser.add_argument(
         "--data-pool", type=int, default=None,

@@ -2,7 +2,8 @@
 
 Files in `outdir`: `checkpoint.safetensors` + `checkpoint.json` (the latest state, rewritten every
 `checkpoint_minutes` and at the end), `samples-<kimg>.png` (G_ema on seeds 0..63), `reals.png`,
-`log.jsonl` (one record per checkpoint) and, with `export_path`, the EMA generator.
+`log.jsonl` (one record per checkpoint). (`draggan-fast train --export` writes the EMA generator
+afterwards, with `export.export_generator`.)
 SIGTERM and SIGINT end the run after the current iteration with a final checkpoint.
 """
 
@@ -32,7 +33,7 @@ class RunOptions:
     minutes: float | None = None  # wall-clock budget of this invocation
     checkpoint_minutes: float = 5.0
     sample_kimg: float = 10.0
-    resume: Path | None = None  # a checkpoint, or None to resume outdir's own if it has one
+    resume: Path | None = None  # a checkpoint to start from when outdir has none of its own
     device: str = "cpu"
     data_pool: int = 0  # faces pre-rendered and kept on the device; 0 = render on the fly
     data_processes: int | None = None  # processes that render the pool (default: all CPUs)
