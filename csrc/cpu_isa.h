@@ -34,16 +34,12 @@ void run_best_isa(const Body& body) {
   }
 }
 
-inline const char* best_isa_name() { return has_avx_fma() ? "avx+fma" : "baseline"; }
-
 #else
 
 template <typename Body>
 void run_best_isa(const Body& body) {
   body();
 }
-
-inline const char* best_isa_name() { return "baseline"; }
 
 #endif
 
