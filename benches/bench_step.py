@@ -7,8 +7,6 @@ memory of the steps goes into `extra_info`; CPU peak memory needs a fresh proces
 which `draggan-fast bench` does.
 """
 
-import importlib.util
-
 import pytest
 import torch
 
@@ -19,13 +17,7 @@ BACKENDS = ["reference", "fast"]
 WORKLOAD = DragWorkload(handles=1, mask=False, render_every=0)
 
 
-def _require_backend(backend: str):
-    if backend == "fast" and importlib.util.find_spec("draggan_fast.step_fast") is None:
-        pytest.skip("the fast backend (draggan_fast/step_fast.py) is not in this checkout")
-
-
 def _bench_steps(benchmark, generator, backend, device, rounds, warmup_rounds, group):
-    _require_backend(backend)
     device = torch.device(device)
     session = make_session(generator, WORKLOAD, backend, device, compile_step=False)
     session.step()  # takes the feature references, as a drag's first step does

@@ -137,7 +137,7 @@ def measure(spec: dict, progress: ProgressLine) -> dict:
     result = {
         "status": "ok",
         "backend": spec["backend"],
-        "backend_detail": _describe_backend(session),
+        "backend_detail": session.backend,  # which implementation ran and why
         "compile": spec["compile"],
         "compile_method": compile_method(spec["backend"]) if spec["compile"] else None,
         "warmup_ms": warmup_ms,
@@ -158,12 +158,6 @@ def measure(spec: dict, progress: ProgressLine) -> dict:
         result.update(breakdown=breakdown, top_operators=operators, trace=kept)
     progress.finish()
     return result
-
-
-def _describe_backend(session) -> str | None:
-    """The session's one-line account of which implementation ran and why."""
-    description = getattr(session, "backend", None)
-    return description if isinstance(description, str) else None
 
 
 def main(argv=None) -> int:
