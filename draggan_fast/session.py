@@ -274,7 +274,7 @@ class DragSession:
         self._references = output.references
         self._handles = output.handles
         self._step_count += 1
-        result = StepResult.on_device(
+        result = StepResult(
             output.handles, self._targets, output.done, output.losses, self._step_count,
             output.image,
         )  # fmt: skip

@@ -46,34 +46,23 @@ class StepResult:
     step: int, steps run by the session so far, this one included;
     image: uint8 [H, W, 3] of this step's forward pass when asked, else None.
 
-    Made with values (as a dataclass would be) or by `on_device` from tensors still on the
-    device, read on first access. `materialized` says whether the small fields were copied.
+    The session makes it from tensors still on the device: handles_rc, targets_rc [K, 2]
+    (row, col), done (bool scalar), losses (dict of LOSS_NAMES scalars) and image (uint8
+    [H, W, 3] or None), packed now on the device (so later steps cannot change them) and read on
+    first access. `materialized` says whether the small fields were copied.
     """
 
-    def __init__(self, handles, targets, distances, losses, done, step, image):
+    def __init__(self, handles_rc, targets_rc, done, losses, step, image):
         self.step = step
-        self._packed = None  # float32 vector on the device, see pack_small_fields
-        self._small = (handles, targets, distances, losses, done)
-        self._image_tensor = None  # uint8 [H, W, 3] on the device until read
-        self._image = image
-
-    @classmethod
-    def on_device(cls, handles_rc, targets_rc, done, losses, step, image) -> StepResult:
-        """A deferred result: handles_rc, targets_rc [K, 2] (row, col), done (bool scalar),
-        losses (dict of LOSS_NAMES scalars) and image (uint8 [H, W, 3] or None) are tensors,
-        packed now on the device (so later steps cannot change them) and read when asked."""
-        result = cls.__new__(cls)
-        result.step = step
-        result._packed = pack_small_fields(handles_rc, targets_rc, done, losses)
-        result._count = len(handles_rc)
-        result._small = None
-        result._image_tensor = image
-        result._image = None
-        return result
+        self._packed = pack_small_fields(handles_rc, targets_rc, done, losses)
+        self._count = len(handles_rc)
+        self._small = None  # (handles, targets, distances, losses, done) once read
+        self._image_tensor = image  # uint8 [H, W, 3] on the device until read
+        self._image = None
 
     @property
     def materialized(self) -> bool:
-        """Whether the small fields are on the host (copied, or given as values)."""
+        """Whether the small fields were copied to the host."""
         return self._small is not None
 
     def _read_small(self):
