@@ -14,12 +14,11 @@ class DragRecording:
 
     def __init__(self, max_bytes: int = MAX_RECORDING_BYTES):
         self.max_bytes = max_bytes
-        self.frames = []  # uint8 [H, W, 3] each
-        self._keep_every = 1
-        self._offered = 0
+        self.clear()
 
     def clear(self):
-        self.frames = []
+        self.frames = []  # uint8 [H, W, 3] each
+        self._bytes = 0  # of self.frames
         self._keep_every = 1
         self._offered = 0
 
@@ -27,9 +26,12 @@ class DragRecording:
         self._offered += 1
         if (self._offered - 1) % self._keep_every:
             return
-        self.frames.append(np.ascontiguousarray(image))
-        if sum(frame.nbytes for frame in self.frames) > self.max_bytes and len(self.frames) > 2:
+        frame = np.ascontiguousarray(image)
+        self.frames.append(frame)
+        self._bytes += frame.nbytes
+        if self._bytes > self.max_bytes and len(self.frames) > 2:
             self.frames = self.frames[::2]
+            self._bytes = sum(kept.nbytes for kept in self.frames)
             self._keep_every *= 2
 
     def gif(self, fps: int = 10) -> bytes:
