@@ -53,10 +53,10 @@ def degrade(images, generator):
 def held_out_error(detector, resolution=64, count=HELD_OUT_COUNT, batch=64):
     """(mean, 95th percentile, per-landmark mean) of |detected - true| in pixels."""
     dataset = FaceDataset(resolution, HELD_OUT_SEED)
+    device = next(detector.parameters()).device
     errors = []
     for start in range(0, count, batch):
         images, landmarks = _batch(dataset, start, min(batch, count - start))
-        device = next(detector.parameters()).device
         found = detector.detect(images.to(device)).cpu()
         errors.append((found - landmarks).norm(dim=2))  # [B, K]
     errors = torch.cat(errors)
