@@ -101,6 +101,8 @@ def run(args) -> int:
 async def _serve(app, config, args) -> int:
     from aiohttp import web
 
+    from draggan_fast.viewer.server import page_url
+
     runner = web.AppRunner(app)
     await runner.setup()
     try:
@@ -109,9 +111,7 @@ async def _serve(app, config, args) -> int:
             await site.start()
         except OSError as exc:
             raise CommandError(f"cannot listen on {config.host}:{args.port}: {exc}") from None
-        port = runner.addresses[0][1]
-        host = f"[{config.host}]" if ":" in config.host else config.host
-        url = f"http://{'127.0.0.1' if config.host in ('0.0.0.0', '::') else host}:{port}/"
+        url = page_url(config.host, runner.addresses[0][1]) + "/"
         print(f"draggan-fast viewer on {url} (Ctrl+C to stop)", flush=True)
         if not args.no_browser:
             webbrowser.open(url)

@@ -72,6 +72,14 @@ def create_app(registry, config: ViewerConfig | None = None) -> web.Application:
     return app
 
 
+def page_url(host: str, port: int) -> str:
+    """The page's address on a server listening on (host, port); a wildcard host (all
+    interfaces) is reached through loopback."""
+    if host in ("0.0.0.0", "::"):
+        host = "127.0.0.1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 def _hostname(netloc: str) -> str:
     return (urlsplit(f"//{netloc}").hostname or "").lower()
 
@@ -227,8 +235,7 @@ class BackgroundServer:
 
     @property
     def url(self) -> str:
-        host = f"[{self.config.host}]" if ":" in self.config.host else self.config.host
-        return f"http://{host}:{self.port}"
+        return page_url(self.config.host, self.port)
 
     def start(self):
         self._thread.start()

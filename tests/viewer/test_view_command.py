@@ -80,3 +80,11 @@ def test_view_without_a_model_uses_the_bundled_one_or_says_what_to_do(monkeypatc
         run_view()
     monkeypatch.setattr(assets_registry, "default_model_path", lambda: model)
     assert view_command._model_paths(build_parser().parse_args(["view"])) == [model]
+
+
+def test_page_url_brackets_ipv6_and_reaches_a_wildcard_host_through_loopback():
+    from draggan_fast.viewer.server import page_url
+
+    assert page_url("127.0.0.1", 7860) == "http://127.0.0.1:7860"
+    assert page_url("::1", 80) == "http://[::1]:80"
+    assert page_url("0.0.0.0", 8000) == page_url("::", 8000) == "http://127.0.0.1:8000"
