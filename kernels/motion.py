@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from draggan_fast.kernels.dispatch import implementation
 from draggan_fast.kernels.stencil import motion_geometry
-from draggan_fast.kernels.validation import check_features, check_points
+from draggan_fast.kernels.validation import check_features, check_points, check_radius
 
 
 def motion_loss_reference(features, handles, targets, image_size, radius):
@@ -123,6 +123,5 @@ def motion_loss(features, handles, targets, image_size, radius):
     """
     check_features(features, "features")
     height, width = check_points(handles, targets, image_size, features.device)
-    if int(radius) != radius or radius < 0:
-        raise ValueError(f"radius must be a non-negative integer, got {radius!r}")
-    return _motion_loss_op(features, handles, targets, height, width, int(radius))
+    radius = check_radius(radius)
+    return _motion_loss_op(features, handles, targets, height, width, radius)

@@ -13,7 +13,12 @@ import torch.nn.functional as F
 
 from draggan_fast.kernels.dispatch import implementation
 from draggan_fast.kernels.stencil import tracking_centers
-from draggan_fast.kernels.validation import check_features, check_image_size, check_point_tensor
+from draggan_fast.kernels.validation import (
+    check_features,
+    check_image_size,
+    check_point_tensor,
+    check_radius,
+)
 
 METRICS = ("l2", "l1")
 
@@ -69,12 +74,11 @@ def track_handles(features, feature_refs, handles, image_size, radius, metric="l
     height, width = check_image_size(image_size)
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
-    if int(radius) != radius or radius < 0:
-        raise ValueError(f"radius must be a non-negative integer, got {radius!r}")
+    radius = check_radius(radius)
     expected = (handles.shape[0], features.shape[1])
     if feature_refs.ndim != 2 or tuple(feature_refs.shape) != expected:
         raise ValueError(f"feature_refs must be {list(expected)}, got {list(feature_refs.shape)}")
     with torch.no_grad():
         return _track_handles_op(
-            features.detach(), feature_refs.detach(), handles, height, width, int(radius), metric
+            features.detach(), feature_refs.detach(), handles, height, width, radius, metric
         )

@@ -51,3 +51,14 @@ def check_points(handles, targets, image_size, device):
             f"and {list(targets.shape)}"
         )
     return check_image_size(image_size)
+
+
+def check_radius(radius):
+    """A radius in image pixels: a non-negative integer (of any numeric type); returns the int."""
+    try:
+        valid = int(radius) == radius and radius >= 0
+    except (TypeError, ValueError, OverflowError):  # None, strings, nan, inf
+        valid = False
+    if not valid:
+        raise ValueError(f"radius must be a non-negative integer, got {radius!r}")
+    return int(radius)

@@ -142,6 +142,7 @@ def test_compiles_fullgraph():
         ({"targets": torch.zeros(2, 2)}, "same shape"),
         ({"image_size": (64,)}, "image_size"),
         ({"radius": 1.5}, "radius"),
+        ({"radius": float("nan")}, "radius must be a non-negative integer"),
     ],
 )
 def test_bad_input_is_named(bad, message):

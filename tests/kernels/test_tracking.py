@@ -137,6 +137,7 @@ def test_compiles_fullgraph():
         ({"metric": "cosine"}, "metric"),
         ({"handles": torch.zeros(3, 2).long()}, "float32"),
         ({"radius": -1}, "radius"),
+        ({"radius": None}, "radius must be a non-negative integer"),
     ],
 )
 def test_bad_input_is_named(bad, message):
