@@ -168,8 +168,8 @@ class SessionWorker:
         clock = [time.perf_counter()]
 
         def between_steps(result):
-            now = time.perf_counter()
-            self._record_timing(now - clock[0])
+            result.materialize()  # a fast backend's step ends when its results reach the host
+            self._record_timing(time.perf_counter() - clock[0])
             outcome["steps"] += 1
             outcome["done"], outcome["image"] = result.done, result.image is not None
             self._send_step(result)
