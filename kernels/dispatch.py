@@ -2,10 +2,10 @@
 
 Implementations: "triton" (kernels/<op>_triton.py, the CUDA path) and "pytorch"
 (kernels/<op>_cpu.py, vectorised PyTorch that gathers only the stencil taps it needs; it runs on
-any device). The
-environment variable DRAGGAN_FAST_DRAG_OPS opts out of the fast path: "pytorch" forces the
-vectorised PyTorch implementations everywhere, "triton" demands Triton (an error where it cannot
-run), "auto" (the default) picks Triton on CUDA when it imports, else PyTorch.
+any device). The environment variable DRAGGAN_FAST_DRAG_OPS opts out of the fast path:
+"pytorch" forces the vectorised PyTorch implementations everywhere, "triton" demands Triton (an
+error where it cannot run), "auto" (the default) picks Triton on CUDA when it imports, else
+PyTorch.
 """
 
 import functools
@@ -15,11 +15,13 @@ import os
 import torch
 
 ENV_VAR = "DRAGGAN_FAST_DRAG_OPS"
-OPS = ("motion_loss", "mask_loss", "track_handles")
+# op -> stem of its implementation modules (kernels/<stem>_triton.py, kernels/<stem>_cpu.py).
 _MODULE_STEMS = {"motion_loss": "motion", "mask_loss": "mask", "track_handles": "tracking"}
+OPS = tuple(_MODULE_STEMS)
 _CHOICES = ("auto", "pytorch", "triton")
 
-# op -> (implementation, reason) of its latest call, for `describe_dispatch` and debugging.
+# op -> (implementation, reason) of its latest call, for debugging and tests
+# (`describe_dispatch` answers from `choose`, not from this).
 last_used: dict = {}
 
 

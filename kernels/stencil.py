@@ -128,7 +128,9 @@ def motion_geometry(handles, targets, radius, image_size, channels):
     delta = targets - handles  # [K, 2] (drow, dcol)
     length = torch.linalg.vector_norm(delta, dim=1)  # [K]
     direction = delta / (length + 1e-7).unsqueeze(1)  # [K, 2]
-    span = torch.arange(-radius - 1, radius + 2, device=device)  # covers the disk, see module doc
+    # Pixel i sits at i * H / (H - 1), in [i, i + 1]: disk pixels lie in
+    # (handle - radius - 1, handle + radius), within radius + 1 of floor(handle) on each axis.
+    span = torch.arange(-radius - 1, radius + 2, device=device)
     base = handles.floor().to(torch.int64)
     side = span.numel()
     rows = (base[:, :1] + span).unsqueeze(2).expand(-1, side, side).reshape(-1, side * side)
