@@ -129,12 +129,11 @@ def breakdown_from_trace(trace: dict, steps: int, step_ms: float, use_device: bo
         raise ValueError("a breakdown needs at least one profiled step")
     device_totals = device_phase_totals_us(trace) if use_device else None
     if device_totals is not None:
-        clock, (totals_us, covered_us) = (
-            "gpu time of the kernels each region launched",
-            device_totals,
-        )
+        clock = "gpu time of the kernels each region launched"
+        totals_us, covered_us = device_totals
     else:
-        clock, (totals_us, covered_us) = "host wall", phase_totals_us(trace)
+        clock = "host wall"
+        totals_us, covered_us = phase_totals_us(trace)
     phases_ms = {name: total / 1000.0 / steps for name, total in totals_us.items()}
     covered_ms = covered_us / 1000.0 / steps
     return {
