@@ -71,12 +71,14 @@ def _number(low, high, *, integer=False, low_open=False):
     return check
 
 
+_COORDINATE = _number(-1e6, 1e6)
+
+
 def _point(name, value):
-    """[x, y] image pixels; the image bounds are checked against the model by the worker."""
+    """[x, y] image pixels; the image bounds are checked against the model by the session."""
     if not isinstance(value, (list, tuple)) or len(value) != 2:
         raise ProtocolError(f"{name} must be [x, y], got {value!r}", name)
-    coordinate = _number(-1e6, 1e6)
-    return (coordinate(f"{name}[0]", value[0]), coordinate(f"{name}[1]", value[1]))
+    return (_COORDINATE(f"{name}[0]", value[0]), _COORDINATE(f"{name}[1]", value[1]))
 
 
 def _choice(*options):
