@@ -11,7 +11,7 @@ from draggan_fast.stylegan.ops import compiled, reference
 from draggan_fast.stylegan.ops.dispatch import KERNEL_DTYPES
 
 # Tolerance (absolute, relative to the reference's largest magnitude) per compute dtype.
-TOLERANCE = {torch.float32: 1e-4, torch.float16: 2e-2, torch.bfloat16: 5e-2}
+TOLERANCE = {torch.float64: 1e-10, torch.float32: 1e-4, torch.float16: 2e-2, torch.bfloat16: 5e-2}
 
 
 def _random(shape, device, dtype, generator):
@@ -69,9 +69,10 @@ def _modulated_conv2d_cases(device, dtype, generator):
     yield run_fused, (x, weight, styles, bias)
 
 
+# Every dtype the kernels take (dispatch.KERNEL_DTYPES) is checked before it is used.
 CASES = {
-    "bias_act": (_bias_act_cases, (torch.float32, torch.float16, torch.bfloat16)),
-    "upfirdn2d": (_upfirdn2d_cases, (torch.float32, torch.float16, torch.bfloat16)),
+    "bias_act": (_bias_act_cases, (torch.float32, torch.float16, torch.bfloat16, torch.float64)),
+    "upfirdn2d": (_upfirdn2d_cases, (torch.float32, torch.float16, torch.bfloat16, torch.float64)),
     "modulated_conv2d": (_modulated_conv2d_cases, (torch.float32, torch.float16)),
 }
 

@@ -132,6 +132,20 @@ def test_self_check_catches_a_wrong_kernel(compiled_ops, monkeypatch):
     assert problem is not None and "output differs" in problem
 
 
+def test_self_check_covers_every_dtype_the_kernels_take(compiled_ops, monkeypatch):
+    """A kernel wrong only in float64 (a dtype dispatch sends to the kernels) is caught."""
+    from draggan_fast.stylegan.ops import compiled
+    from draggan_fast.stylegan.ops.selfcheck import self_check
+
+    def wrong_in_float64(x, *args, **kwargs):
+        out = reference.bias_act(x, *args, **kwargs)
+        return out * 1.001 if x.dtype == torch.float64 else out
+
+    monkeypatch.setattr(compiled, "bias_act", wrong_in_float64)
+    problem = self_check("bias_act", torch.device("cpu"))
+    assert problem is not None and "torch.float64" in problem
+
+
 def test_failed_cuda_self_check_falls_back_with_one_warning(fresh_dispatch):
     from draggan_fast.stylegan.ops import selfcheck
 
