@@ -44,11 +44,9 @@ class FrozenFeatureSynthesis:
                 if layer is not None:
                     self.weight_squares[layer] = layer.weight.detach().square().sum(dim=[2, 3])
                     affine = layer.affine
-                    self.affines[layer] = (
+                    self.affines[layer] = (  # x * 1 is exact: no special case for gain 1
                         affine.weight.detach() * affine.weight_gain,
-                        affine.bias.detach() * affine.bias_gain
-                        if affine.bias_gain != 1
-                        else affine.bias.detach(),
+                        affine.bias.detach() * affine.bias_gain,
                     )
 
     @staticmethod
