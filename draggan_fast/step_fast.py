@@ -209,7 +209,7 @@ class FastBackend(StepBackend):
         if frozen is not None:
             frozen.fix_rows(state.w0, self.config.n_optimized_layers)
         regions = None
-        if self._losses is forward_and_losses:  # compiled: box sizes would be recompiled per step
+        if not self.compile:  # compiled, every new box size would compile again
             regions = feature_regions(frozen, state, self.config)
         self._device = state.w.device
         w_before = state.w.detach().clone()
