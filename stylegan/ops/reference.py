@@ -89,7 +89,8 @@ def upfirdn2d(x, f, up=1, down=1, padding=0, flip_filter=False, gain=1):
     """Upsample by zero insertion, pad (or crop), FIR-filter, downsample by dropping pixels.
 
     x: [N, C, H, W]; f: [fh, fw] (or [ft] separable, or None = identity);
-    output: [N, C, (H*up + py0 + py1 - fh + 1) // down, (W*up + px0 + px1 - fw + 1) // down].
+    output: [N, C, ceil(full_h / down), ceil(full_w / down)] with full_h = H*up + py0 + py1 - fh + 1
+    and full_w = W*up + px0 + px1 - fw + 1 (decimation keeps samples 0, down, 2 * down, ...).
     The filter is convolved (flipped) unless `flip_filter`; it is scaled by gain ** (f.ndim / 2).
     """
     if f is None:
