@@ -214,7 +214,6 @@ def test_references_are_retaken_when_points_change(tiny_G):
     assert session._references is None
     session.step()
     assert session._references.handle_features.shape[0] == 2
-    references = session._references
     session.remove_point(1)
     assert session._references is None
 
