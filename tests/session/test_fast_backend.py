@@ -1,8 +1,6 @@
 """The fast backend against the recorded official run (../shared/fixtures/drag_128_ada_*) and
 against the reference backend, step by step."""
 
-import json
-
 import numpy as np
 import pytest
 import torch
@@ -10,35 +8,13 @@ import torch
 from draggan_fast import DragSession
 from tests.conftest import requires_cuda
 from tests.fixture_generators import generator_from_fixture
-
-
-@pytest.fixture(scope="module")
-def official_run(fixtures_dir):
-    trace = json.loads((fixtures_dir / "drag_128_ada_trace.json").read_text())
-    final_ws = np.load(fixtures_dir / "drag_128_ada_final_ws.npy")  # [1, num_ws, w_dim]
-    last_image = np.load(fixtures_dir / "drag_128_ada_last_img.npy")  # uint8 [H, W, 3]
-    return trace, final_ws, last_image
-
-
-def _session(G, trace, backend, **overrides):
-    settings = dict(
-        seed=trace["seed"], truncation_psi=trace["truncation_psi"],
-        latent_space=trace["latent_space"], n_optimized_layers=trace["n_optimized_layers"],
-        lr=trace["lr"], r1=trace["r1"], r2=trace["r2"], lambda_mask=trace["lambda_mask"],
-        feature_block=trace["feature_block"], tracking=trace["tracking"],
-        noise_mode=trace["noise_mode"], backend=backend,
-    )  # fmt: skip
-    settings.update(overrides)
-    session = DragSession(G, **settings)
-    for (row, col), (target_row, target_col) in zip(trace["points0"], trace["targets"]):
-        session.add_point((col, row), (target_col, target_row))
-    return session
+from tests.session.conftest import trace_session
 
 
 def test_fast_backend_reproduces_the_official_drag(fixtures_dir, official_run):
     trace, final_ws, last_image = official_run
     G = generator_from_fixture(fixtures_dir, trace["generator"].removesuffix(".npz"))
-    session = _session(G, trace, "fast")
+    session = trace_session(G, trace, "fast")
     assert session.backend.startswith("fast")
 
     results = [session.step(render=(k == trace["steps"] - 1)) for k in range(trace["steps"])]
@@ -59,7 +35,7 @@ def test_fast_backend_follows_the_reference_with_a_mask(fixtures_dir, official_r
     movable[24:100, 24:110] = True
     sessions = {}
     for backend in ("reference", "fast"):
-        sessions[backend] = _session(G, trace, backend, r1=6)
+        sessions[backend] = trace_session(G, trace, backend, r1=6)
         sessions[backend].set_mask(movable)
     for _ in range(4):
         expected = sessions["reference"].step()
@@ -155,7 +131,7 @@ def test_fast_losses_compile_fullgraph(fixtures_dir, use_frozen):
 def test_fast_backend_follows_the_reference_on_cuda(fixtures_dir, official_run):
     trace, _, _ = official_run
     G = generator_from_fixture(fixtures_dir, trace["generator"].removesuffix(".npz")).cuda()
-    sessions = {backend: _session(G, trace, backend) for backend in ("reference", "fast")}
+    sessions = {backend: trace_session(G, trace, backend) for backend in ("reference", "fast")}
     assert "triton" in sessions["fast"].backend
     for _ in range(trace["steps"]):
         expected = sessions["reference"].step()
@@ -217,21 +193,3 @@ def test_feature_block_on_regions_matches_the_whole_block(fixtures_dir):
     torch.testing.assert_close(cropped_grad, dense_grad, rtol=1e-4, atol=1e-5 * scale)
     completed = frozen.dense_outputs(ws, cropped_outputs, "const")
     torch.testing.assert_close(completed[-1], dense_outputs[-1].detach(), rtol=1e-5, atol=1e-6)
-
-
-def test_fast_step_marks_every_profiler_region_once(tiny_G):
-    from torch.profiler import ProfilerActivity, profile
-
-    regions = {
-        "draggan/forward_features", "draggan/synthesis_rest", "draggan/tracking",
-        "draggan/motion", "draggan/mask", "draggan/backward", "draggan/optimizer",
-        "draggan/image_transfer",
-    }  # fmt: skip
-    session = DragSession(tiny_G, lr=0.05, backend="fast")
-    session.add_point((10, 12), (25, 18))
-    session.set_mask(np.ones([32, 32], bool))
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
-        result = session.step(render=True)
-        assert result.image.shape == (32, 32, 3)  # the image is transferred when first read
-    counts = {event.key: event.count for event in prof.key_averages() if event.key in regions}
-    assert counts == dict.fromkeys(regions, 1)

@@ -1,42 +1,18 @@
 """The reference backend against a recorded run of the official DragGAN renderer
 (../shared/fixtures/drag_128_ada_*: 20 steps on the sg2_128_ada generator, points as [row, col])."""
 
-import json
-
 import numpy as np
-import pytest
 
-from draggan_fast import DragSession
 from tests.fixture_generators import generator_from_fixture
-
-
-@pytest.fixture(scope="module")
-def official_run(fixtures_dir):
-    trace = json.loads((fixtures_dir / "drag_128_ada_trace.json").read_text())
-    final_ws = np.load(fixtures_dir / "drag_128_ada_final_ws.npy")  # [1, num_ws, w_dim]
-    last_image = np.load(fixtures_dir / "drag_128_ada_last_img.npy")  # uint8 [H, W, 3]
-    return trace, final_ws, last_image
-
-
-def _xy(point_rc):
-    row, col = point_rc
-    return (col, row)
+from tests.session.conftest import trace_session
 
 
 def test_reference_backend_reproduces_the_official_drag(fixtures_dir, official_run):
     trace, final_ws, last_image = official_run
     assert trace["coords"] == "[row, col]" and trace["mask_rect"] is None
     G = generator_from_fixture(fixtures_dir, trace["generator"].removesuffix(".npz"))
-    session = DragSession(
-        G, seed=trace["seed"], truncation_psi=trace["truncation_psi"],
-        latent_space=trace["latent_space"], n_optimized_layers=trace["n_optimized_layers"],
-        lr=trace["lr"], r1=trace["r1"], r2=trace["r2"], lambda_mask=trace["lambda_mask"],
-        feature_block=trace["feature_block"], tracking=trace["tracking"],
-        noise_mode=trace["noise_mode"], backend="reference",
-    )  # fmt: skip
+    session = trace_session(G, trace, "reference")
     assert session.config.feature_block == 5  # also the default for 128 px
-    for handle_rc, target_rc in zip(trace["points0"], trace["targets"]):
-        session.add_point(_xy(handle_rc), _xy(target_rc))
 
     results = [session.step(render=True) for _ in range(trace["steps"])]
 

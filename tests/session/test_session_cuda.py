@@ -1,7 +1,5 @@
 """The session and the reference step on CUDA (skipped without a GPU)."""
 
-import json
-
 import numpy as np
 import pytest
 import torch
@@ -33,8 +31,8 @@ def _drag(G, device, steps, **kwargs):
     return session, results
 
 
-def test_official_trace_on_cuda(fixtures_dir, full_fp32):
-    trace = json.loads((fixtures_dir / "drag_128_ada_trace.json").read_text())
+def test_official_trace_on_cuda(fixtures_dir, official_run, full_fp32):
+    trace, final_ws, last_image = official_run
     G = generator_from_fixture(fixtures_dir, "sg2_128_ada")
     session = DragSession(G, lr=trace["lr"], device="cuda")
     for (row, col), (target_row, target_col) in zip(trace["points0"], trace["targets"]):
@@ -42,10 +40,9 @@ def test_official_trace_on_cuda(fixtures_dir, full_fp32):
     results = [session.step(render=True) for _ in range(trace["steps"])]
     tracked = [[[round(y), round(x)] for x, y in result.handles.tolist()] for result in results]
     assert tracked == [record["points"] for record in trace["trace"]]
-    final_ws = np.load(fixtures_dir / "drag_128_ada_final_ws.npy")
     np.testing.assert_allclose(session.w, final_ws[0], rtol=0, atol=1e-4)
-    last_image = np.load(fixtures_dir / "drag_128_ada_last_img.npy").astype(np.int16)
-    assert np.abs(results[-1].image.astype(np.int16) - last_image).max() <= 1
+    difference = results[-1].image.astype(np.int16) - last_image.astype(np.int16)
+    assert np.abs(difference).max() <= 1
 
 
 def test_cuda_session_matches_the_cpu_session(full_fp32):
