@@ -107,9 +107,13 @@ class NdarrayType:
 
 
 def _numpy_reconstruct(subtype, shape, dtype):
+    """numpy's array reduce: an empty placeholder `_reconstruct(ndarray, (0,), b'b')` that the
+    pickle's BUILD then fills from its own bytes; any other shape would allocate on request."""
     if subtype is not NdarrayType:
         raise CheckpointError("numpy array reconstruction of a type other than numpy.ndarray")
-    return np.ndarray.__new__(np.ndarray, shape, dtype)
+    if not isinstance(shape, (tuple, list)) or tuple(shape) != (0,):
+        raise CheckpointError(f"numpy array reconstruction with shape {shape!r}, not (0,)")
+    return np.ndarray.__new__(np.ndarray, (0,), dtype)
 
 
 def _numpy_frombuffer(buffer, dtype, shape, order):

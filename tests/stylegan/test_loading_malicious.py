@@ -123,6 +123,9 @@ def test_admitted_globals_check_their_arguments():
     other_type = pickle.dumps(Call(reconstruct, collections.OrderedDict, (0,), b"b"), protocol=4)
     with pytest.raises(CheckpointError, match=r"type other than numpy\.ndarray"):
         load_generator(io.BytesIO(other_type))
+    sized = pickle.dumps(Call(reconstruct, np.ndarray, (1 << 30,), b"b"), protocol=4)
+    with pytest.raises(CheckpointError, match=r"shape \(1073741824,\), not \(0,\)"):
+        load_generator(io.BytesIO(sized))
     allocate = pickle.dumps(Call(np.ndarray, (1 << 40,)), protocol=4)
     with pytest.raises(CheckpointError, match="malformed pickle"):
         load_generator(io.BytesIO(allocate))
