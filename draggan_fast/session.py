@@ -48,7 +48,7 @@ def _check_compile(compile) -> bool:
     return compile
 
 
-def _rc_to_xy(points_rc: torch.Tensor) -> np.ndarray:
+def rc_to_xy(points_rc: torch.Tensor) -> np.ndarray:
     """[K, 2] (row, col) tensor -> float32 [K, 2] (x, y) array."""
     return points_rc.detach().cpu().float().numpy()[:, ::-1].copy()
 
@@ -154,12 +154,12 @@ class DragSession:
     @property
     def handles(self) -> np.ndarray:
         """float32 [K, 2] (x, y): the current handle positions."""
-        return _rc_to_xy(self._handles)
+        return rc_to_xy(self._handles)
 
     @property
     def targets(self) -> np.ndarray:
         """float32 [K, 2] (x, y)."""
-        return _rc_to_xy(self._targets)
+        return rc_to_xy(self._targets)
 
     @property
     def movable_mask(self) -> np.ndarray | None:

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from draggan_fast.session import DragSession, rc_to_xy
 from draggan_fast.step_backend import FeatureReferences
 
 FORMAT = "draggan-fast-session"
@@ -68,7 +69,7 @@ def save_session(session, path) -> None:
         "points": {
             "handles": session.handles.tolist(),  # (x, y)
             "targets": session.targets.tolist(),
-            "start_handles": session._start_handles.cpu().numpy()[:, ::-1].tolist(),
+            "start_handles": rc_to_xy(session._start_handles).tolist(),
         },
         "step": session.step_count,
         "optimizer": {
@@ -119,8 +120,6 @@ def _read(path):
 
 def load_session(path, G, *, backend=None, device=None):
     """The session saved at `path`, on generator G; backend/device override the saved ones."""
-    from draggan_fast.session import DragSession
-
     description, arrays = _read(path)
     shape = description.get("generator")
     _require(
