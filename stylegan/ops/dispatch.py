@@ -36,6 +36,7 @@ _MODULATED_CONV_NOTE = (
 
 _lock = threading.Lock()
 _choices: dict[tuple[str, str], tuple[str, str]] = {}
+_algorithm: str | None = None  # the CUDA modulated_conv2d algorithm, once read
 
 
 def _opt_out() -> str | None:
@@ -105,13 +106,21 @@ def choice(op: str, device_type: str) -> tuple[str, str]:
 
 @torch.compiler.assume_constant_result
 def modulated_conv2d_algorithm() -> str:
-    """The CUDA modulated_conv2d algorithm: $DRAGGAN_FAST_MODCONV, else the default."""
-    value = os.environ.get(MODULATED_CONV_VARIABLE, MODULATED_CONV_DEFAULT).strip().lower()
-    if value not in MODULATED_CONV_ALGORITHMS:
-        raise ValueError(
-            f"{MODULATED_CONV_VARIABLE} must be one of {MODULATED_CONV_ALGORITHMS}, got {value!r}"
-        )
-    return value
+    """The CUDA modulated_conv2d algorithm: $DRAGGAN_FAST_MODCONV, else the default.
+
+    Read once, like the op choices (until `reset()`): the reason `describe_dispatch` gives names
+    the algorithm every later call runs, and no call parses the environment again.
+    """
+    global _algorithm
+    if _algorithm is None:
+        value = os.environ.get(MODULATED_CONV_VARIABLE, MODULATED_CONV_DEFAULT).strip().lower()
+        if value not in MODULATED_CONV_ALGORITHMS:
+            raise ValueError(
+                f"{MODULATED_CONV_VARIABLE} must be one of {MODULATED_CONV_ALGORITHMS}, "
+                f"got {value!r}"
+            )
+        _algorithm = value
+    return _algorithm
 
 
 @torch.compiler.assume_constant_result
@@ -152,6 +161,8 @@ def describe_dispatch(device: str) -> list[dict]:
 
 
 def reset():
-    """Forget every decision (tests that change DRAGGAN_FAST_OPS)."""
+    """Forget every decision (tests that change DRAGGAN_FAST_OPS or DRAGGAN_FAST_MODCONV)."""
+    global _algorithm
     with _lock:
         _choices.clear()
+        _algorithm = None

@@ -181,10 +181,15 @@ def test_fused_face_equals_modulated_conv2d_then_bias_act():
     torch.testing.assert_close(actual, expected, rtol=1e-5, atol=1e-5)
 
 
-def test_modulated_conv2d_algorithm_is_configurable(monkeypatch):
+def test_modulated_conv2d_algorithm_is_configurable(fresh_dispatch):
+    fresh_dispatch.delenv("DRAGGAN_FAST_MODCONV", raising=False)
     assert dispatch.modulated_conv2d_algorithm() == dispatch.MODULATED_CONV_DEFAULT
-    monkeypatch.setenv("DRAGGAN_FAST_MODCONV", "implicit_gemm")
+    fresh_dispatch.setenv("DRAGGAN_FAST_MODCONV", "implicit_gemm")
+    # Read once: the algorithm dispatch reported keeps running until reset().
+    assert dispatch.modulated_conv2d_algorithm() == dispatch.MODULATED_CONV_DEFAULT
+    dispatch.reset()
     assert dispatch.modulated_conv2d_algorithm() == "implicit_gemm"
-    monkeypatch.setenv("DRAGGAN_FAST_MODCONV", "winograd")
+    fresh_dispatch.setenv("DRAGGAN_FAST_MODCONV", "winograd")
+    dispatch.reset()
     with pytest.raises(ValueError, match="DRAGGAN_FAST_MODCONV must be one of"):
         dispatch.modulated_conv2d_algorithm()
