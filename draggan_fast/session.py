@@ -81,7 +81,7 @@ class DragSession:
         )  # fmt: skip
         self.hyperparameters["compile"] = _check_compile(compile)
         hp = self.hyperparameters
-        self._backend = create_backend(backend, self.config, compile=hp["compile"])
+        self._backend = create_backend(backend, compile=hp["compile"])
         self.device = torch.device(device) if device is not None else G.mapping.w_avg.device
         self.generator = G.to(self.device)
         self.image_size = (G.img_resolution, G.img_resolution)  # (height, width)
@@ -245,7 +245,6 @@ class DragSession:
         compile = settings.pop("compile")
         self.hyperparameters, self.config = inputs.drag_settings(self.generator, **settings)
         self.hyperparameters["compile"] = compile
-        self._backend = create_backend(self.hyperparameters["backend"], self.config, compile)
         for group in self._optimizer.param_groups:
             group["lr"] = self.hyperparameters["lr"]
         self._stroke_open = False

@@ -8,8 +8,9 @@ session's history, validation or file format, and the session never sees a kerne
 Coordinates in this layer are (row, col) pixels, as the official code uses them (the public API
 in `draggan_fast.session` speaks (x, y) and converts).
 
-Backends register under a name; `create_backend(name, config)` imports a backend's module on
-first use, so `backend="reference"` never imports Triton.
+Backends register under a name; `create_backend(name)` imports a backend's module on first use,
+so `backend="reference"` never imports Triton. A backend reads the step settings from each
+DragState (`state.config`), so changing them between steps keeps the backend and its caches.
 """
 
 from __future__ import annotations
@@ -113,13 +114,12 @@ class StepBackend(abc.ABC):
     stays_on_device: ClassVar[bool] = False
     compiles: ClassVar[bool] = False
 
-    def __init__(self, config: DragConfig, compile: bool = False):
+    def __init__(self, compile: bool = False):
         if compile and not self.compiles:
             raise ValueError(
                 f"compile=True: the {self.name!r} backend has no compiled step "
                 "(the 'fast' backend has one)"
             )
-        self.config = config
         self.compile = compile
 
     @abc.abstractmethod
@@ -135,7 +135,7 @@ class StepBackend(abc.ABC):
     @torch.no_grad()
     def render(self, state: DragState) -> torch.Tensor:
         """uint8 [H, W, 3] image of the current w."""
-        img = state.generator.synthesis(state.styles(), noise_mode=self.config.noise_mode)
+        img = state.generator.synthesis(state.styles(), noise_mode=state.config.noise_mode)
         return image_to_uint8(img)
 
     def describe(self) -> str:
@@ -153,7 +153,7 @@ def backend_names() -> list[str]:
     return sorted(set(BACKEND_MODULES) | set(_REGISTRY))
 
 
-def create_backend(name: str, config: DragConfig, compile: bool = False) -> StepBackend:
+def create_backend(name: str, compile: bool = False) -> StepBackend:
     """A new backend instance by name (compile: its step through torch.compile); clear errors
     for unknown or unavailable ones."""
     if name not in _REGISTRY:
@@ -166,4 +166,4 @@ def create_backend(name: str, config: DragConfig, compile: bool = False) -> Step
             raise ValueError(f"backend {name!r} is not available: {exc}") from exc
         if name not in _REGISTRY:
             raise ValueError(f"backend {name!r}: module {module} did not register it")
-    return _REGISTRY[name](config, compile=compile)
+    return _REGISTRY[name](compile=compile)

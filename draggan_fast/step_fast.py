@@ -35,7 +35,6 @@ from draggan_fast.kernels import (
     track_handles,
 )
 from draggan_fast.step_backend import (
-    DragConfig,
     DragState,
     FeatureReferences,
     StepBackend,
@@ -164,13 +163,13 @@ class FastBackend(StepBackend):
     stays_on_device = True
     compiles = True
 
-    def __init__(self, config: DragConfig, compile: bool = False):
+    def __init__(self, compile: bool = False):
         override = os.environ.get(COMPILE_ENV_VAR)
         if override is not None:
             if override not in ("0", "1"):
                 raise ValueError(f"{COMPILE_ENV_VAR} must be 0 or 1 when set, got {override!r}")
             compile = override == "1"
-        super().__init__(config, compile=compile)
+        super().__init__(compile=compile)
         self._compile_origin = f"{COMPILE_ENV_VAR}={override}" if override else "compile=True"
         self._device = None
         self._frozen = None  # (synthesis, FrozenFeatureSynthesis or None, reason)
@@ -190,34 +189,31 @@ class FastBackend(StepBackend):
         """Adam as officially; on CUDA `capturable`, so its step count stays on the device."""
         return torch.optim.Adam([w], lr=lr, capturable=w.is_cuda)
 
-    def _frozen_blocks(self, synthesis, device):
+    def _frozen_blocks(self, synthesis, device, feature_block):
         """The CPU's frozen-weight blocks for this generator, made once (None elsewhere)."""
         if self._frozen is None or self._frozen[0] is not synthesis or self._device != device:
-            applies, reason = FrozenFeatureSynthesis.applies(
-                synthesis, self.config.feature_block, device
-            )
-            frozen = (
-                FrozenFeatureSynthesis(synthesis, self.config.feature_block) if applies else None
-            )
+            applies, reason = FrozenFeatureSynthesis.applies(synthesis, feature_block, device)
+            frozen = FrozenFeatureSynthesis(synthesis, feature_block) if applies else None
             self._frozen = (synthesis, frozen, reason)
         return self._frozen[1]
 
     def step(self, state: DragState, render: bool) -> StepOutput:
+        config = state.config
         synthesis = state.generator.synthesis
         state.generator.requires_grad_(False)  # frozen: only w gets a gradient
-        frozen = self._frozen_blocks(synthesis, state.w.device)
+        frozen = self._frozen_blocks(synthesis, state.w.device, config.feature_block)
         if frozen is not None:
-            frozen.fix_rows(state.w0, self.config.n_optimized_layers)
+            frozen.fix_rows(state.w0, config.n_optimized_layers)
         regions = None
         if not self.compile:  # compiled, every new box size would compile again
-            regions = feature_regions(frozen, state, self.config)
+            regions = feature_regions(frozen, state, config)
         self._device = state.w.device
         w_before = state.w.detach().clone()
         optimizer_before = _snapshot(state.optimizer, state.w)
 
         outputs = self._losses(
             synthesis, frozen, regions, state.w, state.w0, state.references, state.handles,
-            state.targets, state.movable_mask, self.config,
+            state.targets, state.movable_mask, config,
         )  # fmt: skip
         tracked, loss_motion, loss_mask, total, done, update = outputs[:6]
         handle_features, feature_map, ws, features, image_state = outputs[6:]
@@ -236,9 +232,7 @@ class FastBackend(StepBackend):
         image = None
         if render:
             with record_function("draggan/synthesis_rest"):
-                image = render_rest(
-                    synthesis, frozen, regions, ws, features, image_state, self.config
-                )
+                image = render_rest(synthesis, frozen, regions, ws, features, image_state, config)
         return StepOutput(
             handles=tracked,
             references=FeatureReferences(handle_features, feature_map),

@@ -193,3 +193,21 @@ def test_feature_block_on_regions_matches_the_whole_block(fixtures_dir):
     torch.testing.assert_close(cropped_grad, dense_grad, rtol=1e-4, atol=1e-5 * scale)
     completed = frozen.dense_outputs(ws, cropped_outputs, "const")
     torch.testing.assert_close(completed[-1], dense_outputs[-1].detach(), rtol=1e-5, atol=1e-6)
+
+
+def test_configure_reaches_the_fast_step_and_keeps_its_backend(tiny_G):
+    sessions = {
+        backend: DragSession(tiny_G, lr=0.05, backend=backend) for backend in ("reference", "fast")
+    }
+    for session in sessions.values():
+        session.add_point((10, 12), (25, 18))
+        session.step()
+        backend = session._backend
+        session.configure(lr=0.2, r2=40, tracking="l1")
+        assert session._backend is backend  # settings travel with each step's DragState
+    results = {backend: session.step() for backend, session in sessions.items()}
+    np.testing.assert_array_equal(results["fast"].handles, results["reference"].handles)
+    np.testing.assert_allclose(sessions["fast"].w, sessions["reference"].w, rtol=0, atol=1e-5)
+    for session in sessions.values():
+        session.configure(stop_distance=30)  # the handle is closer than that: done
+    assert all(session.step().done for session in sessions.values())
