@@ -23,6 +23,7 @@ Internal coordinates are (row, col) pixels.
 from __future__ import annotations
 
 import os
+from typing import NamedTuple
 
 import torch
 from torch.profiler import record_function
@@ -48,6 +49,22 @@ from draggan_fast.step_fast_synthesis import FrozenFeatureSynthesis
 COMPILE_ENV_VAR = "DRAGGAN_FAST_COMPILE"
 
 
+class ForwardPass(NamedTuple):
+    """What `forward_and_losses` computes, all on the device."""
+
+    tracked: torch.Tensor  # [K, 2] float32 (row, col): the handles found by tracking
+    loss_motion: torch.Tensor  # scalar
+    loss_mask: torch.Tensor  # scalar, lambda included (0 without a mask)
+    total: torch.Tensor  # scalar: motion + mask, differentiable in w
+    done: torch.Tensor  # bool scalar: every handle within stop_distance
+    update: torch.Tensor  # bool scalar: False where the reference step leaves w alone
+    handle_features: torch.Tensor  # [K, C]: the references in force
+    feature_map: torch.Tensor  # [1, C, h, w]: the references in force
+    ws: torch.Tensor  # [1, num_ws, w_dim]
+    features: torch.Tensor  # [1, C, h, w]: this pass's feature map
+    image_state: object  # what `render_rest` needs
+
+
 def forward_and_losses(
     synthesis, frozen, regions, w, w0, references, handles, targets, movable_mask, config
 ):  # fmt: skip
@@ -57,10 +74,8 @@ def forward_and_losses(
     None, or the boxes of the feature map that the tracking and losses read (frozen only); w: the
     optimised latent; references: FeatureReferences or None (then taken from this pass);
     handles, targets: [K, 2] float32 (row, col); movable_mask: [H, W] or None.
-    Returns (tracked handles [K, 2], motion, mask, total, done, update, handle_features [K, C],
-    feature_map [1, C, h, w], ws, features, image_state) where `update` is False when the
-    reference step would leave w alone (done, or no loss term at all) and image_state is what
-    `render_rest` needs.
+    Returns a ForwardPass; its `update` is False when the reference step would leave w alone
+    (done, or no loss term at all).
     """
     size = (synthesis.img_resolution, synthesis.img_resolution)
     with record_function("draggan/forward_features"):
@@ -94,7 +109,7 @@ def forward_and_losses(
         has_term = torch.ones_like(has_term)
     total = loss_motion + loss_mask
     update = has_term & ~done
-    return (
+    return ForwardPass(
         tracked, loss_motion, loss_mask, total, done, update, handle_features, feature_map, ws,
         features, image_state,
     )  # fmt: skip
@@ -211,20 +226,19 @@ class FastBackend(StepBackend):
         w_before = state.w.detach().clone()
         optimizer_before = _snapshot(state.optimizer, state.w)
 
-        outputs = self._losses(
+        forward = self._losses(
             synthesis, frozen, regions, state.w, state.w0, state.references, state.handles,
             state.targets, state.movable_mask, config,
         )  # fmt: skip
-        tracked, loss_motion, loss_mask, total, done, update = outputs[:6]
-        handle_features, feature_map, ws, features, image_state = outputs[6:]
+        tracked, done, update = forward.tracked, forward.done, forward.update
         if state.halted is not None:  # a step after done: a no-op, decided on the device
             update = update & ~state.halted
             tracked = torch.where(state.halted, state.handles, tracked)
             done = done | state.halted
         with record_function("draggan/backward"):
             state.optimizer.zero_grad()
-            if total.requires_grad:  # False only when nothing depends on w (no optimised layer)
-                torch.autograd.backward(total, inputs=[state.w])
+            if forward.total.requires_grad:  # False only when nothing depends on w
+                torch.autograd.backward(forward.total, inputs=[state.w])
         with record_function("draggan/optimizer"):
             state.optimizer.step()
             _keep_unless(update, state.optimizer, state.w, w_before, optimizer_before)
@@ -232,15 +246,18 @@ class FastBackend(StepBackend):
         image = None
         if render:
             with record_function("draggan/synthesis_rest"):
-                image = render_rest(synthesis, frozen, regions, ws, features, image_state, config)
+                image = render_rest(
+                    synthesis, frozen, regions, forward.ws, forward.features,
+                    forward.image_state, config,
+                )  # fmt: skip
         return StepOutput(
             handles=tracked,
-            references=FeatureReferences(handle_features, feature_map),
+            references=FeatureReferences(forward.handle_features, forward.feature_map),
             done=done,
             losses={
-                "motion": loss_motion.detach(),
-                "mask": loss_mask.detach(),
-                "total": total.detach(),
+                "motion": forward.loss_motion.detach(),
+                "mask": forward.loss_mask.detach(),
+                "total": forward.total.detach(),
             },
             image=image,
         )
