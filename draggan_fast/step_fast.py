@@ -186,8 +186,8 @@ class FastBackend(StepBackend):
             compile = override == "1"
         super().__init__(compile=compile)
         self._compile_origin = f"{COMPILE_ENV_VAR}={override}" if override else "compile=True"
-        self._device = None
-        self._frozen = None  # (synthesis, FrozenFeatureSynthesis or None, reason)
+        self._device = None  # of the latest step
+        self._frozen = None  # (synthesis, device, FrozenFeatureSynthesis or None, reason)
         self._losses = torch.compile(forward_and_losses) if compile else forward_and_losses
 
     def describe(self) -> str:
@@ -197,7 +197,7 @@ class FastBackend(StepBackend):
             for row in describe_dispatch(device)
         )
         compiled = f", torch.compile ({self._compile_origin})" if self.compile else ""
-        blocks = f"; feature blocks: {self._frozen[2]}" if self._frozen else ""
+        blocks = f"; feature blocks: {self._frozen[3]}" if self._frozen else ""
         return f"fast on {device}{compiled}: {ops}{blocks}"
 
     def make_optimizer(self, w: torch.Tensor, lr: float) -> torch.optim.Optimizer:
@@ -206,11 +206,11 @@ class FastBackend(StepBackend):
 
     def _frozen_blocks(self, synthesis, device, feature_block):
         """The CPU's frozen-weight blocks for this generator, made once (None elsewhere)."""
-        if self._frozen is None or self._frozen[0] is not synthesis or self._device != device:
+        if self._frozen is None or self._frozen[0] is not synthesis or self._frozen[1] != device:
             applies, reason = FrozenFeatureSynthesis.applies(synthesis, feature_block, device)
             frozen = FrozenFeatureSynthesis(synthesis, feature_block) if applies else None
-            self._frozen = (synthesis, frozen, reason)
-        return self._frozen[1]
+            self._frozen = (synthesis, device, frozen, reason)
+        return self._frozen[2]
 
     def step(self, state: DragState, render: bool) -> StepOutput:
         config = state.config
