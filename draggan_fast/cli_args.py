@@ -38,7 +38,7 @@ def _parse_xy(text: str, part: str) -> tuple[float, float]:
 
 
 def parse_seeds(text: str) -> list[int]:
-    """ "0-7", "3", "0,4,10-12" -> sorted-as-given list of seeds (ranges inclusive)."""
+    """ "0-7", "3", "0,4,10-12" -> the seeds in the order given (ranges inclusive)."""
     seeds = []
     for part in (piece.strip() for piece in text.split(",")):
         if not part:
