@@ -59,6 +59,22 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
+def add_model_argument(parser):
+    """--model PATH, required: the generator file to load."""
+    parser.add_argument(
+        "--model",
+        required=True,
+        type=Path,
+        metavar="PATH",
+        help="generator file (official pickle or draggan-fast safetensors)",
+    )
+
+
+def add_device_argument(parser):
+    """--device, read back with `pick_device`."""
+    parser.add_argument("--device", help="torch device (default: cuda when available)")
+
+
 def pick_device(requested: str | None) -> str:
     """--device value -> a torch device string (None or "auto": cuda when available)."""
     import torch

@@ -6,7 +6,14 @@ import time
 from pathlib import Path
 
 from draggan_fast.cli import CommandError
-from draggan_fast.cli_args import check_output, image_suffixes, parse_points, pick_device
+from draggan_fast.cli_args import (
+    add_device_argument,
+    add_model_argument,
+    check_output,
+    image_suffixes,
+    parse_points,
+    pick_device,
+)
 
 NAME = "drag"
 HELP = "drag handle points to targets on a generated image, without a window"
@@ -16,13 +23,7 @@ TARGET_COLOR = (40, 90, 255)
 
 
 def add_arguments(parser):
-    parser.add_argument(
-        "--model",
-        required=True,
-        type=Path,
-        metavar="PATH",
-        help="generator file (official pickle or draggan-fast safetensors)",
-    )
+    add_model_argument(parser)
     parser.add_argument("--seed", type=int, default=0, help="image seed (default 0)")
     parser.add_argument(
         "--points",
@@ -71,7 +72,7 @@ def add_arguments(parser):
         help="run all --steps even after every handle reached its target",
     )
     parser.add_argument("--backend", default="reference", help="step backend (reference)")
-    parser.add_argument("--device", help="torch device (default: cuda when available)")
+    add_device_argument(parser)
 
 
 def _check_arguments(args):

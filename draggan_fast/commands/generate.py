@@ -5,20 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 
 from draggan_fast.cli import CommandError
-from draggan_fast.cli_args import parse_seeds, pick_device
+from draggan_fast.cli_args import (
+    add_device_argument,
+    add_model_argument,
+    parse_seeds,
+    pick_device,
+)
 
 NAME = "generate"
 HELP = "generate one PNG per seed (seedNNNN.png), seeds as in the DragGAN GUI"
 
 
 def add_arguments(parser):
-    parser.add_argument(
-        "--model",
-        required=True,
-        type=Path,
-        metavar="PATH",
-        help="generator file (official pickle or draggan-fast safetensors)",
-    )
+    add_model_argument(parser)
     parser.add_argument("--seeds", required=True, help="seeds: 0-7, or a list like 0,3,10-12")
     parser.add_argument("--outdir", required=True, type=Path, help="folder for the PNGs")
     parser.add_argument("--psi", type=float, default=0.7, help="truncation psi (default 0.7)")
@@ -29,7 +28,7 @@ def add_arguments(parser):
         help="truncate only the first N style vectors (default: all)",
     )
     parser.add_argument("--noise-mode", choices=["const", "random", "none"], default="const")
-    parser.add_argument("--device", help="torch device (default: cuda when available)")
+    add_device_argument(parser)
 
 
 def run(args) -> int:
