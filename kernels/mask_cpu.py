@@ -16,11 +16,16 @@ from draggan_fast.kernels.stencil import upsample_taps
 _BAND_ELEMENTS = 1 << 21  # float32 elements of one [C, rows, W] band
 
 
-def _bands(channels, image_size):
+def _tap_bands(native, image_size):
+    """Bands of image rows: (start, stop, row taps [rows], column taps [W]) of each."""
+    channels, native_height, native_width = native.shape
     height, width = image_size
+    col_taps = upsample_taps(torch.arange(width, device=native.device), native_width, width)
     rows_per_band = max(1, _BAND_ELEMENTS // (channels * width))
     for start in range(0, height, rows_per_band):
-        yield start, min(start + rows_per_band, height)
+        stop = min(start + rows_per_band, height)
+        rows = torch.arange(start, stop, device=native.device)
+        yield start, stop, upsample_taps(rows, native_height, height), col_taps
 
 
 def _upsample_band(native, row_taps, col_taps):
@@ -41,15 +46,11 @@ def _band_difference(native, native_reference, fixed, row_taps, col_taps):
     return values * fixed - reference * fixed
 
 
-def _prepare(features, reference_features, movable_mask):
-    channels, native_height, native_width = features.shape[1:]
-    image_size = tuple(movable_mask.shape)
-    native = features[0].to(torch.float32)  # [C, h, w]
+def _float32_inputs(features, reference_features, movable_mask):
+    """F and F0 as float32 [C, h, w], and fixed = 1 - M float32 [H, W] (1 where it must stay)."""
+    native = features[0].to(torch.float32)
     native_reference = reference_features[0].to(torch.float32)
-    fixed = 1.0 - movable_mask.to(torch.float32)  # [H, W]: 1 where the image must stay
-    cols = torch.arange(image_size[1], device=features.device)
-    col_taps = upsample_taps(cols, native_width, image_size[1])
-    return channels, native_height, image_size, native, native_reference, fixed, col_taps
+    return native, native_reference, 1.0 - movable_mask.to(torch.float32)
 
 
 def _integer_scale(native_size, image_size):
@@ -61,9 +62,10 @@ def _integer_scale(native_size, image_size):
     return None
 
 
-def _crop_bands(channels, native_height, scale, image_size):
+def _crop_bands(native, scale, image_size):
     """Bands of whole native rows: (native rows [first, last), kept crop output rows
     [top, bottom), image rows [start, stop))."""
+    channels, native_height, _ = native.shape
     height, width = image_size
     rows_per_band = max(1, _BAND_ELEMENTS // (channels * width * scale)) * scale
     for start in range(0, height, rows_per_band):
@@ -80,22 +82,17 @@ def _upsample_crop(native, first, last, scale, width):  # [C, h, w] rows -> [1, 
 
 def mask_sum(features, reference_features, movable_mask):
     """Sum over [C, H, W] of |U * (1 - M) - U0 * (1 - M)|: a float32 scalar."""
-    channels, native_height, image_size, native, native_reference, fixed, col_taps = _prepare(
-        features, reference_features, movable_mask
-    )
+    native, native_reference, fixed = _float32_inputs(features, reference_features, movable_mask)
+    image_size = tuple(fixed.shape)
     total = native.new_zeros(())
     scale = _integer_scale(native.shape[1:], image_size)
     if scale is not None:
         difference = native - native_reference  # U - U0 is the upsampled F - F0
-        for first, last, top, bottom, start, stop in _crop_bands(
-            channels, native_height, scale, image_size
-        ):
+        for first, last, top, bottom, start, stop in _crop_bands(native, scale, image_size):
             crop = _upsample_crop(difference, first, last, scale, image_size[1])
             total = total + crop[0, :, top:bottom].mul_(fixed[start:stop]).abs_().sum()
         return total
-    for start, stop in _bands(channels, image_size):
-        rows = torch.arange(start, stop, device=features.device)
-        row_taps = upsample_taps(rows, native_height, image_size[0])
+    for start, stop, row_taps, col_taps in _tap_bands(native, image_size):
         band = _band_difference(native, native_reference, fixed[start:stop], row_taps, col_taps)
         total = total + band.abs().sum()
     return total
@@ -103,17 +100,14 @@ def mask_sum(features, reference_features, movable_mask):
 
 def mask_grad(features, reference_features, movable_mask, grad_sum):
     """d(grad_sum * mask_sum) / d features: [1, C, h, w] in the features' dtype."""
-    channels, native_height, image_size, native, native_reference, fixed, col_taps = _prepare(
-        features, reference_features, movable_mask
-    )
+    native, native_reference, fixed = _float32_inputs(features, reference_features, movable_mask)
+    channels, _, native_width = native.shape
+    image_size = tuple(fixed.shape)
     grad_native = torch.zeros_like(native)  # [C, h, w]
     scale = _integer_scale(native.shape[1:], image_size)
     if scale is not None:
-        native_width = native.shape[2]
         difference = native - native_reference
-        for first, last, top, bottom, start, stop in _crop_bands(
-            channels, native_height, scale, image_size
-        ):
+        for first, last, top, bottom, start, stop in _crop_bands(native, scale, image_size):
             crop = _upsample_crop(difference, first, last, scale, image_size[1])
             band_fixed = fixed[start:stop]
             grad_crop = torch.zeros_like(crop)  # [1, C, rows * s, W]
@@ -123,10 +117,8 @@ def mask_grad(features, reference_features, movable_mask, grad_sum):
                 grad_crop, list(crop.shape[2:]), [1, channels, last - first, native_width], False
             )[0]
         return grad_native.unsqueeze(0).to(features.dtype)
-    x0, x1, wx0, wx1 = col_taps
-    for start, stop in _bands(channels, image_size):
-        rows = torch.arange(start, stop, device=features.device)
-        row_taps = upsample_taps(rows, native_height, image_size[0])
+    for start, stop, row_taps, col_taps in _tap_bands(native, image_size):
+        x0, x1, wx0, wx1 = col_taps
         band_fixed = fixed[start:stop]
         band = _band_difference(native, native_reference, band_fixed, row_taps, col_taps)
         grad_band = torch.sign(band) * band_fixed * grad_sum  # d/dU of the band, [C, rows, W]
@@ -134,7 +126,7 @@ def mask_grad(features, reference_features, movable_mask, grad_sum):
         for native_rows, row_weight in ((y0, wy0), (y1, wy1)):
             grad_rows = grad_band * row_weight[:, None]
             grad_cols = torch.zeros(
-                channels, stop - start, native.shape[2], device=native.device
+                channels, stop - start, native_width, device=native.device
             )  # [C, rows, w]
             grad_cols.index_add_(2, x0, grad_rows * wx0)
             grad_cols.index_add_(2, x1, grad_rows * wx1)
