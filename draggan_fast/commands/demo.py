@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from draggan_fast.cli import CommandError
+from draggan_fast.cli_args import add_device_argument, pick_device
 
 NAME = "demo"
 HELP = "scripted drags (open the mouth, turn the head) on the bundled model; PNGs and a GIF"
@@ -31,7 +32,7 @@ def add_arguments(parser):
     )
     parser.add_argument("--model", type=Path, default=None, help="generator (default: bundled)")
     parser.add_argument("--detector", type=Path, default=None, help="detector (default: bundled)")
-    parser.add_argument("--device", default=None, help="torch device (default: cuda if any)")
+    add_device_argument(parser)
 
 
 def scripted_drags(landmarks, resolution):
@@ -87,7 +88,6 @@ def run(args) -> int:
     import numpy as np
 
     from draggan_fast.assets_registry import default_detector_path, default_model_path
-    from draggan_fast.cli_args import pick_device
     from draggan_fast.session import DragSession
     from draggan_fast.stylegan.landmarks import load_detector
     from draggan_fast.stylegan.loading import load_generator

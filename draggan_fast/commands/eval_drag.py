@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from draggan_fast.cli import CommandError
+from draggan_fast.cli_args import add_device_argument, pick_device
 
 NAME = "eval-drag"
 HELP = "measure drag accuracy (paper's Table 1 protocol) on the default model"
@@ -45,7 +46,7 @@ def add_arguments(parser):
         "--psi", type=float, default=1.0,
         help="truncation psi (default 1: at 0.7 the 64 px faces are too alike to measure)",
     )  # fmt: skip
-    parser.add_argument("--device", default=None, help="torch device (default: cuda if any)")
+    add_device_argument(parser)
     parser.add_argument("--json", type=Path, default=None, help="also write results as JSON")
 
 
@@ -95,7 +96,6 @@ def run(args) -> int:
     import numpy as np
 
     from draggan_fast.assets_registry import default_detector_path, default_model_path
-    from draggan_fast.cli_args import pick_device
     from draggan_fast.stylegan.dataset import LANDMARK_NAMES
     from draggan_fast.stylegan.landmarks import load_detector
     from draggan_fast.stylegan.loading import load_generator

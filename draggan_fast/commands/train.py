@@ -3,7 +3,7 @@
 import dataclasses
 from pathlib import Path
 
-from draggan_fast.cli_args import pick_device
+from draggan_fast.cli_args import add_device_argument, pick_device
 
 NAME = "train"
 HELP = "train a StyleGAN2 on the procedural cartoon faces (resumable)"
@@ -40,7 +40,7 @@ def add_arguments(parser):
         "--resume", type=Path, default=None,
         help="checkpoint .json to start from (used only while --outdir has no checkpoint)",
     )  # fmt: skip
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
+    add_device_argument(parser)
     parser.add_argument(
         "--data-pool", type=int, default=None,
         help="pre-render this many faces and keep them on the device (default: 200000 on CUDA, "

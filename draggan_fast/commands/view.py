@@ -4,7 +4,7 @@ import asyncio
 import webbrowser
 
 from draggan_fast.cli import CommandError
-from draggan_fast.cli_args import pick_device
+from draggan_fast.cli_args import add_device_argument, pick_device
 
 NAME = "view"
 HELP = "serve the web viewer (loopback only unless --host says otherwise) and open it"
@@ -28,11 +28,7 @@ def add_arguments(parser):
     )
     parser.add_argument("--port", type=int, default=7860, help="port (default 7860; 0: any)")
     parser.add_argument("--no-browser", action="store_true", help="do not open a browser")
-    parser.add_argument(
-        "--device",
-        default=None,
-        help="torch device for the generators (default: cuda when present)",
-    )
+    add_device_argument(parser)
     parser.add_argument("--backend", default="reference", help="drag step backend")
     parser.add_argument(
         "--max-sessions",
