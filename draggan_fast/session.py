@@ -139,7 +139,7 @@ class DragSession:
     @property
     def backend(self) -> str:
         """Which implementation runs the steps, and why."""
-        return self._backend.describe()
+        return self._backend.describe(self.device)
 
     @property
     def w(self) -> np.ndarray:

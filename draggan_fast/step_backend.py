@@ -138,8 +138,9 @@ class StepBackend(abc.ABC):
         img = state.generator.synthesis(state.styles(), noise_mode=state.config.noise_mode)
         return image_to_uint8(img)
 
-    def describe(self) -> str:
-        """One line: which implementation runs and why (fast paths say what they chose)."""
+    def describe(self, device: torch.device) -> str:
+        """One line: which implementation runs on `device` (the session's) and why (fast paths
+        say what they chose)."""
         return self.name
 
 

@@ -186,18 +186,17 @@ class FastBackend(StepBackend):
             compile = override == "1"
         super().__init__(compile=compile)
         self._compile_origin = f"{COMPILE_ENV_VAR}={override}" if override else "compile=True"
-        self._device = None  # of the latest step
         self._frozen = None  # (synthesis, device, FrozenFeatureSynthesis or None, reason)
         self._losses = torch.compile(forward_and_losses) if compile else forward_and_losses
 
-    def describe(self) -> str:
-        device = self._device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    def describe(self, device: torch.device) -> str:
         ops = "; ".join(
             f"{row['op'].split('::')[1]}: {row['implementation']} ({row['reason']})"
             for row in describe_dispatch(device)
         )
         compiled = f", torch.compile ({self._compile_origin})" if self.compile else ""
-        blocks = f"; feature blocks: {self._frozen[3]}" if self._frozen else ""
+        known = self._frozen is not None and self._frozen[1] == device  # after a step there
+        blocks = f"; feature blocks: {self._frozen[3]}" if known else ""
         return f"fast on {device}{compiled}: {ops}{blocks}"
 
     def make_optimizer(self, w: torch.Tensor, lr: float) -> torch.optim.Optimizer:
@@ -222,7 +221,6 @@ class FastBackend(StepBackend):
         regions = None
         if not self.compile:  # compiled, every new box size would compile again
             regions = feature_regions(frozen, state, config)
-        self._device = state.w.device
         w_before = state.w.detach().clone()
         optimizer_before = _snapshot(state.optimizer, state.w)
 

@@ -123,7 +123,7 @@ class ReferenceBackend(StepBackend):
 
     name = "reference"
 
-    def describe(self) -> str:
+    def describe(self, device: torch.device) -> str:
         return "reference: plain PyTorch, the official DragGAN step"
 
     def step(self, state: DragState, render: bool) -> StepOutput:

@@ -171,6 +171,6 @@ def test_image_to_uint8_is_the_official_conversion():
 def test_backends_are_found_by_name():
     backend = create_backend("reference")
     assert isinstance(backend, ReferenceBackend)
-    assert "reference" in backend.describe()
+    assert "reference" in backend.describe(torch.device("cpu"))
     with pytest.raises(ValueError, match=r"unknown backend 'nope'.*reference"):
         create_backend("nope")
