@@ -13,18 +13,12 @@ import time
 import torch
 import torch.nn.functional as F
 
-from draggan_fast.stylegan.dataset import FaceDataset
-from draggan_fast.stylegan.dataset.pool import render_pool
+from draggan_fast.stylegan.dataset.pool import FaceBatches
 from draggan_fast.stylegan.landmarks import LandmarkDetector, save_detector
 
 TRAIN_SEED = 1001
 HELD_OUT_SEED = 2002
 HELD_OUT_COUNT = 512
-
-
-def _batch(dataset, start, count):
-    images, landmarks = zip(*(dataset[index] for index in range(start, start + count)))
-    return torch.stack(images), torch.stack(landmarks)  # [B, 3, R, R], [B, K, 2]
 
 
 def degrade(images, generator):
@@ -52,13 +46,12 @@ def degrade(images, generator):
 @torch.no_grad()
 def held_out_error(detector, resolution=64, count=HELD_OUT_COUNT, batch=64):
     """(mean, 95th percentile, per-landmark mean) of |detected - true| in pixels."""
-    dataset = FaceDataset(resolution, HELD_OUT_SEED)
-    device = next(detector.parameters()).device
+    faces = FaceBatches(resolution, HELD_OUT_SEED, next(detector.parameters()).device)
     errors = []
     for start in range(0, count, batch):
-        images, landmarks = _batch(dataset, start, min(batch, count - start))
-        found = detector.detect(images.to(device)).cpu()
-        errors.append((found - landmarks).norm(dim=2))  # [B, K]
+        images, landmarks = faces.batch(start, min(batch, count - start))
+        found = detector.detect(images)
+        errors.append((found - landmarks).norm(dim=2).cpu())  # [B, K]
     errors = torch.cat(errors)
     return float(errors.mean()), float(errors.flatten().quantile(0.95)), errors.mean(0).tolist()
 
@@ -73,21 +66,12 @@ def train_detector(
     generator = torch.Generator().manual_seed(seed)
     detector = LandmarkDetector(input_size=resolution, width=width).to(device)
     optimizer = torch.optim.Adam(detector.parameters(), lr=lr)
-    dataset = FaceDataset(resolution, TRAIN_SEED)
-    if pool > 0:
-        pool_images, pool_landmarks = render_pool(resolution, TRAIN_SEED, pool)
-        pool_images, pool_landmarks = pool_images.to(device), pool_landmarks.to(device)
+    faces = FaceBatches(resolution, TRAIN_SEED, device, pool_size=pool)
     started = time.monotonic()
     for step in range(steps):
         for group in optimizer.param_groups:  # cosine decay to 2% of lr
             group["lr"] = lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * step / steps)))
-        if pool > 0:
-            indices = torch.arange(step * batch, (step + 1) * batch, device=device) % pool
-            images = pool_images[indices].float() / 127.5 - 1
-            landmarks = pool_landmarks[indices]
-        else:
-            images, landmarks = _batch(dataset, step * batch, batch)
-            images, landmarks = images.to(device), landmarks.to(device)
+        images, landmarks = faces.batch(step * batch, batch)
         predicted = detector(degrade(images, generator))
         loss = (predicted - landmarks).abs().mean()
         optimizer.zero_grad(set_to_none=True)

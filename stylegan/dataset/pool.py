@@ -1,8 +1,8 @@
-"""Render many faces at once in worker processes: a fixed pool of training images in memory.
+"""Training batches of faces, rendered on the fly or from a pool rendered once in parallel.
 
-Used where the trainer outruns on-the-fly rendering (a GPU): faces 0..count-1 of dataset `seed`,
-rendered by `processes` forked workers that return plain uint8 arrays through pipes (no shared
-memory segments, which containers often cap).
+The pool is for a trainer that outruns on-the-fly rendering (a GPU): faces 0..count-1 of dataset
+`seed`, rendered by `processes` forked workers that return plain uint8 arrays through pipes (no
+shared memory segments, which containers often cap), then kept on the device.
 """
 
 import multiprocessing
@@ -11,7 +11,7 @@ import os
 import numpy as np
 import torch
 
-from draggan_fast.stylegan.dataset import LANDMARK_NAMES, face_params, render_face
+from draggan_fast.stylegan.dataset import LANDMARK_NAMES, FaceDataset, face_params, render_face
 
 CHUNK = 2048
 
@@ -42,3 +42,27 @@ def render_pool(resolution: int, seed: int, count: int, processes: int | None = 
     images = torch.from_numpy(np.concatenate([chunk[0] for chunk in chunks]))
     landmarks = torch.from_numpy(np.concatenate([chunk[1] for chunk in chunks]))
     return images.permute(0, 3, 1, 2).contiguous(), landmarks
+
+
+class FaceBatches:
+    """Consecutive faces of dataset `seed` as batches on `device`: rendered on the fly, or (with
+    pool_size N > 0) taken modulo N from faces 0..N-1, rendered once here and kept on the device."""
+
+    def __init__(self, resolution, seed, device, pool_size=0, processes=None):
+        self.dataset = FaceDataset(resolution, seed)
+        self.device = torch.device(device)
+        self.pool_size = pool_size
+        self._pool = None  # (uint8 [N, 3, R, R], float32 [N, K, 2]) on the device
+        if pool_size > 0:
+            images, landmarks = render_pool(resolution, seed, pool_size, processes)
+            self._pool = images.to(self.device), landmarks.to(self.device)
+
+    def batch(self, start: int, count: int):
+        """Faces start .. start + count - 1: (images float32 [B, 3, R, R] in [-1, 1],
+        landmarks float32 [B, K, 2] (x, y) pixels), on the device."""
+        if self._pool is None:
+            images, landmarks = zip(*(self.dataset[index] for index in range(start, start + count)))
+            return torch.stack(images).to(self.device), torch.stack(landmarks).to(self.device)
+        indices = torch.arange(start, start + count, device=self.device) % self.pool_size
+        pool_images, pool_landmarks = self._pool
+        return pool_images[indices].float() / 127.5 - 1.0, pool_landmarks[indices]

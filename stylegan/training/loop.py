@@ -14,8 +14,7 @@ import dataclasses
 
 import torch
 
-from draggan_fast.stylegan.dataset import FaceDataset
-from draggan_fast.stylegan.dataset.pool import render_pool
+from draggan_fast.stylegan.dataset.pool import FaceBatches
 from draggan_fast.stylegan.discriminator import Discriminator
 from draggan_fast.stylegan.networks import Generator
 from draggan_fast.stylegan.training import losses
@@ -118,10 +117,12 @@ class Trainer:
         self.G, self.D, self.G_ema = build_networks(config, self.device)
         self.G_opt = _adam(self.G, config.g_lr, 0)
         self.D_opt = _adam(self.D, config.d_lr, config.r1_interval)
-        self.dataset = FaceDataset(config.resolution, config.data_seed)
+        # real faces: rendered on the fly, or (data_pool N > 0) from a pool rendered now
+        self.faces = FaceBatches(
+            config.resolution, config.data_seed, self.device, data_pool, data_processes
+        )
+        self.dataset = self.faces.dataset
         self.data_pool = data_pool
-        self._pool = None  # uint8 [data_pool, 3, R, R] on the device, rendered on first use
-        self._pool_processes = data_processes
         # One grouped conv per layer is faster on the CPU; on CUDA a shared conv with scaled
         # activations is (the official training's choice too).
         self.fused_modconv = self.device.type != "cuda"
@@ -132,24 +133,8 @@ class Trainer:
         self.train_seconds = 0.0
 
     def _real_batch(self):
-        """Faces nimg, nimg + 1, ... as [B, 3, R, R] on the device.
-
-        Rendered on the fly, or (with `data_pool` N > 0) taken modulo N from a pool of faces
-        0..N-1 rendered once, in parallel, and kept on the device.
-        """
-        batch = self.config.batch_size
-        if self.data_pool <= 0:
-            indices = range(self.nimg, self.nimg + batch)
-            images = torch.stack([self.dataset[index][0] for index in indices])
-            return images.to(self.device)
-        if self._pool is None:
-            pool, _ = render_pool(
-                self.config.resolution, self.config.data_seed, self.data_pool,
-                self._pool_processes,
-            )  # fmt: skip
-            self._pool = pool.to(self.device)
-        indices = torch.arange(self.nimg, self.nimg + batch, device=self.device) % self.data_pool
-        return self._pool[indices].float() / 127.5 - 1.0
+        """Faces nimg, nimg + 1, ... as [B, 3, R, R] in [-1, 1] on the device."""
+        return self.faces.batch(self.nimg, self.config.batch_size)[0]
 
     def _generate(self, z, update_emas):
         """G(z) with style mixing: past a random cutoff the ws come from a second z."""

@@ -118,3 +118,16 @@ def test_pool_renders_the_same_faces_as_the_dataset():
     for index in range(6):
         torch.testing.assert_close(pool[index].float() / 127.5 - 1, dataset[index][0])
         torch.testing.assert_close(landmarks[index], dataset[index][1])
+
+
+def test_pooled_batches_wrap_around_the_pool_and_match_rendered_ones():
+    from draggan_fast.stylegan.dataset.pool import FaceBatches
+
+    rendered = FaceBatches(16, seed=5, device="cpu")
+    pooled = FaceBatches(16, seed=5, device="cpu", pool_size=4, processes=1)
+    images, landmarks = pooled.batch(2, 4)  # faces 2, 3, then 0, 1 again
+    expected_images, expected_landmarks = rendered.batch(0, 4)
+    assert images.shape == (4, 3, 16, 16) and landmarks.shape == (4, len(LANDMARK_NAMES), 2)
+    torch.testing.assert_close(images[:2], rendered.batch(2, 2)[0])
+    torch.testing.assert_close(images[2:], expected_images[:2])
+    torch.testing.assert_close(landmarks[2:], expected_landmarks[:2])
