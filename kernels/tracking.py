@@ -76,8 +76,15 @@ def track_handles(features, feature_refs, handles, image_size, radius, metric="l
         raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
     radius = check_radius(radius)
     expected = (handles.shape[0], features.shape[1])
-    if feature_refs.ndim != 2 or tuple(feature_refs.shape) != expected:
+    if not isinstance(feature_refs, torch.Tensor):
+        raise TypeError(f"feature_refs must be a torch.Tensor, got {type(feature_refs).__name__}")
+    if tuple(feature_refs.shape) != expected:
         raise ValueError(f"feature_refs must be {list(expected)}, got {list(feature_refs.shape)}")
+    if feature_refs.device != features.device:
+        raise ValueError(
+            f"feature_refs must be on {features.device} like the features, "
+            f"got {feature_refs.device}"
+        )
     with torch.no_grad():
         return _track_handles_op(
             features.detach(), feature_refs.detach(), handles, height, width, radius, metric

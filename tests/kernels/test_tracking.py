@@ -134,6 +134,9 @@ def test_compiles_fullgraph():
     "bad, message",
     [
         ({"feature_refs": torch.zeros(3, 4)}, r"feature_refs must be \[3, 3\]"),
+        ({"feature_refs": torch.zeros(3, 3, 1)}, r"feature_refs must be \[3, 3\]"),
+        ({"feature_refs": [[0.0] * 3] * 3}, "feature_refs must be a torch.Tensor"),
+        ({"feature_refs": torch.zeros(3, 3, device="meta")}, "feature_refs must be on cpu"),
         ({"metric": "cosine"}, "metric"),
         ({"handles": torch.zeros(3, 2).long()}, "float32"),
         ({"radius": -1}, "radius"),
