@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# GPU checks of the DragSession / reference step (issue 3), for a CUDA machine.
+# GPU checks of the DragSession, for a CUDA machine.
 #
 #   DRAGGAN_FAST_SHARED=/path/holding/fixtures scripts/gpu_session_checks.sh
 #
-# 1. tests/session on CUDA: its CUDA tests (official 128 px trace on CUDA, CPU == CUDA without
-#    fp16 blocks, fp16 blocks + save/resume, the drag CLI with --device cuda) need the fixtures
-#    drag_128_ada_*, sg2_128_ada.npz, sg2_64_ada.npz and sg2_64_sg3kw_clamp.npz (~25 MB) under
-#    $DRAGGAN_FAST_SHARED/fixtures.
+# 1. tests/session on CUDA: its CUDA tests (test_session_cuda.py: the official 128 px trace on
+#    CUDA, CPU == CUDA without fp16 blocks, fp16 blocks + save/resume, the drag CLI with
+#    --device cuda; the fast backend against the reference on CUDA; a queued fast run that
+#    synchronises only to read done flags) need the fixtures drag_128_ada_*, sg2_128_ada.npz,
+#    sg2_64_ada.npz and sg2_64_sg3kw_clamp.npz (~25 MB) under $DRAGGAN_FAST_SHARED/fixtures.
 # 2. A smoke run: random generators at 64, 256 and 1024 px, W and W+, three handles and a mask,
 #    printing ms/step of the reference backend and peak GPU memory.
 # Runs from a copy of the repository without installing it (a folder of links on PYTHONPATH).
