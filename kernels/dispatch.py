@@ -50,14 +50,14 @@ def choose(device):
         return "pytorch", f"{ENV_VAR}=pytorch forces the vectorised PyTorch implementation"
     if device.type != "cuda":
         if requested == "triton":
-            raise RuntimeError(
+            raise ValueError(
                 f"{ENV_VAR}=triton, but the Triton kernels need a CUDA device, not {device}"
             )
         return "pytorch", f"{device.type} device: vectorised PyTorch (Triton is the CUDA path)"
     import_error = _triton_import_error()
     if import_error is not None:
         if requested == "triton":
-            raise RuntimeError(f"{ENV_VAR}=triton, but Triton does not import: {import_error}")
+            raise ValueError(f"{ENV_VAR}=triton, but Triton does not import: {import_error}")
         return "pytorch", f"Triton does not import ({import_error}); vectorised PyTorch on CUDA"
     return "triton", "CUDA device and Triton available"
 

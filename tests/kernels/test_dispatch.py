@@ -29,8 +29,11 @@ def test_cuda_runs_triton_unless_opted_out(monkeypatch):
 
 def test_forcing_triton_on_the_cpu_is_an_error(monkeypatch):
     monkeypatch.setenv(dispatch.ENV_VAR, "triton")
-    with pytest.raises(RuntimeError, match="CUDA device"):
+    with pytest.raises(ValueError, match="Triton kernels need a CUDA device, not cpu"):
         describe_dispatch("cpu")
+    handles = torch.tensor([[3.0, 4.0]])
+    with pytest.raises(ValueError, match="DRAGGAN_FAST_DRAG_OPS=triton"):  # a step, CLI: one line
+        motion_loss(torch.zeros(1, 2, 8, 8), handles, handles + 4, (32, 32), 2)
 
 
 def test_unknown_choice_is_named(monkeypatch):
