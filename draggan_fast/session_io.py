@@ -160,20 +160,32 @@ def load_session(path, G, *, backend=None, device=None):
         session.set_mask(arrays["movable_mask"])
 
     if "references/handle_features" in arrays:
+        _require("references/feature_map" in arrays, "references/feature_map is missing")
         handle_features = torch.from_numpy(arrays["references/handle_features"]).to(device)
         feature_map = torch.from_numpy(arrays["references/feature_map"]).to(device)
+        block = G.synthesis.blocks[session.config.feature_block]
+        map_shape = (1, block.conv1.out_channels, block.resolution, block.resolution)
         _require(
-            handle_features.ndim == 2 and handle_features.shape[0] == len(handles)
-            and feature_map.ndim == 4 and feature_map.shape[1] == handle_features.shape[1],
+            tuple(feature_map.shape) == map_shape,
+            f"references/feature_map is {list(feature_map.shape)}, not the feature block's "
+            f"{list(map_shape)}",
+        )
+        _require(
+            tuple(handle_features.shape) == (len(handles), map_shape[1]),
             "feature references do not match the points",
-        )  # fmt: skip
+        )
         session._references = FeatureReferences(handle_features, feature_map)
 
     optimizer = _section(description, "optimizer")
     param_state = dict(_section(optimizer, "scalars", "optimizer "))
     for name, value in arrays.items():
         if name.startswith("optimizer/"):
-            param_state[name[len("optimizer/") :]] = torch.from_numpy(value)
+            key = name[len("optimizer/") :]
+            _require(
+                key == "step" or value.shape == tuple(session._w.shape),
+                f"{name} is {list(value.shape)}, not w's {list(session._w.shape)}",
+            )
+            param_state[key] = torch.from_numpy(value)
     groups = optimizer.get("param_groups")
     _require(
         isinstance(groups, list) and len(groups) == 1 and isinstance(groups[0], dict),

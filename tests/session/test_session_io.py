@@ -155,6 +155,36 @@ def test_a_broken_archive_gives_a_clear_error(tiny_G, tmp_path):
         DragSession.load(tmp_path / "s.json", tiny_G)
 
 
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("optimizer/exp_avg", np.zeros([2, 16], np.float32), "optimizer/exp_avg is"),
+        (
+            "references/feature_map",
+            np.zeros([1, 16, 8, 8], np.float32),
+            "references/feature_map is .* block's",
+        ),
+        (
+            "references/handle_features",
+            np.zeros([2, 3], np.float32),
+            "feature references do not match",
+        ),
+        ("references/feature_map", None, "references/feature_map is missing"),
+    ],
+)
+def test_arrays_of_the_wrong_shape_are_refused(tiny_G, tmp_path, name, value, message):
+    _dragged_session(tiny_G).save(tmp_path / "s.json")
+    with np.load(tmp_path / "s.npz") as archive:
+        arrays = {key: archive[key] for key in archive.files}
+    if value is None:
+        del arrays[name]
+    else:
+        arrays[name] = value
+    np.savez(tmp_path / "s.npz", **arrays)
+    with pytest.raises(ValueError, match=f"not a valid session file: {message}"):
+        DragSession.load(tmp_path / "s.json", tiny_G)
+
+
 def test_pickled_arrays_are_never_loaded(tiny_G, tmp_path):
     DragSession(tiny_G).save(tmp_path / "s.json")
     with np.load(tmp_path / "s.npz") as archive:
