@@ -76,9 +76,12 @@ def run(args):
     device = pick_device(args.device)
     on_cuda = device.startswith("cuda")
     given = {f: getattr(args, f) for f in _CONFIG_FLAGS if getattr(args, f) is not None}
-    if args.fp16_res is not None or on_cuda:
-        given["num_fp16_res"] = args.fp16_res if args.fp16_res is not None else 2
-    config = TrainConfig(**given)
+    if args.fp16_res is not None:
+        given["num_fp16_res"] = args.fp16_res
+    # A new run on CUDA defaults to 2 float16 resolutions; a resumed run keeps its checkpoint's
+    # unless --fp16-res is given (only `given` overrides a checkpoint).
+    fp16_default = {"num_fp16_res": 2} if on_cuda and args.fp16_res is None else {}
+    config = TrainConfig(**given, **fp16_default)
     config.validate()
     options = RunOptions(
         outdir=args.outdir, total_kimg=args.kimg, minutes=args.minutes,
