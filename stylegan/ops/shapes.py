@@ -2,13 +2,18 @@
 
 
 def upfirdn2d_output_size(size, up, down, pad0, pad1, taps):
-    """Samples left after zero-insertion, padding, a `taps`-long filter and decimation."""
+    """Samples left after zero-insertion, padding, a `taps`-long filter and decimation (0 when
+    the padding crops everything; `upfirdn2d_output_shape` rejects that)."""
     full = size * up + pad0 + pad1 - taps + 1
-    return max(0, (full + down - 1) // down)
+    return 0 if full <= 0 else (full + down - 1) // down
 
 
 def upfirdn2d_output_shape(x_shape, f_shape, up, down, padding):
-    """[N, C, H', W'] of upfirdn2d; up/down are (x, y), padding (x0, x1, y0, y1), f [fh, fw]."""
+    """[N, C, H', W'] of upfirdn2d; up/down are (x, y), padding (x0, x1, y0, y1), f [fh, fw].
+
+    Raises RuntimeError, as the compiled kernel's check (csrc/upfirdn2d.h) does, when the
+    padding leaves no output row or column, so fake and real kernels fail alike.
+    """
     batch_size, num_channels, in_h, in_w = x_shape
     filter_h, filter_w = f_shape
     upx, upy = up
@@ -16,6 +21,11 @@ def upfirdn2d_output_shape(x_shape, f_shape, up, down, padding):
     padx0, padx1, pady0, pady1 = padding
     out_h = upfirdn2d_output_size(in_h, upy, downy, pady0, pady1, filter_h)
     out_w = upfirdn2d_output_size(in_w, upx, downx, padx0, padx1, filter_w)
+    if out_h <= 0 or out_w <= 0:
+        raise RuntimeError(
+            f"upfirdn2d: the padding crops everything: output would be {out_h}x{out_w} "
+            f"for input {in_h}x{in_w}"
+        )
     return [batch_size, num_channels, out_h, out_w]
 
 

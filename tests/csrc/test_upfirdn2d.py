@@ -130,3 +130,35 @@ def test_bad_input_is_named(compiled_ops):
         op(x, FIR, 0, 1, 1, 1, 0, 0, 0, 0, False, 1.0)
     with pytest.raises(RuntimeError, match="crops everything"):
         op(x, FIR, 1, 1, 1, 1, -3, -3, 0, 0, False, 1.0)
+
+
+@pytest.mark.parametrize(
+    "padding", [(-3, -3, 0, 0), (0, 0, -2, -3), (-4, 0, 0, -4)], ids=["x", "y", "both"]
+)
+def test_fake_kernel_rejects_a_full_crop_like_the_kernel(compiled_ops, padding):
+    """The fake kernel (what torch.compile traces) raises the kernel's error, not a 0-size
+    tensor: 5x5 with a 4-tap filter leaves 2 samples per axis, so these pads leave none."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    op = torch.ops.draggan_fast.upfirdn2d
+    args = (1, 1, 1, 1, *padding, False, 1.0)
+    with pytest.raises(RuntimeError, match="crops everything") as real:
+        op(_x((5, 5)), FIR, *args)
+    with FakeTensorMode() as mode:
+        fake_x, fake_f = mode.from_tensor(_x((5, 5))), mode.from_tensor(FIR)
+        with pytest.raises(RuntimeError, match="crops everything") as fake:
+            op(fake_x, fake_f, *args)
+    assert str(fake.value).splitlines()[0] == str(real.value).splitlines()[0]
+
+
+def test_fake_kernel_keeps_a_one_sample_output(compiled_ops):
+    """The edge of the check: a crop that leaves one row and column is still valid."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    args = (1, 1, 1, 1, -1, 0, 0, -1, False, 1.0)
+    real = torch.ops.draggan_fast.upfirdn2d(_x((5, 5)), FIR, *args)
+    with FakeTensorMode() as mode:
+        fake = torch.ops.draggan_fast.upfirdn2d(
+            mode.from_tensor(_x((5, 5))), mode.from_tensor(FIR), *args
+        )
+    assert real.shape == fake.shape == (2, 3, 1, 1)
