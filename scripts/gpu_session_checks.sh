@@ -18,18 +18,14 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 OUT=${OUT:-$REPO/runs/gpu_session}
 PYTHON=${PYTHON:-python3}
 mkdir -p "$OUT"
-SHIM=$(mktemp -d)
-mkdir "$SHIM/draggan_fast"
-for entry in "$REPO"/draggan_fast/*; do
-    ln -s "$entry" "$SHIM/draggan_fast/$(basename "$entry")"
-done
-ln -s "$REPO/stylegan" "$SHIM/draggan_fast/stylegan"
-ln -s "$REPO/kernels" "$SHIM/draggan_fast/kernels"
-export PYTHONPATH="$SHIM:$REPO${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+# shellcheck source=scripts/lib_pythonpath.sh
+source "$REPO/scripts/lib_pythonpath.sh"
+use_package_shim "$REPO"  # the repo root after the shim: the tests package
+export PYTHONUNBUFFERED=1
 cd "$REPO"
 
 nvidia-smi --query-gpu=name --format=csv,noheader || true
-timeout 400 "$PYTHON" -m pytest -q -p no:cacheprovider tests/session -rs 2>&1 \
+timeout 400 "$PYTHON" -m pytest -q -p no:cacheprovider --import-mode=importlib tests/session -rs 2>&1 \
     | tee "$OUT/session_pytest.log" | tail -25
 
 timeout 300 "$PYTHON" - <<'PY'

@@ -32,17 +32,10 @@ PYTHON=${PYTHON:-python3}
 BATCH=${BATCH:-128}
 mkdir -p "$OUT" "$RUN_DIR"
 
-# draggan_fast/ with stylegan/ and kernels/ as its sub-packages, as setup.py installs them
-SHIM=$(mktemp -d)
-mkdir "$SHIM/draggan_fast"
-for entry in "$REPO"/draggan_fast/*; do
-    ln -s "$entry" "$SHIM/draggan_fast/$(basename "$entry")"
-done
-ln -s "$REPO/stylegan" "$SHIM/draggan_fast/stylegan"
-ln -s "$REPO/kernels" "$SHIM/draggan_fast/kernels"
-# PYTHONSAFEPATH: the working folder (the repo root, whose draggan_fast/ lacks the sub-packages)
-# must not come before the shim on sys.path
-export PYTHONPATH="$SHIM${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 PYTHONSAFEPATH=1
+# shellcheck source=scripts/lib_pythonpath.sh
+source "$REPO/scripts/lib_pythonpath.sh"
+use_package_shim
+export PYTHONUNBUFFERED=1
 export MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=100000000000
 
 "$PYTHON" - <<'EOF' 2>&1 | tee "$OUT/train.log"
@@ -101,6 +94,5 @@ if [[ -n ${DETECTOR_STEPS:-} ]]; then
         --steps "$DETECTOR_STEPS" --batch "${DETECTOR_BATCH:-64}" --pool "${DETECTOR_POOL:-100000}" \
         2>&1 | tee "$OUT/detector.log" || echo "detector training failed"
 fi
-rm -rf "$SHIM"
 ls -l "$OUT"
 exit "$STATUS"
