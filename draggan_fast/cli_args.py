@@ -1,4 +1,4 @@
-"""Parsing of the `drag` and `generate` command-line values; errors are one-line CommandErrors."""
+"""Parsing of command-line values shared by the commands; errors are one-line CommandErrors."""
 
 from __future__ import annotations
 
@@ -57,6 +57,26 @@ def parse_seeds(text: str) -> list[int]:
     if not seeds:
         raise CommandError("--seeds: give at least one seed, e.g. 0-7")
     return seeds
+
+
+def parse_backends(option: str, text: str) -> list[str]:
+    """ "fast, reference" -> ["fast", "reference"]: names of `step_backend`'s registry, each
+    once, in the order given. `option` ("--backend", "--backends") names the flag in errors."""
+    from draggan_fast.step_backend import backend_names
+
+    known = backend_names()
+    backends = []
+    for name in (piece.strip() for piece in text.split(",")):
+        if not name:
+            continue
+        if name not in known:
+            raise CommandError(f"{option}: unknown backend {name!r}; known: {', '.join(known)}")
+        if name in backends:
+            raise CommandError(f"{option}: names backend {name!r} twice")
+        backends.append(name)
+    if not backends:
+        raise CommandError(f"{option}: give at least one backend of {', '.join(known)}")
+    return backends
 
 
 def add_model_argument(parser):

@@ -3,7 +3,7 @@
 import argparse
 import sys
 
-from draggan_fast.cli_args import pick_device
+from draggan_fast.cli_args import parse_backends, pick_device
 
 NAME = "bench"
 HELP = "benchmark drag steps: ms per step, phase breakdown, peak memory, fast/reference ratio"
@@ -62,17 +62,6 @@ def add_arguments(parser):
     parser.add_argument("--json", metavar="OUT", help="write the full report as JSON to OUT")
 
 
-def _backends(text: str) -> list[str]:
-    from draggan_fast.step_backend import backend_names
-
-    backends = [name.strip() for name in text.split(",") if name.strip()]
-    known = backend_names()
-    for name in backends:
-        if name not in known:
-            raise ValueError(f"--backend: unknown backend {name!r}; known: {', '.join(known)}")
-    return backends
-
-
 def run(args) -> int:
     from draggan_fast.bench import presets, report, runner
     from draggan_fast.bench.workload import DragWorkload
@@ -85,7 +74,7 @@ def run(args) -> int:
         presets.build_generator(source)  # a missing or unusable file fails here, in one line
     options = runner.BenchOptions(
         source=source,
-        backends=_backends(args.backend),
+        backends=parse_backends("--backend", args.backend),
         device=pick_device(args.device),
         steps=args.steps,
         warmup=args.warmup,

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from draggan_fast.cli import CommandError
-from draggan_fast.cli_args import add_device_argument, pick_device
+from draggan_fast.cli_args import add_device_argument, parse_backends, pick_device
 
 NAME = "eval-drag"
 HELP = "measure drag accuracy (paper's Table 1 protocol) on the default model"
@@ -57,10 +57,9 @@ def _parse(args):
     unknown = [name for name in point_sets if name not in POINT_SETS]
     if unknown or not point_sets:
         raise CommandError(f"--points: expected a list of 1, 5, all; got {args.points!r}")
-    backends = backend_names() if args.backends is None else args.backends.split(",")
-    missing = [name for name in backends if name not in backend_names()]
-    if missing:
-        raise CommandError(f"--backends: unknown {missing}; available: {backend_names()}")
+    backends = (
+        backend_names() if args.backends is None else parse_backends("--backends", args.backends)
+    )
     if args.pairs < 1 or args.steps < 1 or args.first_seed < 0 or not args.lr > 0:
         raise CommandError("--pairs and --steps must be >= 1, --first-seed >= 0, --lr > 0")
     return point_sets, backends
