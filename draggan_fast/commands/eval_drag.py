@@ -129,8 +129,20 @@ def run(args) -> int:
     print()
     print(table)
     if args.json is not None:
-        args.json.write_text(json.dumps({"rows": rows, "table": table}, indent=1))
+        document = {"rows": rows, "table": table, "device": device, "machine": _machine(device)}
+        args.json.write_text(json.dumps(document, indent=1))
     return 0
+
+
+def _machine(device: str) -> str:
+    """What the times per edit were measured on: the GPU's name, or the CPU and its cores."""
+    import torch
+
+    from draggan_fast.bench.environment import cpu_model, usable_cpu_count
+
+    if torch.device(device).type == "cuda":
+        return torch.cuda.get_device_name(torch.device(device))
+    return f"{cpu_model()}, {usable_cpu_count()} cores"
 
 
 def _format_row(row):

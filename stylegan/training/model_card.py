@@ -1,34 +1,35 @@
 """Install a training run's outputs as the bundled default model and write its model card.
 
-    python -m draggan_fast.stylegan.training.model_card RUN_FOLDER [--eval-json EVAL.json]
-
 RUN_FOLDER holds what `scripts/gpu_train.sh` (or a `draggan-fast train --export` run) leaves:
 generator.safetensors, checkpoint.json, log.jsonl, samples-latest.png and optionally
-detector.safetensors. They are checked (load, size limits), copied to draggan_fast/assets/ and
-docs/, and docs/default-model.md is rewritten from their numbers (and eval-drag's JSON if given).
+detector.safetensors. `install` checks them (load, size limits) and copies them to the places a
+`BundledFiles` names; `write_card` writes the card from their numbers (and eval-drag's JSON if
+given). The caller says where the files go: `python -m draggan_fast.install_default_model`.
 """
 
-import argparse
 import json
+import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
-from draggan_fast.assets_registry import ASSETS, DEFAULT_DETECTOR, DEFAULT_MODEL
 from draggan_fast.stylegan.dataset import LANDMARK_NAMES
 
-REPO = Path(__file__).resolve().parents[2]
-DOCS = REPO / "docs"
-CARD = DOCS / "default-model.md"
-SAMPLES = "default-model-samples.png"
-EVAL_NOTES = (
-    "Handles are the landmarks of image A (seed 2i), targets those of image B (seed 2i+1), both "
-    'found by the bundled detector; "after" is the detector\'s distance on the edited image. '
-    "1 point is the nose tip; 5 are the pupils, nose tip and mouth corners; all is the "
-    f"{len(LANDMARK_NAMES)} landmarks. The stop distance is 2 px, so an edit ends within about "
-    "2 px of its targets by design. Times per edit come from 2 CPU cores shared with other jobs "
-    "while this ran: they vary run to run by several times and compare nothing; use "
-    "`draggan-fast bench` for speed."
-)
+
+@dataclass(frozen=True)
+class BundledFiles:
+    """Where the default model's files live; the card names each relative to `root`."""
+
+    root: Path  # the repository root
+    model: Path  # the generator (safetensors)
+    detector: Path  # the landmark detector
+    card: Path  # the model card (markdown)
+    samples: Path  # the sample grid the card shows
+
+    def shown(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix()
+
+
 MAX_MODEL_BYTES = 10 * 1024 * 1024
 MAX_DETECTOR_BYTES = 2 * 1024 * 1024
 
@@ -42,22 +43,22 @@ def _check_size(path, limit):
     return size
 
 
-def install(run_folder: Path):
-    """Copy the run's generator, detector and sample grid into the package and docs."""
+def install(run_folder: Path, files: BundledFiles):
+    """Copy the run's generator, detector and sample grid to where `files` says."""
     from draggan_fast.stylegan.landmarks import load_detector
     from draggan_fast.stylegan.loading import load_generator
 
     generator = run_folder / "generator.safetensors"
     _check_size(generator, MAX_MODEL_BYTES)
     load_generator(generator)  # refuses a broken file before it replaces the bundled one
-    ASSETS.mkdir(exist_ok=True)
-    shutil.copyfile(generator, ASSETS / DEFAULT_MODEL)
+    files.model.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(generator, files.model)
     detector = run_folder / "detector.safetensors"
     if detector.is_file():
         _check_size(detector, MAX_DETECTOR_BYTES)
         load_detector(detector)
-        shutil.copyfile(detector, ASSETS / DEFAULT_DETECTOR)
-    shutil.copyfile(run_folder / "samples-latest.png", DOCS / SAMPLES)
+        shutil.copyfile(detector, files.detector)
+    shutil.copyfile(run_folder / "samples-latest.png", files.samples)
 
 
 def _config_table(meta):
@@ -78,21 +79,38 @@ def _config_table(meta):
     return ["| setting | value |", "| --- | --- |", *(f"| {k} | {v} |" for k, v in rows)]
 
 
-def write_card(run_folder: Path, eval_json: Path | None = None, notes: str = ""):
+def eval_notes(evaluation: dict) -> str:
+    """How to read eval-drag's table; the machine its times come from is the one its JSON
+    records (older files record none, and the notes then name none)."""
+    machine = evaluation.get("machine")
+    run = f"one run on {machine}" if machine else "one run"
+    return (
+        "Handles are the landmarks of image A (seed 2i), targets those of image B (seed 2i+1), "
+        'both found by the bundled detector; "after" is the detector\'s distance on the edited '
+        "image. 1 point is the nose tip; 5 are the pupils, nose tip and mouth corners; all is the "
+        f"{len(LANDMARK_NAMES)} landmarks. The stop distance is 2 px, so an edit ends within "
+        f"about 2 px of its targets by design. Times per edit come from {run}: they "
+        "depend on the machine and its load and compare nothing; use `draggan-fast bench` for "
+        "speed."
+    )
+
+
+def write_card(run_folder: Path, files: BundledFiles, eval_json: Path | None = None, notes=""):
+    """Write the card for the bundled files (already installed) and the run that made them."""
     from draggan_fast.stylegan.landmarks import detector_info, load_detector
     from draggan_fast.stylegan.loading import load_generator
 
     meta = json.loads((run_folder / "checkpoint.json").read_text())
-    G = load_generator(ASSETS / DEFAULT_MODEL)
-    model_bytes = (ASSETS / DEFAULT_MODEL).stat().st_size
-    detector_path = ASSETS / DEFAULT_DETECTOR
-    info = detector_info(detector_path)
-    detector_params = sum(p.numel() for p in load_detector(detector_path).parameters())
+    G = load_generator(files.model)
+    model_bytes = files.model.stat().st_size
+    info = detector_info(files.detector)
+    detector_params = sum(p.numel() for p in load_detector(files.detector).parameters())
+    samples_link = Path(os.path.relpath(files.samples, files.card.parent)).as_posix()
     hours = meta["train_seconds"] / 3600
     lines = [
         "# The default model: cartoon faces, 64x64",
         "",
-        "`draggan_fast/assets/default_model.safetensors` is a StyleGAN2 (config-f generator, "
+        f"`{files.shown(files.model)}` is a StyleGAN2 (config-f generator, "
         "residual discriminator) trained by this project with `draggan-fast train` on its own "
         "procedural data, so that `draggan-fast demo` and `draggan-fast eval-drag` work offline. "
         "`draggan_fast.assets_registry.default_model_path()` returns its path.",
@@ -107,7 +125,7 @@ def write_card(run_folder: Path, eval_json: Path | None = None, notes: str = "")
         f"{len(LANDMARK_NAMES)} named landmarks ({', '.join(LANDMARK_NAMES)}); tests check that "
         "each lies on the part it names.",
         "",
-        f"![samples: seeds 0-63, psi 1]({SAMPLES})",
+        f"![samples: seeds 0-63, psi 1]({samples_link})",
         "",
         "## Training",
         "",
@@ -122,7 +140,7 @@ def write_card(run_folder: Path, eval_json: Path | None = None, notes: str = "")
         "",
         "## Landmark detector",
         "",
-        f"`draggan_fast/assets/{DEFAULT_DETECTOR}` (`draggan_fast.stylegan.landmarks`): a "
+        f"`{files.shown(files.detector)}` (`draggan_fast.stylegan.landmarks`): a "
         f"{detector_params / 1e3:.0f} k-parameter fully convolutional net, one heatmap per "
         "landmark at 1/4 resolution and a soft-argmax, trained on renders with mild blur and "
         f"noise ({info.get('train_steps')} steps of {info.get('train_batch')} on "
@@ -132,8 +150,9 @@ def write_card(run_folder: Path, eval_json: Path | None = None, notes: str = "")
         f"{info.get('held_out_p95_px', float('nan')):.2f} px at 64x64.",
     ]
     if eval_json is not None:
+        evaluation = json.loads(eval_json.read_text())
         lines += ["", "## Drag accuracy (`draggan-fast eval-drag`)", "",
-                  json.loads(eval_json.read_text())["table"], "", EVAL_NOTES]  # fmt: skip
+                  evaluation["table"], "", eval_notes(evaluation)]  # fmt: skip
     lines += [
         "",
         "## Reproduce",
@@ -144,26 +163,9 @@ def write_card(run_folder: Path, eval_json: Path | None = None, notes: str = "")
         "    --export runs/default64/generator.safetensors",
         "python -m draggan_fast.stylegan.landmarks_train --out runs/default64/detector.safetensors",
         "draggan-fast eval-drag --json runs/default64/eval.json",
-        "python -m draggan_fast.stylegan.training.model_card runs/default64 \\",
+        "python -m draggan_fast.install_default_model runs/default64 \\",
         "    --eval-json runs/default64/eval.json",
         "```",
         "",
     ]  # fmt: skip
-    CARD.write_text("\n".join(lines))
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run_folder", type=Path)
-    parser.add_argument("--eval-json", type=Path, default=None)
-    parser.add_argument("--card-only", action="store_true", help="keep the bundled files")
-    parser.add_argument("--notes", default="", help="a paragraph added to the Training section")
-    args = parser.parse_args(argv)
-    if not args.card_only:
-        install(args.run_folder)
-    write_card(args.run_folder, args.eval_json, args.notes)
-    print(f"wrote {CARD}")
-
-
-if __name__ == "__main__":
-    main()
+    files.card.write_text("\n".join(lines))

@@ -55,7 +55,12 @@ def test_eval_drag_reports_a_table(tmp_path, capsys):
     argv = ["eval-drag", "--pairs", "1", "--steps", "2", "--points", "1", "--backends",
             "reference", "--json", str(out)]  # fmt: skip
     assert main(argv) == 0
-    rows = json.loads(out.read_text())["rows"]
+    document = json.loads(out.read_text())
+    rows = document["rows"]
+    # the machine behind the times per edit, for the model card's notes
+    assert document["device"] in ("cpu", "cuda") and document["machine"]
+    if document["device"] == "cpu":
+        assert document["machine"].endswith(" cores")
     assert [(row["backend"], row["points"]) for row in rows] == [("reference", "1")]
     assert rows[0]["before_px"] > 0 and 1 <= rows[0]["steps"] <= 2
     assert "| reference | 1 |" in capsys.readouterr().out

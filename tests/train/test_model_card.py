@@ -1,0 +1,107 @@
+"""The model card writer (stylegan/training/model_card.py) and its entry point
+(draggan_fast/install_default_model.py): where the files go is the caller's, the machine behind
+eval-drag's times is the eval JSON's, and the stylegan layer imports nothing above it."""
+
+import ast
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+import draggan_fast
+import draggan_fast.stylegan
+from draggan_fast.assets_registry import default_detector_path, default_model_path
+from draggan_fast.install_default_model import BUNDLED
+from draggan_fast.stylegan.training.model_card import BundledFiles, install, write_card
+
+STYLEGAN_DIR = Path(draggan_fast.stylegan.__file__).resolve().parent
+CONFIG = {
+    "resolution": 64, "z_dim": 128, "w_dim": 128, "mapping_layers": 4, "channel_base": 16384,
+    "channel_max": 64, "batch_size": 32, "g_lr": 0.0025, "d_lr": 0.0025, "r1_gamma": 0.05,
+    "r1_interval": 16, "ema_kimg": 10.0, "ema_rampup": 0.05, "style_mixing": 0.9,
+    "num_fp16_res": 0, "seed": 0, "data_seed": 0,
+}  # fmt: skip
+TABLE = "| backend | points |\n| --- | --- |\n| fast | 1 |"
+
+
+def _upward_imports(path):
+    """draggan_fast modules outside the stylegan/kernels/_C layers that `path` imports."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [f"{node.module}.{alias.name}" for alias in node.names]
+        else:
+            continue
+        for name in names:
+            parts = name.split(".")
+            if parts[0] == "draggan_fast" and parts[1:2] not in (["stylegan"], ["kernels"], ["_C"]):
+                found.append(name)
+    return found
+
+
+def test_the_stylegan_layer_imports_nothing_above_it():
+    upward = {
+        str(path.relative_to(STYLEGAN_DIR)): _upward_imports(path)
+        for path in sorted(STYLEGAN_DIR.rglob("*.py"))
+    }
+    assert {path: names for path, names in upward.items() if names} == {}
+    assert _upward_imports(Path(draggan_fast.__file__).parent / "install_default_model.py")
+
+
+def test_the_entry_point_names_the_bundled_files():
+    assert BUNDLED.model == default_model_path() and BUNDLED.detector == default_detector_path()
+    assert BUNDLED.shown(BUNDLED.model) == "draggan_fast/assets/default_model.safetensors"
+
+
+@pytest.fixture
+def run_and_files(tmp_path):
+    """A run folder (checkpoint.json, generator, sample grid) and files under tmp_path/repo."""
+    run = tmp_path / "run"
+    run.mkdir()
+    meta = {"config": CONFIG, "kimg": 12.0, "train_seconds": 360.0, "device": "cpu"}
+    (run / "checkpoint.json").write_text(json.dumps(meta))
+    shutil.copyfile(default_model_path(), run / "generator.safetensors")
+    (run / "samples-latest.png").write_bytes(b"png")
+    root = tmp_path / "repo"
+    files = BundledFiles(
+        root=root,
+        model=root / "pkg" / "assets" / "model.safetensors",
+        detector=root / "pkg" / "assets" / "detector.safetensors",
+        card=root / "docs" / "card.md",
+        samples=root / "docs" / "pictures" / "grid.png",
+    )
+    files.samples.parent.mkdir(parents=True)
+    return run, files
+
+
+def test_install_then_card_use_the_callers_paths(run_and_files, tmp_path):
+    run, files = run_and_files
+    install(run, files)
+    assert files.model.read_bytes() == default_model_path().read_bytes()
+    assert files.samples.read_bytes() == b"png"
+    shutil.copyfile(default_detector_path(), files.detector)  # the run trained none
+    evaluation = {"table": TABLE, "device": "cuda", "machine": "NVIDIA H200"}
+    (tmp_path / "eval.json").write_text(json.dumps(evaluation))
+    write_card(run, files, tmp_path / "eval.json", notes="A note.")
+    card = files.card.read_text()
+    assert "`pkg/assets/model.safetensors` is a StyleGAN2" in card
+    assert "`pkg/assets/detector.safetensors` (`draggan_fast.stylegan.landmarks`)" in card
+    assert "![samples: seeds 0-63, psi 1](pictures/grid.png)" in card
+    assert "12 kimg (images shown to D) in 0.10 h of training steps on cpu" in card
+    assert TABLE in card and "\n\nA note.\n\n" in card
+    assert "Times per edit come from one run on NVIDIA H200: they depend" in card
+    assert "CPU cores" not in card
+
+
+def test_an_eval_json_without_a_machine_names_none(run_and_files, tmp_path):
+    run, files = run_and_files
+    install(run, files)
+    shutil.copyfile(default_detector_path(), files.detector)
+    (tmp_path / "eval.json").write_text(json.dumps({"rows": [], "table": TABLE}))
+    write_card(run, files, tmp_path / "eval.json")
+    card = files.card.read_text()
+    assert "Times per edit come from one run: they depend" in card
+    assert "cores" not in card and "shared" not in card
