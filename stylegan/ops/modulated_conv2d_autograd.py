@@ -56,7 +56,15 @@ def _setup(ctx, inputs, output):
 
 
 def _activation_backward(grad_y, y, act, alpha, gain, clamp):
-    """d loss / d pre from y = clamp(act(pre) * gain) for linear, relu and lrelu."""
+    """d loss / d pre from y = clamp(act(pre) * gain) for linear, relu and lrelu.
+
+    Only the clamped y is at hand, and |y| == clamp both exactly at the edge and beyond it, so
+    the edge counts as outside (no gradient; `<=` would pass it for every clamped value). This
+    is the reference's autograd on torch with the minimum-norm clamp subgradient (2.14 here;
+    older torch passes 1 at the bounds, pytorch/pytorch#184574) and the official CUDA
+    bias_act's rule (`yref < clamp`). The C++ bias_act kernels, which see the value before
+    clamping, still pass the gradient at the edge.
+    """
     grad = grad_y * gain
     if clamp >= 0:
         grad = torch.where(y.abs() < clamp, grad, torch.zeros_like(grad))

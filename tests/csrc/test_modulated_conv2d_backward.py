@@ -52,3 +52,42 @@ def test_backward_formula_matches_reference_autograd(compiled_ops, up, kernel, d
     grads = modulated_conv2d_autograd._backward(ctx, grad_y)
     for name, actual, wanted in zip(["x", "weight", "styles", "noise", "bias"], grads, expected):
         torch.testing.assert_close(actual, wanted, rtol=1e-9, atol=1e-9, msg=f"grad of {name}")
+
+
+def _torch_clamp_passes_the_edge():
+    """Whether this torch's clamp backward passes the gradient at the bounds (subgradient 1,
+    older releases) or not (the minimum-norm 0 of newer ones, pytorch/pytorch#184574)."""
+    x = torch.ones(1, dtype=torch.float64, requires_grad=True)
+    return bool(torch.autograd.grad(x.clamp(-1.0, 1.0).sum(), x)[0] != 0)
+
+
+@pytest.mark.parametrize("act", ["linear", "relu", "lrelu"])
+def test_activation_backward_at_and_around_the_clamp_edge(compiled_ops, act):
+    """The clamp mask read from y (the op keeps only the clamped output) against the
+    reference's autograd, with values inside, exactly at and beyond both edges. At the edge y
+    equals the clamp, as beyond it, so the edge gets no gradient; the reference agrees where
+    torch's clamp uses the minimum-norm subgradient (checked here), older torch passes it."""
+    from draggan_fast.stylegan.ops import modulated_conv2d_autograd
+
+    alpha, gain, clamp = 0.25, 2.0, 1.0  # exact in binary: act(pre) * gain hits +-1.0 exactly
+    # [N, C, H, W] = [1, 1, 2, 4]; row 0: inside, at +edge, beyond +edge, at -edge (lrelu: the
+    # negative slope reaches it at pre = -2); row 1: inside, beyond -edge, pre = 0, inside.
+    negative_edge = -2.0 if act == "lrelu" else -0.5
+    pre = torch.tensor(
+        [[[[0.3, 0.5, 0.9, negative_edge], [-0.1, -7.0, 0.0, 0.45]]]], dtype=torch.float64
+    ).requires_grad_(True)
+    y = reference.bias_act(pre, act=act, alpha=alpha, gain=gain, clamp=clamp)
+    grad_y = torch.arange(1.0, 9.0, dtype=torch.float64).reshape(y.shape)
+    (expected,) = torch.autograd.grad(y, pre, grad_y)
+    actual = modulated_conv2d_autograd._activation_backward(
+        grad_y, y.detach(), act, alpha, gain, clamp
+    )
+
+    unclamped = reference.bias_act(pre.detach(), act=act, alpha=alpha, gain=gain)
+    at_edge, beyond = unclamped.abs() == clamp, unclamped.abs() > clamp
+    edges = {"linear": 2, "relu": 1, "lrelu": 2}[act]  # relu: -0.5 is no edge, it is 0
+    assert int(at_edge.sum()) == edges and int(beyond.sum()) == 2 - (act == "relu")
+    assert torch.all(y.detach()[at_edge | beyond].abs() == clamp)
+    assert torch.all(actual[at_edge | beyond] == 0)
+    compared = ~at_edge if _torch_clamp_passes_the_edge() else torch.ones_like(at_edge)
+    torch.testing.assert_close(actual[compared], expected[compared], rtol=0, atol=0)
