@@ -26,7 +26,7 @@ def add_arguments(parser):
     parser.add_argument("--outdir", type=Path, default=Path("draggan-demo"), help="output folder")
     parser.add_argument("--seed", type=int, default=0, help="face seed (default 0)")
     parser.add_argument("--steps", type=int, default=60, help="most steps per drag (default 60)")
-    parser.add_argument("--backend", default="reference", help="step backend (default reference)")
+    parser.add_argument("--backend", default="fast", help="step backend (default fast)")
     parser.add_argument(
         "--lr", type=float, default=5e-3, help="Adam lr (default 5e-3, for the 64 px model)"
     )

@@ -71,7 +71,7 @@ def add_arguments(parser):
         action="store_true",
         help="run all --steps even after every handle reached its target",
     )
-    parser.add_argument("--backend", default="reference", help="step backend (reference)")
+    parser.add_argument("--backend", default="fast", help="step backend (default fast)")
     add_device_argument(parser)
 
 

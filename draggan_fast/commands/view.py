@@ -29,7 +29,7 @@ def add_arguments(parser):
     parser.add_argument("--port", type=int, default=7860, help="port (default 7860; 0: any)")
     parser.add_argument("--no-browser", action="store_true", help="do not open a browser")
     add_device_argument(parser)
-    parser.add_argument("--backend", default="reference", help="drag step backend")
+    parser.add_argument("--backend", default="fast", help="drag step backend (default fast)")
     parser.add_argument(
         "--max-sessions",
         type=int,

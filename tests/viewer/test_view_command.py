@@ -30,7 +30,7 @@ def test_view_serves_a_model_file(model):
     process = view("--model", str(model), "--port", "0", "--device", "cpu")
     try:
         lines = [process.stdout.readline(), process.stdout.readline()]
-        assert lines[0].startswith("model tiny.safetensors, backend: reference"), lines
+        assert lines[0].startswith("model tiny.safetensors, backend: fast on cpu"), lines
         banner = lines[1]
         assert "draggan-fast viewer on http://127.0.0.1:" in banner, process.stderr.read()
         url = banner.split(" on ")[1].split()[0].rstrip("/")
