@@ -13,7 +13,7 @@ from draggan_fast.kernels import mask_loss, mask_loss_reference
 IMPLEMENTATIONS = {"op": mask_loss, "reference": mask_loss_reference}
 
 
-def _bench(benchmark, implementation, channels, native, image, device, rounds):
+def _bench(timed_rounds, implementation, channels, native, image, device, rounds):
     generator = torch.Generator().manual_seed(0)
     features = torch.randn(1, channels, native, native, generator=generator).to(device)
     features.requires_grad_(True)
@@ -24,26 +24,19 @@ def _bench(benchmark, implementation, channels, native, image, device, rounds):
 
     def forward_backward():
         loss = function(features, reference_features, movable)
-        (grad,) = torch.autograd.grad(loss, features)
-        if features.is_cuda:
-            torch.cuda.synchronize()
-        return grad
+        return torch.autograd.grad(loss, features)[0]
 
-    benchmark.group = f"mask {channels}x{native}^2 -> {image}px, {device}"
-    if features.is_cuda:
-        torch.cuda.reset_peak_memory_stats()
-    benchmark.pedantic(forward_backward, rounds=rounds, warmup_rounds=1)
-    if features.is_cuda:
-        benchmark.extra_info["peak_cuda_bytes"] = torch.cuda.max_memory_allocated()
+    group = f"mask {channels}x{native}^2 -> {image}px, {device}"
+    timed_rounds(group, forward_backward, device, rounds)
 
 
 @pytest.mark.parametrize("implementation", ["op", "reference"])
-def test_mask_256_cpu(benchmark, implementation):
-    _bench(benchmark, implementation, 128, 128, 256, "cpu", rounds=5)
+def test_mask_256_cpu(timed_rounds, implementation):
+    _bench(timed_rounds, implementation, 128, 128, 256, "cpu", rounds=5)
 
 
 @pytest.mark.cuda
 @pytest.mark.parametrize("implementation", ["op", "reference"])
 @pytest.mark.parametrize("image", [512, 1024])
-def test_mask_cuda(benchmark, implementation, image):
-    _bench(benchmark, implementation, 256, 128, image, "cuda", rounds=20)
+def test_mask_cuda(timed_rounds, implementation, image):
+    _bench(timed_rounds, implementation, 256, 128, image, "cuda", rounds=20)

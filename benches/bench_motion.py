@@ -22,34 +22,27 @@ def _inputs(channels, native, image, count, device):
     return features.requires_grad_(True), handles, targets
 
 
-def _bench(benchmark, implementation, channels, native, image, count, device, rounds):
+def _bench(timed_rounds, implementation, channels, native, image, count, device, rounds):
     features, handles, targets = _inputs(channels, native, image, count, device)
     radius = round(3 * image / 512)
     function = IMPLEMENTATIONS[implementation]
 
     def forward_backward():
         terms = function(features, handles, targets, (image, image), radius)
-        (grad,) = torch.autograd.grad(terms.sum(), features)
-        if features.is_cuda:
-            torch.cuda.synchronize()
-        return grad
+        return torch.autograd.grad(terms.sum(), features)[0]
 
-    benchmark.group = f"motion {channels}x{native}^2 -> {image}px, {count} handles, {device}"
-    if features.is_cuda:
-        torch.cuda.reset_peak_memory_stats()
-    benchmark.pedantic(forward_backward, rounds=rounds, warmup_rounds=1)
-    if features.is_cuda:
-        benchmark.extra_info["peak_cuda_bytes"] = torch.cuda.max_memory_allocated()
+    group = f"motion {channels}x{native}^2 -> {image}px, {count} handles, {device}"
+    timed_rounds(group, forward_backward, device, rounds)
 
 
 @pytest.mark.parametrize("implementation", ["op", "reference"])
 @pytest.mark.parametrize("count", [1, 5])
-def test_motion_256_cpu(benchmark, implementation, count):
-    _bench(benchmark, implementation, 128, 128, 256, count, "cpu", rounds=5)
+def test_motion_256_cpu(timed_rounds, implementation, count):
+    _bench(timed_rounds, implementation, 128, 128, 256, count, "cpu", rounds=5)
 
 
 @pytest.mark.cuda
 @pytest.mark.parametrize("implementation", ["op", "reference"])
 @pytest.mark.parametrize("image, channels, count", [(512, 256, 5), (1024, 256, 5), (1024, 256, 68)])
-def test_motion_cuda(benchmark, implementation, image, channels, count):
-    _bench(benchmark, implementation, channels, 128, image, count, "cuda", rounds=20)
+def test_motion_cuda(timed_rounds, implementation, image, channels, count):
+    _bench(timed_rounds, implementation, channels, 128, image, count, "cuda", rounds=20)

@@ -13,7 +13,7 @@ from draggan_fast.kernels import sample_upsampled, track_handles, track_handles_
 IMPLEMENTATIONS = {"op": track_handles, "reference": track_handles_reference}
 
 
-def _bench(benchmark, implementation, channels, native, image, count, device, rounds):
+def _bench(timed_rounds, implementation, channels, native, image, count, device, rounds):
     generator = torch.Generator().manual_seed(0)
     start = torch.randn(1, channels, native, native, generator=generator).to(device)
     features = start + 0.3 * torch.randn(start.shape, generator=generator).to(device)
@@ -23,23 +23,20 @@ def _bench(benchmark, implementation, channels, native, image, count, device, ro
     function = IMPLEMENTATIONS[implementation]
 
     def track():
-        found = function(features, references, handles, (image, image), radius)
-        if features.is_cuda:
-            torch.cuda.synchronize()
-        return found
+        return function(features, references, handles, (image, image), radius)
 
-    benchmark.group = f"tracking {channels}x{native}^2 -> {image}px, {count} handles, {device}"
-    benchmark.pedantic(track, rounds=rounds, warmup_rounds=1)
+    group = f"tracking {channels}x{native}^2 -> {image}px, {count} handles, {device}"
+    timed_rounds(group, track, device, rounds)
 
 
 @pytest.mark.parametrize("implementation", ["op", "reference"])
 @pytest.mark.parametrize("count", [1, 5])
-def test_tracking_256_cpu(benchmark, implementation, count):
-    _bench(benchmark, implementation, 128, 128, 256, count, "cpu", rounds=5)
+def test_tracking_256_cpu(timed_rounds, implementation, count):
+    _bench(timed_rounds, implementation, 128, 128, 256, count, "cpu", rounds=5)
 
 
 @pytest.mark.cuda
 @pytest.mark.parametrize("implementation", ["op", "reference"])
 @pytest.mark.parametrize("image, count", [(512, 5), (1024, 5), (1024, 68)])
-def test_tracking_cuda(benchmark, implementation, image, count):
-    _bench(benchmark, implementation, 256, 128, image, count, "cuda", rounds=20)
+def test_tracking_cuda(timed_rounds, implementation, image, count):
+    _bench(timed_rounds, implementation, 256, 128, image, count, "cuda", rounds=20)
