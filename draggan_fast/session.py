@@ -42,10 +42,10 @@ def done_check_interval(device: torch.device) -> int:
     return 1 if device.type == "cpu" else DONE_CHECK_INTERVAL
 
 
-def _check_compile(compile) -> bool:
-    if not isinstance(compile, bool):
-        raise ValueError(f"compile must be True or False, got {compile!r}")
-    return compile
+def _check_flag(name, value) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return value
 
 
 def rc_to_xy(points_rc: torch.Tensor) -> np.ndarray:
@@ -64,14 +64,16 @@ class DragSession:
     by the first step after points were added or removed (or after `reset()`), from that step's
     forward pass, and kept across runs and target moves, as in the official renderer.
     `compile=True` runs the fast backend's step through torch.compile (the environment variable
-    DRAGGAN_FAST_COMPILE=0/1 overrides it).
+    DRAGGAN_FAST_COMPILE=0/1 overrides it). `cuda_graph=True` replays the fast backend's step
+    as a CUDA graph on CUDA, from the third step of a drag on (DRAGGAN_FAST_CUDA_GRAPH=0/1
+    overrides it; `backend` says whether the last step replayed and why not).
     """
 
     def __init__(
         self, G, *, seed=0, w=None, truncation_psi=0.7, truncation_cutoff=None,
         latent_space="w+", n_optimized_layers=6, lr=1e-3, r1=3, r2=12, lambda_mask=20,
         feature_block=None, tracking="l2", stop_distance=None, noise_mode="const",
-        backend="reference", device=None, compile=False,
+        backend="reference", device=None, compile=False, cuda_graph=False,
     ):  # fmt: skip
         self.hyperparameters, self.config = inputs.drag_settings(
             G, seed=seed, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
@@ -79,9 +81,10 @@ class DragSession:
             r2=r2, lambda_mask=lambda_mask, feature_block=feature_block, tracking=tracking,
             stop_distance=stop_distance, noise_mode=noise_mode, backend=backend,
         )  # fmt: skip
-        self.hyperparameters["compile"] = _check_compile(compile)
+        self.hyperparameters["compile"] = _check_flag("compile", compile)
+        self.hyperparameters["cuda_graph"] = _check_flag("cuda_graph", cuda_graph)
         hp = self.hyperparameters
-        self._backend = create_backend(backend, compile=hp["compile"])
+        self._backend = create_backend(backend, compile=hp["compile"], cuda_graph=hp["cuda_graph"])
         self.device = torch.device(device) if device is not None else G.mapping.w_avg.device
         self.generator = G.to(self.device)
         self.image_size = (G.img_resolution, G.img_resolution)  # (height, width)
@@ -232,8 +235,8 @@ class DragSession:
     def configure(self, **changes):
         """Change step settings between steps, keeping w, points, mask, references and the
         optimizer moments: any of lr, r1, r2, lambda_mask, tracking, stop_distance, noise_mode.
-        (The latent space, optimised layers, feature block, backend and compile are fixed per
-        session.)
+        (The latent space, optimised layers, feature block, backend, compile and cuda_graph are
+        fixed per session.)
         """
         fixed = sorted(set(changes) - set(CONFIGURABLE))
         if fixed:
@@ -242,9 +245,9 @@ class DragSession:
                 f"{', '.join(CONFIGURABLE)} (start a new DragSession for the rest)"
             )
         settings = {**self.hyperparameters, **changes}
-        compile = settings.pop("compile")
+        fixed_flags = {name: settings.pop(name) for name in ("compile", "cuda_graph")}
         self.hyperparameters, self.config = inputs.drag_settings(self.generator, **settings)
-        self.hyperparameters["compile"] = compile
+        self.hyperparameters.update(fixed_flags)
         for group in self._optimizer.param_groups:
             group["lr"] = self.hyperparameters["lr"]
         self._stroke_open = False

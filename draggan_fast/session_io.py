@@ -133,6 +133,7 @@ def load_session(path, G, *, backend=None, device=None):
         hyperparameters["backend"] = backend
     if hyperparameters["backend"] != "fast":
         hyperparameters.pop("compile", None)  # only the fast backend compiles its step
+        hyperparameters.pop("cuda_graph", None)  # and replays it as a CUDA graph
     try:
         session = DragSession(G, w=arrays["w0"], device=device, **hyperparameters)
     except TypeError as exc:

@@ -108,19 +108,27 @@ class StepBackend(abc.ABC):
     `stays_on_device`: the step never reads the device from the host (its StepOutput stays
     there, and it honours DragState.halted), so the session may defer reading results.
     `compiles`: `compile=True` has a meaning (the step runs through torch.compile).
+    `graphs`: `cuda_graph=True` has a meaning (on CUDA the step is replayed as a CUDA graph).
     """
 
     name: ClassVar[str]
     stays_on_device: ClassVar[bool] = False
     compiles: ClassVar[bool] = False
+    graphs: ClassVar[bool] = False
 
-    def __init__(self, compile: bool = False):
+    def __init__(self, compile: bool = False, cuda_graph: bool = False):
         if compile and not self.compiles:
             raise ValueError(
                 f"compile=True: the {self.name!r} backend has no compiled step "
                 "(the 'fast' backend has one)"
             )
+        if cuda_graph and not self.graphs:
+            raise ValueError(
+                f"cuda_graph=True: the {self.name!r} backend has no CUDA-graph step "
+                "(the 'fast' backend has one)"
+            )
         self.compile = compile
+        self.cuda_graph = cuda_graph
 
     @abc.abstractmethod
     def step(self, state: DragState, render: bool) -> StepOutput:
@@ -154,9 +162,9 @@ def backend_names() -> list[str]:
     return sorted(set(BACKEND_MODULES) | set(_REGISTRY))
 
 
-def create_backend(name: str, compile: bool = False) -> StepBackend:
-    """A new backend instance by name (compile: its step through torch.compile); clear errors
-    for unknown or unavailable ones."""
+def create_backend(name: str, compile: bool = False, cuda_graph: bool = False) -> StepBackend:
+    """A new backend instance by name (compile: its step through torch.compile; cuda_graph: its
+    step replayed as a CUDA graph on CUDA); clear errors for unknown or unavailable ones."""
     if name not in _REGISTRY:
         module = BACKEND_MODULES.get(name)
         if module is None:
@@ -167,4 +175,4 @@ def create_backend(name: str, compile: bool = False) -> StepBackend:
             raise ValueError(f"backend {name!r} is not available: {exc}") from exc
         if name not in _REGISTRY:
             raise ValueError(f"backend {name!r}: module {module} did not register it")
-    return _REGISTRY[name](compile=compile)
+    return _REGISTRY[name](compile=compile, cuda_graph=cuda_graph)

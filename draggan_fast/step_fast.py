@@ -17,6 +17,8 @@ What it does differently, with the same results:
 
 `DragSession(compile=True)` runs the differentiable part of a step through torch.compile; the
 environment variable DRAGGAN_FAST_COMPILE overrides that choice: 1 compiles, 0 does not.
+`DragSession(cuda_graph=True)` replays the device part of a step (forward, backward, Adam) as a
+CUDA graph on CUDA (draggan_fast/step_fast_graph.py); DRAGGAN_FAST_CUDA_GRAPH=0/1 overrides it.
 Internal coordinates are (row, col) pixels.
 """
 
@@ -44,6 +46,7 @@ from draggan_fast.step_backend import (
     image_to_uint8,
     register_backend,
 )
+from draggan_fast.step_fast_graph import GRAPH_ENV_VAR, DeviceStep, StepGraph
 from draggan_fast.step_fast_synthesis import FrozenFeatureSynthesis
 
 COMPILE_ENV_VAR = "DRAGGAN_FAST_COMPILE"
@@ -169,6 +172,16 @@ def _keep_unless(update, optimizer, w, w_before, state_before):
                 value.copy_(torch.where(update.to(value.device), value, before))
 
 
+def _override(variable, value, origin):
+    """(setting, where it came from): the environment variable, when set to 0 or 1, wins."""
+    override = os.environ.get(variable)
+    if override is None:
+        return value, origin
+    if override not in ("0", "1"):
+        raise ValueError(f"{variable} must be 0 or 1 when set, got {override!r}")
+    return override == "1", f"{variable}={override}"
+
+
 @register_backend
 class FastBackend(StepBackend):
     """Fused drag ops, no host sync inside a step, frozen generator weights."""
@@ -177,17 +190,16 @@ class FastBackend(StepBackend):
 
     stays_on_device = True
     compiles = True
+    graphs = True
 
-    def __init__(self, compile: bool = False):
-        override = os.environ.get(COMPILE_ENV_VAR)
-        if override is not None:
-            if override not in ("0", "1"):
-                raise ValueError(f"{COMPILE_ENV_VAR} must be 0 or 1 when set, got {override!r}")
-            compile = override == "1"
-        super().__init__(compile=compile)
-        self._compile_origin = f"{COMPILE_ENV_VAR}={override}" if override else "compile=True"
+    def __init__(self, compile: bool = False, cuda_graph: bool = False):
+        compile, compile_origin = _override(COMPILE_ENV_VAR, compile, "compile=True")
+        cuda_graph, graph_origin = _override(GRAPH_ENV_VAR, cuda_graph, "cuda_graph=True")
+        super().__init__(compile=compile, cuda_graph=cuda_graph)
+        self._compile_origin, self._graph_origin = compile_origin, graph_origin
         self._frozen = None  # (synthesis, device, FrozenFeatureSynthesis or None, reason)
         self._losses = torch.compile(forward_and_losses) if compile else forward_and_losses
+        self._graph = StepGraph() if cuda_graph else None
 
     def describe(self, device: torch.device) -> str:
         ops = "; ".join(
@@ -195,9 +207,12 @@ class FastBackend(StepBackend):
             for row in describe_dispatch(device)
         )
         compiled = f", torch.compile ({self._compile_origin})" if self.compile else ""
+        graph = ""
+        if self._graph is not None:
+            graph = f", CUDA graph ({self._graph_origin}; last step: {self._graph.status})"
         known = self._frozen is not None and self._frozen[1] == device  # after a step there
         blocks = f"; feature blocks: {self._frozen[3]}" if known else ""
-        return f"fast on {device}{compiled}: {ops}{blocks}"
+        return f"fast on {device}{compiled}{graph}: {ops}{blocks}"
 
     def make_optimizer(self, w: torch.Tensor, lr: float) -> torch.optim.Optimizer:
         """Adam as officially; on CUDA `capturable`, so its step count stays on the device."""
@@ -211,13 +226,12 @@ class FastBackend(StepBackend):
             self._frozen = (synthesis, device, frozen, reason)
         return self._frozen[2]
 
-    def step(self, state: DragState, render: bool) -> StepOutput:
+    def _device_step(self, state: DragState) -> DeviceStep:
+        """Forward, backward, Adam and the keep-or-undo: all on the device, no host sync (what
+        a CUDA graph records)."""
         config = state.config
         synthesis = state.generator.synthesis
-        state.generator.requires_grad_(False)  # frozen: only w gets a gradient
         frozen = self._frozen_blocks(synthesis, state.w.device, config.feature_block)
-        if frozen is not None:
-            frozen.fix_rows(state.w0, config.n_optimized_layers)
         regions = None
         if not self.compile:  # compiled, every new box size would compile again
             regions = feature_regions(frozen, state, config)
@@ -240,22 +254,35 @@ class FastBackend(StepBackend):
         with record_function("draggan/optimizer"):
             state.optimizer.step()
             _keep_unless(update, state.optimizer, state.w, w_before, optimizer_before)
+        losses = {"motion": forward.loss_motion, "mask": forward.loss_mask, "total": forward.total}
+        return DeviceStep(
+            tracked, done, {name: value.detach() for name, value in losses.items()},
+            FeatureReferences(forward.handle_features, forward.feature_map), forward.ws,
+            forward.features, (regions, forward.image_state),
+        )  # fmt: skip
 
+    def step(self, state: DragState, render: bool) -> StepOutput:
+        config = state.config
+        synthesis = state.generator.synthesis
+        state.generator.requires_grad_(False)  # frozen: only w gets a gradient
+        frozen = self._frozen_blocks(synthesis, state.w.device, config.feature_block)
+        if frozen is not None:
+            frozen.fix_rows(state.w0, config.n_optimized_layers)
+        if self._graph is not None:
+            result = self._graph.run(self._device_step, state)
+        else:
+            result = self._device_step(state)
         image = None
         if render:
+            regions, image_state = result.image_state
             with record_function("draggan/synthesis_rest"):
                 image = render_rest(
-                    synthesis, frozen, regions, forward.ws, forward.features,
-                    forward.image_state, config,
-                )  # fmt: skip
+                    synthesis, frozen, regions, result.ws, result.features, image_state, config
+                )
         return StepOutput(
-            handles=tracked,
-            references=FeatureReferences(forward.handle_features, forward.feature_map),
-            done=done,
-            losses={
-                "motion": forward.loss_motion.detach(),
-                "mask": forward.loss_mask.detach(),
-                "total": forward.total.detach(),
-            },
+            handles=result.tracked,
+            references=result.references,
+            done=result.done,
+            losses=result.losses,
             image=image,
         )

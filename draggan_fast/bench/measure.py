@@ -126,7 +126,9 @@ def measure(spec: dict, progress: ProgressLine) -> dict:
     progress.note("building the generator")
     generator = presets.build_generator(spec["source"]).to(device)
     memory_kind, baseline_bytes = memory_probe(device)
-    session = make_session(generator, workload, spec["backend"], device, spec["compile"])
+    session = make_session(
+        generator, workload, spec["backend"], device, spec["compile"], spec.get("cuda_graph", False)
+    )
     clock = StepClock(session, workload, device)
 
     warmup_ms = clock.run(spec["warmup"], "warm-up", progress)

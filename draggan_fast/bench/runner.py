@@ -28,6 +28,7 @@ class BenchOptions:
     warmup: int = 2
     profile_steps: int = 2
     compile: bool = False
+    cuda_graph: bool = False  # the fast backend's step replayed as a CUDA graph
     workload: DragWorkload = field(default_factory=DragWorkload)
     profile_dir: str | None = None  # keep each configuration's Chrome trace here
 
@@ -44,13 +45,14 @@ class BenchOptions:
             raise ValueError(f"--backend names a backend twice: {','.join(self.backends)}")
 
 
-def configuration_label(backend: str, compiled: bool) -> str:
-    return f"{backend}+compile" if compiled else backend
+def configuration_label(backend: str, compiled: bool, graphed: bool = False) -> str:
+    return backend + ("+compile" if compiled else "") + ("+graph" if graphed else "")
 
 
 def configuration_spec(options: BenchOptions, backend: str) -> dict:
     """What the per-configuration process needs, as JSON."""
-    label = configuration_label(backend, options.compile)
+    graphed = options.cuda_graph and backend == "fast"  # the one backend with a graph step
+    label = configuration_label(backend, options.compile, graphed)
     trace_path = None
     if options.profile_dir is not None:
         trace_path = str(Path(options.profile_dir) / f"trace-{label}.json")
@@ -58,6 +60,7 @@ def configuration_spec(options: BenchOptions, backend: str) -> dict:
         "label": label,
         "backend": backend,
         "compile": options.compile,
+        "cuda_graph": graphed,
         "source": options.source,
         "device": options.device,
         "steps": options.steps,
@@ -154,6 +157,7 @@ def run_benchmark(options: BenchOptions, argv=None) -> dict:
             "warmup": options.warmup,
             "profile_steps": options.profile_steps,
             "compile": options.compile,
+            "cuda_graph": options.cuda_graph,
             "workload": asdict(options.workload),
             "isolation": "each configuration in a fresh process",
             "timer": "wall clock per step, synchronised before each read on CUDA",

@@ -72,11 +72,16 @@ def compile_method(backend: str) -> str:
     return "torch.compile of each synthesis block (nn.Module.compile)"
 
 
-def make_session(generator, workload: DragWorkload, backend: str, device, compile_step: bool):
-    """A DragSession on `device` with the workload's points and mask, ready to step."""
+def make_session(
+    generator, workload: DragWorkload, backend: str, device, compile_step: bool, cuda_graph=False
+):
+    """A DragSession on `device` with the workload's points and mask, ready to step
+    (cuda_graph: the fast backend's step replayed as a CUDA graph)."""
     from draggan_fast import DragSession
 
     options = {"seed": workload.seed, "backend": backend, "device": torch.device(device)}
+    if cuda_graph:
+        options["cuda_graph"] = True
     if compile_step and backend == "fast":
         options["compile"] = True
     elif compile_step:

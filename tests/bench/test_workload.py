@@ -62,3 +62,25 @@ def test_compile_of_the_reference_backend_compiles_the_synthesis_blocks():
     assert all(block._compiled_call_impl is not None for block in generator.synthesis.blocks)
     assert "synthesis block" in compile_method("reference")
     assert compile_method("fast") == "DragSession(compile=True)"
+
+
+def test_cuda_graph_applies_to_the_fast_backend_only():
+    from draggan_fast.bench import presets
+    from draggan_fast.bench.runner import BenchOptions, configuration_spec
+
+    options = BenchOptions(
+        source=presets.describe_source("tiny", None), backends=["fast", "reference"],
+        device="cpu", cuda_graph=True,
+    )  # fmt: skip
+    fast, reference = (configuration_spec(options, backend) for backend in options.backends)
+    assert (fast["label"], fast["cuda_graph"]) == ("fast+graph", True)
+    assert (reference["label"], reference["cuda_graph"]) == ("reference", False)
+
+
+def test_a_graphed_session_of_the_workload_says_so():
+    from draggan_fast.bench.presets import build_preset_generator
+    from draggan_fast.bench.workload import make_session
+
+    generator = build_preset_generator("tiny")
+    session = make_session(generator, DragWorkload(), "fast", "cpu", False, cuda_graph=True)
+    assert "CUDA graph (cuda_graph=True" in session.backend
