@@ -5,6 +5,7 @@
 #include <c10/util/Exception.h>
 
 #include <cmath>
+#include <limits>
 #include <string>
 
 #ifdef __CUDACC__
@@ -35,6 +36,14 @@ DF_HOST_DEVICE T activate(T pre, T alpha) {
   if constexpr (A == Activation::kLrelu) return pre > T(0) ? pre : pre * alpha;
   if constexpr (A == Activation::kTanh) return std::tanh(pre);
   if constexpr (A == Activation::kSigmoid) return T(1) / (T(1) + std::exp(-pre));
+}
+
+// Whether the clamp to [-limit, limit] passes the gradient at `out` = act(pre) * gain: strictly
+// inside only, as the official bias_act decides from its output (|yref| < clamp), so exactly at
+// the edge gets none; with no clamp (limit = +inf) everywhere, overflowed values included.
+template <typename T>
+DF_HOST_DEVICE bool clamp_passes(T out, T limit) {
+  return (out > -limit && out < limit) || limit == std::numeric_limits<T>::infinity();
 }
 
 // d act / d pre, multiplied into `grad`, given `pre` and `activated` = act(pre) (before gain).

@@ -74,7 +74,7 @@ DF_ALWAYS_INLINE inline void backward_row(const T* __restrict gys, const T* __re
     const T activated = activate<A>(pre, alpha);
     const T out = activated * gain;
     // The reference's autograd order: clamp mask, then gain, then the activation.
-    const T grad = (out >= -limit && out <= limit) ? gys[i] : T(0);
+    const T grad = clamp_passes(out, limit) ? gys[i] : T(0);
     gxs[i] = activation_backward<A>(grad * gain, pre, activated, alpha);
   }
 }

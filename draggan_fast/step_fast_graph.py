@@ -42,7 +42,7 @@ class DeviceStep(NamedTuple):
     references: FeatureReferences  # those in force (taken by this step when it had none)
     ws: torch.Tensor  # [1, num_ws, w_dim]: for render_rest
     features: torch.Tensor  # [1, C, h, w]: for render_rest
-    image_state: object  # for render_rest
+    image_state: tuple  # (feature regions or None, the pass's state): for render_rest
 
 
 def _module_tensors(module):
@@ -104,7 +104,8 @@ class StepGraph:
             return device_step(state)
         key = GraphKey(state)
         if self._key is None or not key.matches(self._key):
-            self._key, self._eager_steps, self._graph = key, 0, None
+            self._key, self._eager_steps = key, 0
+            self._graph = self._inputs = self._outputs = None  # frees the old graph's memory
         if self._graph is None and self._eager_steps < WARMUP_STEPS:
             self._eager_steps += 1
             self.status = f"eager (warm-up {self._eager_steps} of {WARMUP_STEPS} before capture)"

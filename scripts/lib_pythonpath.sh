@@ -1,5 +1,5 @@
 # Sourced by the scripts that run from a copy of the repository without installing it
-# (gpu_train.sh, gpu_session_checks.sh). Needs REPO, the repository root.
+# (gpu_train.sh, gpu_checks.sh). Needs REPO, the repository root.
 #
 #   use_package_shim [FOLDER...]
 #

@@ -43,7 +43,7 @@ __global__ void bias_act_backward_kernel(
     if (bias != nullptr) pre += static_cast<acc_t>(bias[(i / inner) % channels]);
     const acc_t activated = activate<A>(pre, alpha);
     const acc_t out = activated * gain;
-    const acc_t grad = (out >= -limit && out <= limit) ? static_cast<acc_t>(grad_y[i]) : acc_t(0);
+    const acc_t grad = clamp_passes(out, limit) ? static_cast<acc_t>(grad_y[i]) : acc_t(0);
     grad_x[i] = static_cast<scalar_t>(activation_backward<A>(grad * gain, pre, activated, alpha));
   }
 }

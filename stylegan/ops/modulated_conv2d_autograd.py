@@ -62,8 +62,7 @@ def _activation_backward(grad_y, y, act, alpha, gain, clamp):
     the edge counts as outside (no gradient; `<=` would pass it for every clamped value). This
     is the reference's autograd on torch with the minimum-norm clamp subgradient (2.14 here;
     older torch passes 1 at the bounds, pytorch/pytorch#184574) and the official CUDA
-    bias_act's rule (`yref < clamp`). The C++ bias_act kernels, which see the value before
-    clamping, still pass the gradient at the edge.
+    bias_act's rule (`yref < clamp`), which the C++/CUDA bias_act kernels follow too.
     """
     grad = grad_y * gain
     if clamp >= 0:

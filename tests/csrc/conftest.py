@@ -1,6 +1,7 @@
 """Shared fixtures of the compiled-op tests: skip when the extension is not built."""
 
 import pytest
+import torch
 
 from draggan_fast.stylegan.ops import dispatch, extension
 
@@ -20,3 +21,10 @@ def fresh_dispatch(monkeypatch):
     yield monkeypatch
     monkeypatch.undo()
     dispatch.reset()
+
+
+def torch_clamp_passes_the_edge() -> bool:
+    """Whether this torch's clamp backward passes the gradient at the bounds (subgradient 1,
+    older releases) or not (the minimum-norm 0 of newer ones, pytorch/pytorch#184574)."""
+    x = torch.ones(1, dtype=torch.float64, requires_grad=True)
+    return bool(torch.autograd.grad(x.clamp(-1.0, 1.0).sum(), x)[0] != 0)

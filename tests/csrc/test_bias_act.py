@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from draggan_fast.stylegan.ops import compiled, reference
+from tests.csrc.conftest import torch_clamp_passes_the_edge
 
 ACTIVATIONS = ["linear", "relu", "lrelu", "tanh", "sigmoid"]
 # (x shape, dim): 4D feature maps, [N, C] rows (mapping network), odd sizes, bias on the last dim.
@@ -70,6 +71,43 @@ def test_float32_gradients_match_reference(compiled_ops, act):
         grads.append((xs.grad, bs.grad))
     torch.testing.assert_close(grads[0][0], grads[1][0], rtol=1e-6, atol=1e-6)
     torch.testing.assert_close(grads[0][1], grads[1][1], rtol=1e-5, atol=1e-5)
+
+
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs a CUDA GPU"))]  # fmt: skip
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("act", ["linear", "relu", "lrelu"])
+def test_gradient_at_and_around_the_clamp_edge(compiled_ops, act, device):
+    """The clamp passes the gradient strictly inside (-clamp, clamp), as the official bias_act
+    (|yref| < clamp): none exactly at the edge. The reference's autograd agrees where torch's
+    clamp uses the minimum-norm subgradient (checked here); older torch passes it there."""
+    # act(x + b) * 2 hits +-1 exactly at x = 0.5 and x = -0.5 (lrelu, alpha 0.25: x = -2).
+    negative_edge = -2.0 if act == "lrelu" else -0.5
+    x = torch.tensor([[0.3, 0.5, 0.9, negative_edge], [-0.1, -7.0, 0.0, 0.45]], device=device)
+    grad_y = torch.arange(1.0, 9.0, device=device).reshape(x.shape)
+    grads = []
+    for impl in (compiled, reference):
+        xs = x.clone().requires_grad_(True)
+        impl.bias_act(xs, None, act=act, alpha=0.25, gain=2.0, clamp=1.0).backward(grad_y)
+        grads.append(xs.grad)
+    unclamped = reference.bias_act(x, None, act=act, alpha=0.25, gain=2.0)
+    at_edge, beyond = unclamped.abs() == 1.0, unclamped.abs() > 1.0
+    assert int(at_edge.sum()) == (1 if act == "relu" else 2)
+    assert torch.all(grads[0][at_edge | beyond] == 0)
+    assert torch.all(grads[0][0, 0] != 0)  # inside: 0.3 * 2 = 0.6
+    compared = ~at_edge if torch_clamp_passes_the_edge() else torch.ones_like(at_edge)
+    torch.testing.assert_close(grads[0][compared], grads[1][compared], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_no_clamp_passes_the_gradient_of_overflowed_values(compiled_ops, device):
+    x = torch.tensor([3e38, -3e38, 1.0], device=device)  # * 2 overflows float32 to +-inf
+    xs = x.clone().requires_grad_(True)
+    y = compiled.bias_act(xs, None, dim=0, act="linear", gain=2.0)
+    y.backward(torch.ones_like(y))
+    assert y[:2].isinf().all() and torch.equal(xs.grad, torch.full_like(x, 2.0))
 
 
 @pytest.mark.parametrize(("act", "clamp"), [("lrelu", 256.0), ("tanh", -1.0), ("linear", 0.5)])

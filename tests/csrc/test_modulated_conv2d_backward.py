@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from draggan_fast.stylegan.ops import reference
+from tests.csrc.conftest import torch_clamp_passes_the_edge
 
 FIR = reference.setup_filter([1, 3, 3, 1])
 
@@ -54,13 +55,6 @@ def test_backward_formula_matches_reference_autograd(compiled_ops, up, kernel, d
         torch.testing.assert_close(actual, wanted, rtol=1e-9, atol=1e-9, msg=f"grad of {name}")
 
 
-def _torch_clamp_passes_the_edge():
-    """Whether this torch's clamp backward passes the gradient at the bounds (subgradient 1,
-    older releases) or not (the minimum-norm 0 of newer ones, pytorch/pytorch#184574)."""
-    x = torch.ones(1, dtype=torch.float64, requires_grad=True)
-    return bool(torch.autograd.grad(x.clamp(-1.0, 1.0).sum(), x)[0] != 0)
-
-
 @pytest.mark.parametrize("act", ["linear", "relu", "lrelu"])
 def test_activation_backward_at_and_around_the_clamp_edge(compiled_ops, act):
     """The clamp mask read from y (the op keeps only the clamped output) against the
@@ -89,5 +83,5 @@ def test_activation_backward_at_and_around_the_clamp_edge(compiled_ops, act):
     assert int(at_edge.sum()) == edges and int(beyond.sum()) == 2 - (act == "relu")
     assert torch.all(y.detach()[at_edge | beyond].abs() == clamp)
     assert torch.all(actual[at_edge | beyond] == 0)
-    compared = ~at_edge if _torch_clamp_passes_the_edge() else torch.ones_like(at_edge)
+    compared = ~at_edge if torch_clamp_passes_the_edge() else torch.ones_like(at_edge)
     torch.testing.assert_close(actual[compared], expected[compared], rtol=0, atol=0)

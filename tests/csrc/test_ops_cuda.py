@@ -1,6 +1,6 @@
 """The CUDA kernels against the references (values and gradients per dtype, opcheck), their
 first-use self-checks, and the generator on CUDA with the compiled ops, eager and compiled.
-Skipped without a GPU; scripts/gpu_check.sh runs them on a device machine."""
+Skipped without a GPU; scripts/gpu_checks.sh runs them on a device machine."""
 
 import pytest
 import torch
