@@ -59,6 +59,13 @@ torch.__version__, 'CUDA', torch.version.cuda, 'triton', triton.__version__)"
     git -C "$REPO" log -1 --format='commit %H %s' 2>/dev/null || echo "commit: not a git checkout"
 } 2>&1 | tee "$LOGS/environment.txt" | tee -a "$SUMMARY"
 
+# The toolkit holding the nvcc on PATH, unless CUDA_HOME names one; the CUDA part must build here.
+if [ -z "${CUDA_HOME:-}" ] && command -v nvcc >/dev/null; then
+    CUDA_HOME=$(dirname "$(dirname "$(readlink -f "$(command -v nvcc)")")")
+    export CUDA_HOME
+fi
+export DRAGGAN_FAST_CUDA=1
+note "CUDA_HOME=${CUDA_HOME:-unset}"
 if [ -z "${TORCH_CUDA_ARCH_LIST:-}" ]; then
     TORCH_CUDA_ARCH_LIST=$("$PYTHON" -c \
         "import torch; print('%d.%d' % torch.cuda.get_device_capability())")
@@ -73,7 +80,7 @@ BUILD=$!
     source "$REPO/scripts/lib_pythonpath.sh"
     use_package_shim "$REPO"
     step 240 tests_kernels "$PYTHON" -m pytest -q -p no:cacheprovider --import-mode=importlib \
-        -n 6 -rfEs tests/kernels
+        -n 6 -rfEs --timeout 150 tests/kernels
 )
 wait $BUILD
 
@@ -116,7 +123,12 @@ from collections import defaultdict
 
 for path in sorted(pathlib.Path(sys.argv[1]).glob("bench_*.json")):
     groups = defaultdict(dict)
-    for bench in json.loads(path.read_text())["benchmarks"]:
+    try:
+        benchmarks = json.loads(path.read_text())["benchmarks"]
+    except (ValueError, KeyError) as exc:
+        print(f"== {path.name}: unreadable ({exc})")
+        continue
+    for bench in benchmarks:
         name = bench["name"].split("[", 1)[1].rstrip("]")
         memory = bench.get("extra_info", {}).get("peak_cuda_bytes")
         suffix = f" ({memory / 2**20:.0f} MiB)" if memory else ""
@@ -126,8 +138,7 @@ for path in sorted(pathlib.Path(sys.argv[1]).glob("bench_*.json")):
         print(f"{group}: " + ", ".join(f"{k} {v}" for k, v in sorted(medians.items())))
 PY
 for name in drag_bench_512 drag_bench_512_compiled; do
-    echo "== $name" >>"$SUMMARY"
-    sed -n '1,40p' "$LOGS/$name.log" >>"$SUMMARY"
+    [ -f "$LOGS/$name.log" ] && { echo "== $name"; sed -n '1,40p' "$LOGS/$name.log"; } >>"$SUMMARY"
 done
 tar -czf "$OUT/results.tar.gz" -C "$LOGS" .
 note "done: $SUMMARY and $OUT/results.tar.gz"
