@@ -1,8 +1,11 @@
 """Generator forward: eager vs torch.compile'd, with the reference ops and with the compiled
 ops, side by side in one run: `pytest benches/bench_generator.py --benchmark-only`.
 
-Variants: eager-reference (DRAGGAN_FAST_OPS=reference), eager-ops (the compiled ops),
-inductor-reference, inductor-ops (fullgraph, the custom ops inside the graph). The timed call is
+Variants: eager-reference (DRAGGAN_FAST_OPS=reference), eager-ops (every compiled op,
+DRAGGAN_FAST_OPS=compiled), inductor-reference, inductor-ops (fullgraph, the custom ops inside
+the graph); on CUDA also eager runs with some ops compiled (eager-bias_act+upfirdn2d: those two,
+the rest reference): the measurement that decides which ops `auto` compiles on CUDA
+(stylegan/ops/dispatch.py, MEASURED_SLOWER). The timed call is
 the synthesis forward from fixed ws (no grad) plus, as in a drag step, forward+backward to ws;
 compile time (the first call) is in extra_info["first_call_s"]. CPU: the "tiny" 64 px preset
 for all four (compiling a 512 px network takes too long on 2 cores) and the 256 px config-f
@@ -18,17 +21,20 @@ import torch
 from draggan_fast.stylegan.ops import dispatch, extension
 
 VARIANTS = ["eager-reference", "eager-ops", "inductor-reference", "inductor-ops"]
+CUDA_SUBSETS = ["eager-bias_act", "eager-bias_act+upfirdn2d", "eager-bias_act+modulated_conv2d"]
 
 
 @pytest.fixture
 def ops_mode(monkeypatch):
-    """Select the reference or the compiled ops for the rest of the test."""
+    """Select the ops of a variant ("<eager|inductor>-<reference|ops|op+op...>") for the rest
+    of the test."""
 
     def select(variant):
-        uses_ops = variant.endswith("-ops")
-        if uses_ops and extension.load() is None:
+        selection = variant.split("-", 1)[1]
+        if selection != "reference" and extension.load() is None:
             pytest.skip(f"compiled extension not available: {extension.failure()}")
-        monkeypatch.setenv(dispatch.OPT_OUT_VARIABLE, "auto" if uses_ops else "reference")
+        value = {"ops": "compiled", "reference": "reference"}.get(selection)
+        monkeypatch.setenv(dispatch.OPT_OUT_VARIABLE, value or selection.replace("+", ","))
         dispatch.reset()
         torch._dynamo.reset()
 
@@ -85,7 +91,7 @@ def test_generator_256_eager_cpu(benchmark, preset_generator, ops_mode, variant,
 
 
 @pytest.mark.cuda
-@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("variant", VARIANTS + CUDA_SUBSETS)
 @pytest.mark.parametrize("backward", [False, True], ids=["forward", "forward+backward"])
 def test_generator_512_cuda(benchmark, preset_generator, ops_mode, variant, backward):
     G = preset_generator("ffhq512", "cuda")

@@ -18,10 +18,12 @@ WORKLOAD = DragWorkload(handles=1, mask=False, render_every=0)
 
 
 def _bench_steps(benchmark, generator, backend, device, rounds, warmup_rounds, group):
-    """backend: a backend name, or "fast+graph" (its step replayed as a CUDA graph)."""
+    """backend: a backend name (defaults: the fast one replays a CUDA graph on CUDA), or
+    "fast-nograph" (DragSession(cuda_graph=False))."""
     device = torch.device(device)
-    name, _, graph = backend.partition("+")
-    session = make_session(generator, WORKLOAD, name, device, False, cuda_graph=graph == "graph")
+    name, _, suffix = backend.partition("-")
+    graph = False if suffix == "nograph" else None
+    session = make_session(generator, WORKLOAD, name, device, False, cuda_graph=graph)
     session.step()  # takes the feature references, as a drag's first step does
 
     def one_step():
@@ -52,7 +54,7 @@ def test_step_256_cpu(benchmark, preset_generator, backend):
 
 @pytest.mark.cuda
 @pytest.mark.parametrize("arch", ["256", "ffhq512", "1024"])
-@pytest.mark.parametrize("backend", [*BACKENDS, "fast+graph"])
+@pytest.mark.parametrize("backend", [*BACKENDS, "fast-nograph"])
 def test_step_cuda(benchmark, preset_generator, cuda_device, arch, backend):
     generator = preset_generator(arch, cuda_device)
     _bench_steps(benchmark, generator, backend, cuda_device, 30, 5, f"step {arch} cuda")

@@ -108,7 +108,8 @@ class StepBackend(abc.ABC):
     `stays_on_device`: the step never reads the device from the host (its StepOutput stays
     there, and it honours DragState.halted), so the session may defer reading results.
     `compiles`: `compile=True` has a meaning (the step runs through torch.compile).
-    `graphs`: `cuda_graph=True` has a meaning (on CUDA the step is replayed as a CUDA graph).
+    `graphs`: `cuda_graph=True` has a meaning (on CUDA the step is replayed as a CUDA graph);
+    `cuda_graph=None` takes the backend's default.
     """
 
     name: ClassVar[str]
@@ -116,7 +117,8 @@ class StepBackend(abc.ABC):
     compiles: ClassVar[bool] = False
     graphs: ClassVar[bool] = False
 
-    def __init__(self, compile: bool = False, cuda_graph: bool = False):
+    def __init__(self, compile: bool = False, cuda_graph: bool | None = None):
+        cuda_graph = bool(cuda_graph)
         if compile and not self.compiles:
             raise ValueError(
                 f"compile=True: the {self.name!r} backend has no compiled step "
@@ -162,9 +164,10 @@ def backend_names() -> list[str]:
     return sorted(set(BACKEND_MODULES) | set(_REGISTRY))
 
 
-def create_backend(name: str, compile: bool = False, cuda_graph: bool = False) -> StepBackend:
+def create_backend(name: str, compile: bool = False, cuda_graph: bool | None = None) -> StepBackend:
     """A new backend instance by name (compile: its step through torch.compile; cuda_graph: its
-    step replayed as a CUDA graph on CUDA); clear errors for unknown or unavailable ones."""
+    step replayed as a CUDA graph on CUDA, None: the backend's default); clear errors for
+    unknown or unavailable ones."""
     if name not in _REGISTRY:
         module = BACKEND_MODULES.get(name)
         if module is None:

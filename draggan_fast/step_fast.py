@@ -17,8 +17,9 @@ What it does differently, with the same results:
 
 `DragSession(compile=True)` runs the differentiable part of a step through torch.compile; the
 environment variable DRAGGAN_FAST_COMPILE overrides that choice: 1 compiles, 0 does not.
-`DragSession(cuda_graph=True)` replays the device part of a step (forward, backward, Adam) as a
-CUDA graph on CUDA (draggan_fast/step_fast_graph.py); DRAGGAN_FAST_CUDA_GRAPH=0/1 overrides it.
+On CUDA the device part of a step (forward, backward, Adam) is replayed as a CUDA graph
+(draggan_fast/step_fast_graph.py) unless `DragSession(cuda_graph=False)`;
+DRAGGAN_FAST_CUDA_GRAPH=0/1 overrides either.
 Internal coordinates are (row, col) pixels.
 """
 
@@ -192,9 +193,10 @@ class FastBackend(StepBackend):
     compiles = True
     graphs = True
 
-    def __init__(self, compile: bool = False, cuda_graph: bool = False):
+    def __init__(self, compile: bool = False, cuda_graph: bool | None = None):
         compile, compile_origin = _override(COMPILE_ENV_VAR, compile, "compile=True")
-        cuda_graph, graph_origin = _override(GRAPH_ENV_VAR, cuda_graph, "cuda_graph=True")
+        graph_origin = "default" if cuda_graph is None else "cuda_graph=True"
+        cuda_graph, graph_origin = _override(GRAPH_ENV_VAR, cuda_graph is not False, graph_origin)
         super().__init__(compile=compile, cuda_graph=cuda_graph)
         self._compile_origin, self._graph_origin = compile_origin, graph_origin
         self._frozen = None  # (synthesis, device, FrozenFeatureSynthesis or None, reason)
@@ -208,7 +210,7 @@ class FastBackend(StepBackend):
         )
         compiled = f", torch.compile ({self._compile_origin})" if self.compile else ""
         graph = ""
-        if self._graph is not None:
+        if self._graph is not None and (device.type == "cuda" or self._graph_origin != "default"):
             graph = f", CUDA graph ({self._graph_origin}; last step: {self._graph.status})"
         known = self._frozen is not None and self._frozen[1] == device  # after a step there
         blocks = f"; feature blocks: {self._frozen[3]}" if known else ""

@@ -8,13 +8,13 @@
 #    no compiled ops; the package is used in place, through lib_pythonpath.sh's shim);
 # 2. `draggan-fast info` (build, CUDA self-checks, dispatch per op);
 # 3. the CUDA tests and the rest of the suite on this machine's torch (csrc, stylegan, session,
-#    bench, the trainer's CUDA test), in parallel workers (pytest-xdist), then the session's CUDA
-#    tests with every fast step replayed as a CUDA graph (DRAGGAN_FAST_CUDA_GRAPH=1);
+#    bench, the trainer's CUDA test), in parallel workers (pytest-xdist);
 # 4. benchmarks, alone on the machine, each under its own time limit (SIGINT, so pytest-benchmark
 #    still writes what finished): the generator ops (compiled vs reference; for modulated_conv2d
 #    the measurement that decides between cuDNN and implicit GEMM), the drag step (reference,
-#    fast, fast replayed as a CUDA graph at 256, 512 and 1024 px, with peak memory),
-#    `draggan-fast bench` at 512 px with the phase breakdown, the generator eager vs
+#    fast with and without its CUDA graph at 256, 512 and 1024 px, with peak memory),
+#    `draggan-fast bench` at 512 px with the phase breakdown, the generator eager with each set
+#    of compiled ops (the measurement that decides which ops `auto` compiles on CUDA) and
 #    inductor-compiled with and without the ops, and the compiled step replayed as a CUDA graph.
 # Leaves $OUT/summary.txt (every step's exit status and time, the benchmark medians side by side)
 # and $OUT/results.tar.gz (every log and JSON, re-packed after each step). Each step has a time
@@ -92,11 +92,6 @@ step 200 tests_rest "$PYTHON" -m pytest -q -p no:cacheprovider -n 12 -rfEs --tim
     tests/csrc tests/stylegan tests/session tests/bench tests/train/test_trainer.py -k \
     "not test_trainer or cuda"
 
-# The session's CUDA tests again with every fast step replayed as a CUDA graph (as if it were
-# the default).
-step 90 tests_session_graphed env DRAGGAN_FAST_CUDA_GRAPH=1 "$PYTHON" -m pytest -q \
-    -p no:cacheprovider -n 4 -rfEs tests/session -k cuda --ignore tests/session/test_cuda_graph.py
-
 # 4. Benchmarks, one at a time.
 BENCH=(-q -p no:cacheprovider --benchmark-only --benchmark-columns=median,iqr,rounds
        --benchmark-sort=name)
@@ -105,12 +100,12 @@ step 60 bench_ops "$PYTHON" -m pytest "${BENCH[@]}" benches/bench_ops.py \
 step 100 bench_step "$PYTHON" -m pytest "${BENCH[@]}" benches/bench_step.py -k cuda \
     --benchmark-json="$LOGS/bench_step.json"
 step 70 drag_bench_512 "$PYTHON" -m draggan_fast bench --device cuda --arch ffhq512 \
-    --cuda-graph --steps 30 --warmup 5 --json "$LOGS/drag_bench_512.json"
-step 45 bench_generator "$PYTHON" -m pytest "${BENCH[@]}" benches/bench_generator.py \
+    --steps 30 --warmup 5 --json "$LOGS/drag_bench_512.json"
+step 70 bench_generator "$PYTHON" -m pytest "${BENCH[@]}" benches/bench_generator.py \
     -k "cuda and eager" --benchmark-json="$LOGS/bench_generator.json"
 # Last, as the rest of the time allows: torch.compile's first calls take a while.
 step 120 drag_bench_512_compiled "$PYTHON" -m draggan_fast bench --device cuda --arch ffhq512 \
-    --backend fast --compile --cuda-graph --steps 30 --warmup 5 \
+    --backend fast --compile --steps 30 --warmup 5 \
     --json "$LOGS/drag_bench_512_compiled.json"
 
 step 150 bench_generator_inductor "$PYTHON" -m pytest "${BENCH[@]}" \

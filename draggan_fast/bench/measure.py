@@ -127,7 +127,7 @@ def measure(spec: dict, progress: ProgressLine) -> dict:
     generator = presets.build_generator(spec["source"]).to(device)
     memory_kind, baseline_bytes = memory_probe(device)
     session = make_session(
-        generator, workload, spec["backend"], device, spec["compile"], spec.get("cuda_graph", False)
+        generator, workload, spec["backend"], device, spec["compile"], spec.get("cuda_graph")
     )
     clock = StepClock(session, workload, device)
 

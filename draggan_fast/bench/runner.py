@@ -28,7 +28,7 @@ class BenchOptions:
     warmup: int = 2
     profile_steps: int = 2
     compile: bool = False
-    cuda_graph: bool = False  # the fast backend's step replayed as a CUDA graph
+    eager_fast: bool = False  # the fast backend without its CUDA graph (cuda_graph=False)
     workload: DragWorkload = field(default_factory=DragWorkload)
     profile_dir: str | None = None  # keep each configuration's Chrome trace here
 
@@ -45,14 +45,14 @@ class BenchOptions:
             raise ValueError(f"--backend names a backend twice: {','.join(self.backends)}")
 
 
-def configuration_label(backend: str, compiled: bool, graphed: bool = False) -> str:
-    return backend + ("+compile" if compiled else "") + ("+graph" if graphed else "")
+def configuration_label(backend: str, compiled: bool, eager: bool = False) -> str:
+    return backend + ("+compile" if compiled else "") + ("-nograph" if eager else "")
 
 
 def configuration_spec(options: BenchOptions, backend: str) -> dict:
     """What the per-configuration process needs, as JSON."""
-    graphed = options.cuda_graph and backend == "fast"  # the one backend with a graph step
-    label = configuration_label(backend, options.compile, graphed)
+    eager = options.eager_fast and backend == "fast"  # the one backend with a graph step
+    label = configuration_label(backend, options.compile, eager)
     trace_path = None
     if options.profile_dir is not None:
         trace_path = str(Path(options.profile_dir) / f"trace-{label}.json")
@@ -60,7 +60,7 @@ def configuration_spec(options: BenchOptions, backend: str) -> dict:
         "label": label,
         "backend": backend,
         "compile": options.compile,
-        "cuda_graph": graphed,
+        "cuda_graph": False if eager else None,
         "source": options.source,
         "device": options.device,
         "steps": options.steps,
@@ -157,7 +157,7 @@ def run_benchmark(options: BenchOptions, argv=None) -> dict:
             "warmup": options.warmup,
             "profile_steps": options.profile_steps,
             "compile": options.compile,
-            "cuda_graph": options.cuda_graph,
+            "eager_fast": options.eager_fast,
             "workload": asdict(options.workload),
             "isolation": "each configuration in a fresh process",
             "timer": "wall clock per step, synchronised before each read on CUDA",

@@ -73,15 +73,15 @@ def compile_method(backend: str) -> str:
 
 
 def make_session(
-    generator, workload: DragWorkload, backend: str, device, compile_step: bool, cuda_graph=False
+    generator, workload: DragWorkload, backend: str, device, compile_step: bool, cuda_graph=None
 ):
     """A DragSession on `device` with the workload's points and mask, ready to step
-    (cuda_graph: the fast backend's step replayed as a CUDA graph)."""
+    (cuda_graph: DragSession's, None: its default, a CUDA graph for the fast backend on CUDA)."""
     from draggan_fast import DragSession
 
     options = {"seed": workload.seed, "backend": backend, "device": torch.device(device)}
-    if cuda_graph:
-        options["cuda_graph"] = True
+    if cuda_graph is not None:
+        options["cuda_graph"] = cuda_graph
     if compile_step and backend == "fast":
         options["compile"] = True
     elif compile_step:

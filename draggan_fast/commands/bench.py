@@ -40,8 +40,8 @@ def add_arguments(parser):
     )  # fmt: skip
     parser.add_argument("--compile", action="store_true", help="torch.compile the drag step")
     parser.add_argument(
-        "--cuda-graph", action="store_true",
-        help="replay the fast backend's step as a CUDA graph (DragSession(cuda_graph=True))",
+        "--no-cuda-graph", action="store_true",
+        help="the fast backend without its CUDA graph on CUDA (DragSession(cuda_graph=False))",
     )  # fmt: skip
     parser.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda when available")
     parser.add_argument("--steps", type=_positive_int, default=10, help="timed steps (default 10)")
@@ -84,7 +84,7 @@ def run(args) -> int:
         warmup=args.warmup,
         profile_steps=args.profile_steps,
         compile=args.compile,
-        cuda_graph=args.cuda_graph,
+        eager_fast=args.no_cuda_graph,
         workload=DragWorkload(
             handles=args.handles, mask=args.mask, render_every=args.render_every, seed=args.seed
         ),

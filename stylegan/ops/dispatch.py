@@ -1,8 +1,11 @@
 """Which implementation each generator op runs on each device, and why.
 
 Per (op, device type) the choice is made once and cached: the compiled op when the extension
-loaded, has a kernel for that device and (on CUDA) passed its first-use self-check against the
-reference; the reference otherwise. `DRAGGAN_FAST_OPS=reference` opts out of every compiled op.
+loaded, has a kernel for that device, is not measured slower than the reference there
+(MEASURED_SLOWER) and (on CUDA) passed its first-use self-check against the reference; the
+reference otherwise. `DRAGGAN_FAST_OPS` overrides the choice: `auto` (the default, as above),
+`reference` (no compiled op), `compiled` (every compiled op, measured slower or not), or a
+comma-separated list of the ops to run compiled (e.g. `bias_act,upfirdn2d`).
 Per call, the faces also fall back to the reference for inputs a kernel does not take (e.g. a
 float16 tensor on the CPU); `describe_dispatch` states those limits in its reasons.
 """
@@ -17,6 +20,9 @@ from draggan_fast.stylegan.ops import extension
 
 OPS = ("bias_act", "upfirdn2d", "modulated_conv2d")
 OPT_OUT_VARIABLE = "DRAGGAN_FAST_OPS"
+# (op, device type) -> the measurement by which the compiled op loses to the reference there;
+# `auto` runs the reference for these (benches/RESULTS.md has the runs).
+MEASURED_SLOWER: dict[tuple[str, str], str] = {}
 # The CUDA modulated_conv2d algorithm (for up = 1; up = 2 always runs cuDNN): "cudnn" (cuDNN
 # convolution with fused prologue/epilogue kernels) or "implicit_gemm" (one kernel). The default
 # is to be set from the side-by-side CUDA measurement of benches/bench_ops.py; until a GPU run
@@ -39,11 +45,31 @@ _choices: dict[tuple[str, str], tuple[str, str]] = {}
 _algorithm: str | None = None  # the CUDA modulated_conv2d algorithm, once read
 
 
-def _opt_out() -> str | None:
+def _selection() -> tuple[str, frozenset]:
+    """(mode, ops) from DRAGGAN_FAST_OPS: mode "auto", "reference", "compiled" or "list"."""
     value = os.environ.get(OPT_OUT_VARIABLE, "auto").strip().lower()
-    if value not in ("auto", "reference", ""):
-        raise ValueError(f"{OPT_OUT_VARIABLE} must be 'auto' or 'reference', got {value!r}")
-    return f"{OPT_OUT_VARIABLE}=reference" if value == "reference" else None
+    if value in ("auto", ""):
+        return "auto", frozenset()
+    if value in ("reference", "compiled"):
+        return value, frozenset()
+    names = frozenset(name.strip() for name in value.split(","))
+    if not names <= set(OPS):
+        raise ValueError(
+            f"{OPT_OUT_VARIABLE} must be 'auto', 'reference', 'compiled' or a comma-separated "
+            f"list of {', '.join(OPS)}; got {value!r}"
+        )
+    return "list", names
+
+
+def _selected(op: str, device_type: str) -> str | None:
+    """Why `op` runs the reference by DRAGGAN_FAST_OPS or by measurement, or None."""
+    mode, names = _selection()
+    if mode == "reference" or (mode == "list" and op not in names):
+        return f"opted out ({OPT_OUT_VARIABLE}={os.environ[OPT_OUT_VARIABLE].strip()})"
+    slower = MEASURED_SLOWER.get((op, device_type))
+    if mode == "auto" and slower is not None:
+        return f"measured slower than the reference here ({slower}; {OPT_OUT_VARIABLE}=compiled)"
+    return None
 
 
 def _dtype_note(device_type: str) -> str:
@@ -62,9 +88,9 @@ def has_kernel(op: str, device_type: str) -> bool:
 
 
 def _decide(op: str, device_type: str) -> tuple[str, str]:
-    opted_out = _opt_out()
-    if opted_out:
-        return "reference", f"opted out ({opted_out})"
+    deselected = _selected(op, device_type)
+    if deselected:
+        return "reference", deselected
     if device_type == "cuda" and not torch.cuda.is_available():
         return "reference", "CUDA is not available"
     if extension.load() is None:

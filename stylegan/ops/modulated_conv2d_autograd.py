@@ -1,5 +1,7 @@
-"""Fake kernels and autograd of the compiled `draggan_fast::modulated_conv2d` and its
-implicit-GEMM twin `draggan_fast::modulated_conv2d_implicit_gemm` (CUDA; same math).
+"""Fake kernel and autograd formulas of the compiled `draggan_fast::modulated_conv2d` and its
+implicit-GEMM twin `draggan_fast::modulated_conv2d_implicit_gemm` (CUDA; same math), attached
+to both ops by registration.py (the module the C++ library names: torch checks where a fake
+kernel is registered from).
 
 The forward (csrc/cuda/modulated_conv2d.cu) computes, per sample n:
     pre[n] = conv(x[n], w[n]) + noise + bias,    y[n] = clamp(act(pre[n]) * gain)
@@ -27,7 +29,7 @@ _ops = torch.ops.draggan_fast
 OPS = ("draggan_fast::modulated_conv2d", "draggan_fast::modulated_conv2d_implicit_gemm")
 
 
-def _modulated_conv2d_fake(
+def fake(
     x, weight, styles, noise, bias, resample_filter, up, padding, demodulate, flip_weight, act,
     alpha, gain, clamp,
 ):  # fmt: skip
@@ -45,7 +47,7 @@ def _prenormalize(weight, styles, x_dtype, demodulate):
     return weight * weight_scale, styles * styles_scale, weight_scale, styles_scale
 
 
-def _setup(ctx, inputs, output):
+def setup(ctx, inputs, output):
     x, weight, styles, noise, bias, resample_filter, up, padding, demodulate, _, act = inputs[:11]
     alpha, gain, clamp = inputs[11:]
     ctx.save_for_backward(x, weight, styles, resample_filter, output)
@@ -74,7 +76,7 @@ def _activation_backward(grad_y, y, act, alpha, gain, clamp):
     return grad
 
 
-def _backward(ctx, grad_y):
+def backward(ctx, grad_y):
     x, weight, styles, resample_filter, y = ctx.saved_tensors
     up, padding, demodulate, act, alpha, gain, clamp = ctx.params
     batch, in_channels = x.shape[:2]
@@ -137,8 +139,3 @@ def _backward(ctx, grad_y):
         grad_x.reshape(x.shape), grad_weight, grad_styles, grad_noise, grad_bias,
         None, None, None, None, None, None, None, None, None,
     )  # fmt: skip
-
-
-for _op in OPS:
-    torch.library.register_fake(_op)(_modulated_conv2d_fake)
-    torch.library.register_autograd(_op, _backward, setup_context=_setup)

@@ -7,7 +7,7 @@ is used. Autograd lives on the op itself, so eager, opcheck and compiled graphs 
 
 import torch
 
-from draggan_fast.stylegan.ops import modulated_conv2d_autograd  # noqa: F401 (registers)
+from draggan_fast.stylegan.ops import modulated_conv2d_autograd
 from draggan_fast.stylegan.ops.shapes import upfirdn2d_backward_padding, upfirdn2d_output_shape
 
 _ops = torch.ops.draggan_fast
@@ -117,3 +117,9 @@ def _upfirdn2d_backward(ctx, grad_y):
 torch.library.register_autograd(
     "draggan_fast::upfirdn2d", _upfirdn2d_backward, setup_context=_upfirdn2d_setup
 )
+
+for _op in modulated_conv2d_autograd.OPS:
+    torch.library.register_fake(_op)(modulated_conv2d_autograd.fake)
+    torch.library.register_autograd(
+        _op, modulated_conv2d_autograd.backward, setup_context=modulated_conv2d_autograd.setup
+    )

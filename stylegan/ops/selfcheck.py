@@ -91,7 +91,13 @@ def self_check(op: str, device: torch.device) -> str | None:
     dtypes = [dtype for dtype in dtypes if dtype in KERNEL_DTYPES.get(device.type, ())]
     generator = torch.Generator().manual_seed(0)
     # TF32 convolutions (cuDNN's default) differ from float32 by far more than the tolerance.
-    with torch.backends.cudnn.flags(enabled=True, allow_tf32=False):
+    # The first use may come under no_grad or inference_mode (a render, the mapping network):
+    # the check compares gradients too, so it turns autograd back on for its own tensors.
+    with (
+        torch.backends.cudnn.flags(enabled=True, allow_tf32=False),
+        torch.inference_mode(False),
+        torch.enable_grad(),
+    ):
         return _run_cases(make_cases, dtypes, device, generator)
 
 

@@ -64,23 +64,27 @@ def test_compile_of_the_reference_backend_compiles_the_synthesis_blocks():
     assert compile_method("fast") == "DragSession(compile=True)"
 
 
-def test_cuda_graph_applies_to_the_fast_backend_only():
+def test_no_cuda_graph_applies_to_the_fast_backend_only():
     from draggan_fast.bench import presets
     from draggan_fast.bench.runner import BenchOptions, configuration_spec
 
     options = BenchOptions(
         source=presets.describe_source("tiny", None), backends=["fast", "reference"],
-        device="cpu", cuda_graph=True,
+        device="cpu", eager_fast=True,
     )  # fmt: skip
     fast, reference = (configuration_spec(options, backend) for backend in options.backends)
-    assert (fast["label"], fast["cuda_graph"]) == ("fast+graph", True)
-    assert (reference["label"], reference["cuda_graph"]) == ("reference", False)
+    assert (fast["label"], fast["cuda_graph"]) == ("fast-nograph", False)
+    assert (reference["label"], reference["cuda_graph"]) == ("reference", None)
+    options.eager_fast = False
+    assert configuration_spec(options, "fast")["cuda_graph"] is None  # the session's default
 
 
-def test_a_graphed_session_of_the_workload_says_so():
+def test_the_workload_session_takes_the_cuda_graph_setting():
     from draggan_fast.bench.presets import build_preset_generator
     from draggan_fast.bench.workload import make_session
 
     generator = build_preset_generator("tiny")
     session = make_session(generator, DragWorkload(), "fast", "cpu", False, cuda_graph=True)
     assert "CUDA graph (cuda_graph=True" in session.backend
+    session = make_session(generator, DragWorkload(), "fast", "cpu", False, cuda_graph=False)
+    assert session.hyperparameters["cuda_graph"] is False and "CUDA graph" not in session.backend

@@ -39,9 +39,30 @@ def test_opt_out_selects_the_reference(fresh_dispatch):
     assert "DRAGGAN_FAST_OPS=reference" in _row("cpu", "bias_act")["reason"]
 
 
+def test_a_list_compiles_only_the_named_ops(compiled_ops, fresh_dispatch):
+    fresh_dispatch.setenv("DRAGGAN_FAST_OPS", "bias_act")
+    assert _row("cpu", "bias_act")["implementation"] == "compiled"
+    row = _row("cpu", "upfirdn2d")
+    assert row["implementation"] == "reference"
+    assert "opted out (DRAGGAN_FAST_OPS=bias_act)" in row["reason"]
+
+
+def test_measured_slower_ops_run_the_reference_unless_compiled_is_asked(
+    compiled_ops, fresh_dispatch
+):
+    fresh_dispatch.setitem(dispatch.MEASURED_SLOWER, ("upfirdn2d", "cpu"), "2.3 vs 0.9 ms")
+    row = _row("cpu", "upfirdn2d")
+    assert row["implementation"] == "reference"
+    assert "measured slower than the reference here (2.3 vs 0.9 ms" in row["reason"]
+    assert _row("cpu", "bias_act")["implementation"] == "compiled"
+    fresh_dispatch.setenv("DRAGGAN_FAST_OPS", "compiled")
+    dispatch.reset()
+    assert _row("cpu", "upfirdn2d")["implementation"] == "compiled"
+
+
 def test_bad_opt_out_value_is_named(fresh_dispatch):
     fresh_dispatch.setenv("DRAGGAN_FAST_OPS", "fastest")
-    with pytest.raises(ValueError, match="DRAGGAN_FAST_OPS must be 'auto' or 'reference'"):
+    with pytest.raises(ValueError, match="DRAGGAN_FAST_OPS must be 'auto', 'reference', 'comp"):
         ops.describe_dispatch("cpu")
 
 
@@ -113,11 +134,16 @@ def test_build_info_names_the_torch_it_was_built_against(compiled_ops):
     assert isinstance(info["with_cuda"], bool)
 
 
+@pytest.mark.parametrize("mode", ["grad", "no_grad", "inference_mode"])
 @pytest.mark.parametrize("op", ["bias_act", "upfirdn2d"])
-def test_self_check_passes_for_a_correct_kernel(compiled_ops, op):
+def test_self_check_passes_for_a_correct_kernel(compiled_ops, op, mode):
+    """Also when the op's first use comes under no_grad or inference_mode (on the H200 a
+    render's first use failed the check there and sent the process to the reference ops)."""
     from draggan_fast.stylegan.ops.selfcheck import self_check
 
-    assert self_check(op, torch.device("cpu")) is None
+    context = {"grad": torch.enable_grad, "no_grad": torch.no_grad}.get(mode, torch.inference_mode)
+    with context():
+        assert self_check(op, torch.device("cpu")) is None
 
 
 def test_self_check_catches_a_wrong_kernel(compiled_ops, monkeypatch):
@@ -193,3 +219,19 @@ def test_modulated_conv2d_algorithm_is_configurable(fresh_dispatch):
     dispatch.reset()
     with pytest.raises(ValueError, match="DRAGGAN_FAST_MODCONV must be one of"):
         dispatch.modulated_conv2d_algorithm()
+
+
+@pytest.mark.parametrize("op", ["modulated_conv2d", "modulated_conv2d_implicit_gemm"])
+def test_modulated_conv2d_fake_kernels_come_from_the_module_the_library_names(compiled_ops, op):
+    """csrc/ext.cpp names registration.py as the ops' Python module; torch (2.11, not 2.14)
+    refuses a fake kernel registered from another module, which broke torch.compile of the
+    generator on CUDA. The CUDA ops' fake kernels run on CPU fake tensors too."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    with FakeTensorMode():
+        x, weight = torch.empty(1, 8, 16, 16), torch.empty(4, 8, 3, 3)
+        out = getattr(torch.ops.draggan_fast, op)(
+            x, weight, torch.empty(1, 8), None, None, None, 1, 1, True, True, "lrelu", 0.2,
+            1.4, -1.0,
+        )  # fmt: skip
+    assert out.shape == (1, 4, 16, 16)

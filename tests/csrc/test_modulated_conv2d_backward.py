@@ -49,8 +49,8 @@ def test_backward_formula_matches_reference_autograd(compiled_ops, up, kernel, d
         x, weight, styles, noise, bias, FIR, up, kernel // 2, demodulate, up == 1, act, alpha,
         gain, clamp,
     )  # fmt: skip
-    modulated_conv2d_autograd._setup(ctx, op_inputs, y.detach())
-    grads = modulated_conv2d_autograd._backward(ctx, grad_y)
+    modulated_conv2d_autograd.setup(ctx, op_inputs, y.detach())
+    grads = modulated_conv2d_autograd.backward(ctx, grad_y)
     for name, actual, wanted in zip(["x", "weight", "styles", "noise", "bias"], grads, expected):
         torch.testing.assert_close(actual, wanted, rtol=1e-9, atol=1e-9, msg=f"grad of {name}")
 

@@ -126,7 +126,7 @@ def _both(graphed, eager, action):
 @requires_cuda
 def test_replayed_steps_equal_eager_steps_through_edits_of_the_drag():
     G = tiny_generator(img_resolution=64).cuda()
-    graphed, eager = _drag(G, "cuda", cuda_graph=True), _drag(G, "cuda")
+    graphed, eager = _drag(G, "cuda", cuda_graph=True), _drag(G, "cuda", cuda_graph=False)
     movable = np.zeros([64, 64], bool)
     movable[8:56, 4:40] = True
     for session in (graphed, eager):
@@ -161,26 +161,29 @@ def test_replayed_steps_equal_eager_steps_through_edits_of_the_drag():
 
 @requires_cuda
 def test_the_official_trace_replayed_as_a_cuda_graph(fixtures_dir, official_run):
-    trace, final_ws, _ = official_run
+    """Every tracked handle of the official run, and the w of the eager fast step (the graph
+    replays its kernels; the fast backend's w on CUDA is itself within 1e-3 of the reference's,
+    test_fast_backend.py)."""
+    trace, _, _ = official_run
     G = generator_from_fixture(fixtures_dir, trace["generator"].removesuffix(".npz")).cuda()
-    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
-    try:
-        session = trace_session(G, trace, "fast", cuda_graph=True)
-        results = [session.step() for _ in range(trace["steps"])]
-    finally:
-        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
-    assert "last step: CUDA graph (replayed)" in session.backend
+    with torch.backends.cudnn.flags(enabled=True, allow_tf32=False):
+        graphed = trace_session(G, trace, "fast", cuda_graph=True)
+        eager = trace_session(G, trace, "fast", cuda_graph=False)
+        results = [graphed.step() for _ in range(trace["steps"])]
+        for _ in range(trace["steps"]):
+            eager.step()
+    assert "last step: CUDA graph (replayed)" in graphed.backend
     tracked = [[[round(y), round(x)] for x, y in result.handles.tolist()] for result in results]
     assert tracked == [record["points"] for record in trace["trace"]]
     assert [result.done for result in results] == [record["stop"] for record in trace["trace"]]
-    np.testing.assert_allclose(session.w, final_ws[0], rtol=0, atol=1e-4)
+    np.testing.assert_allclose(graphed.w, eager.w, rtol=0, atol=1e-6)
 
 
 @requires_cuda
 def test_the_compiled_step_replays_as_a_cuda_graph():
     G = tiny_generator(img_resolution=64).cuda()
-    graphed, eager = _drag(G, "cuda", compile=True, cuda_graph=True), _drag(G, "cuda")
+    graphed = _drag(G, "cuda", compile=True, cuda_graph=True)
+    eager = _drag(G, "cuda", cuda_graph=False)
     for index in range(8):
         a, b = graphed.step(render=index == 7), eager.step(render=index == 7)
         np.testing.assert_array_equal(a.handles, b.handles)
@@ -209,7 +212,7 @@ def test_replayed_steps_never_wait_for_the_host():
 @requires_cuda
 def test_a_failed_capture_warns_once_and_the_drag_goes_on_eagerly(monkeypatch):
     G = tiny_generator(img_resolution=64).cuda()
-    graphed, eager = _drag(G, "cuda", cuda_graph=True), _drag(G, "cuda")
+    graphed, eager = _drag(G, "cuda", cuda_graph=True), _drag(G, "cuda", cuda_graph=False)
     original = graphed._backend._device_step
 
     def refuses_capture(state):

@@ -129,15 +129,18 @@ def test_fast_losses_compile_fullgraph(fixtures_dir, use_frozen):
 
 @requires_cuda
 def test_fast_backend_follows_the_reference_on_cuda(fixtures_dir, official_run):
+    """In float32 (no TF32: the backends' convolutions differ, and TF32 rounding then moves a
+    tracked handle by a pixel now and then)."""
     trace, _, _ = official_run
     G = generator_from_fixture(fixtures_dir, trace["generator"].removesuffix(".npz")).cuda()
-    sessions = {backend: trace_session(G, trace, backend) for backend in ("reference", "fast")}
-    assert "triton" in sessions["fast"].backend
-    for _ in range(trace["steps"]):
-        expected = sessions["reference"].step()
-        result = sessions["fast"].step()
-        np.testing.assert_array_equal(result.handles, expected.handles)
-        assert result.done == expected.done
+    with torch.backends.cudnn.flags(enabled=True, allow_tf32=False):
+        sessions = {b: trace_session(G, trace, b) for b in ("reference", "fast")}
+        assert "triton" in sessions["fast"].backend
+        for _ in range(trace["steps"]):
+            expected = sessions["reference"].step()
+            result = sessions["fast"].step()
+            np.testing.assert_array_equal(result.handles, expected.handles)
+            assert result.done == expected.done
     np.testing.assert_allclose(sessions["fast"].w, sessions["reference"].w, rtol=0, atol=1e-3)
 
 
@@ -162,7 +165,10 @@ def test_fast_backend_through_point_edits_and_latent_space_w(fixtures_dir):
                 session.add_point((30.0, 30.0), (30.0, 40.0))
             results[backend] = session.step(render=True)
         np.testing.assert_array_equal(results["fast"].handles, results["reference"].handles)
-        np.testing.assert_array_equal(results["fast"].image, results["reference"].image)
+        # Float rounding of the two paths can move a pixel across a grey level (seen on the
+        # H200 machine's CPU, one pixel in 12288).
+        difference = results["fast"].image.astype(np.int16) - results["reference"].image
+        assert np.abs(difference).max() <= 1
         assert results["fast"].done == results["reference"].done
     np.testing.assert_allclose(sessions["fast"].w, sessions["reference"].w, rtol=0, atol=1e-5)
 
