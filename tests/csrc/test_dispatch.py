@@ -175,6 +175,7 @@ def test_self_check_covers_every_dtype_the_kernels_take(compiled_ops, monkeypatc
 def test_failed_cuda_self_check_falls_back_with_one_warning(fresh_dispatch):
     from draggan_fast.stylegan.ops import selfcheck
 
+    fresh_dispatch.setenv("DRAGGAN_FAST_OPS", "compiled")  # `auto` skips them on CUDA
     fresh_dispatch.setattr(torch.cuda, "is_available", lambda: True)
     fresh_dispatch.setattr(extension, "load", lambda: object())
     fresh_dispatch.setattr(dispatch, "has_kernel", lambda op, device_type: True)
@@ -188,6 +189,17 @@ def test_failed_cuda_self_check_falls_back_with_one_warning(fresh_dispatch):
             )
     assert len(caught) == 1
     assert "compiled CUDA op upfirdn2d failed its self-check" in str(caught[0].message)
+
+
+def test_auto_on_cuda_runs_the_reference_ops_measured_faster(fresh_dispatch):
+    fresh_dispatch.setattr(torch.cuda, "is_available", lambda: True)
+    fresh_dispatch.setattr(extension, "load", lambda: object())
+    fresh_dispatch.setattr(dispatch, "has_kernel", lambda op, device_type: True)
+    for op in dispatch.OPS:
+        implementation, reason = dispatch.choice(op, "cuda")
+        assert implementation == "reference"
+        assert "measured slower than the reference here (H200" in reason
+        assert reason.endswith("; DRAGGAN_FAST_OPS=compiled)")
 
 
 def test_fused_face_equals_modulated_conv2d_then_bias_act():

@@ -24,6 +24,25 @@ def exact_float32_convolutions():
         yield
 
 
+@pytest.fixture(autouse=True)
+def compiled_dispatch(monkeypatch):
+    """Every compiled op through dispatch too (`auto` runs the reference on CUDA, measured
+    faster there: dispatch.MEASURED_SLOWER)."""
+    monkeypatch.setenv(dispatch.OPT_OUT_VARIABLE, "compiled")
+    dispatch.reset()
+    yield
+    monkeypatch.undo()
+    dispatch.reset()
+
+
+def test_auto_runs_the_reference_where_it_measured_faster(monkeypatch):
+    monkeypatch.setenv(dispatch.OPT_OUT_VARIABLE, "auto")
+    dispatch.reset()
+    for op in dispatch.OPS:
+        implementation, reason = dispatch.choice(op, "cuda")
+        assert implementation == "reference" and "measured slower than the reference" in reason
+
+
 def _close(actual, expected, dtype):
     scale = max(expected.detach().float().abs().max().item(), 1.0)
     tolerance = TOLERANCE[dtype] * scale

@@ -181,13 +181,16 @@ def test_the_official_trace_replayed_as_a_cuda_graph(fixtures_dir, official_run)
 
 @requires_cuda
 def test_the_compiled_step_replays_as_a_cuda_graph():
+    """In float32: with TF32 the compiled and eager convolutions round differently (the loss
+    differed by 4e-4 relative on the H200)."""
     G = tiny_generator(img_resolution=64).cuda()
     graphed = _drag(G, "cuda", compile=True, cuda_graph=True)
     eager = _drag(G, "cuda", cuda_graph=False)
-    for index in range(8):
-        a, b = graphed.step(render=index == 7), eager.step(render=index == 7)
-        np.testing.assert_array_equal(a.handles, b.handles)
-        assert a.losses["total"] == pytest.approx(b.losses["total"], rel=1e-4)
+    with torch.backends.cudnn.flags(enabled=True, allow_tf32=False):
+        for index in range(8):
+            a, b = graphed.step(render=index == 7), eager.step(render=index == 7)
+            np.testing.assert_array_equal(a.handles, b.handles)
+            assert a.losses["total"] == pytest.approx(b.losses["total"], rel=1e-4)
     assert "torch.compile (compile=True), CUDA graph" in graphed.backend
     assert "last step: CUDA graph (replayed)" in graphed.backend
     np.testing.assert_allclose(graphed.w, eager.w, rtol=0, atol=1e-4)
