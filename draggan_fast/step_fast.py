@@ -221,11 +221,18 @@ class FastBackend(StepBackend):
         return torch.optim.Adam([w], lr=lr, capturable=w.is_cuda)
 
     def _frozen_blocks(self, synthesis, device, feature_block):
-        """The CPU's frozen-weight blocks for this generator, made once (None elsewhere)."""
-        if self._frozen is None or self._frozen[0] is not synthesis or self._frozen[1] != device:
+        """The CPU's frozen-weight blocks for this generator (None elsewhere), made again when
+        its weights changed: replaced, or edited in place (their version counters move)."""
+        weights = tuple(
+            (tensor.data_ptr(), tensor._version)
+            for block in synthesis.blocks[: feature_block + 1]
+            for tensor in (*block.parameters(), *block.buffers())
+        )
+        key = (synthesis, device, weights)
+        if self._frozen is None or self._frozen[0] != key:
             applies, reason = FrozenFeatureSynthesis.applies(synthesis, feature_block, device)
             frozen = FrozenFeatureSynthesis(synthesis, feature_block) if applies else None
-            self._frozen = (synthesis, device, frozen, reason)
+            self._frozen = (key, device, frozen, reason)
         return self._frozen[2]
 
     def _device_step(self, state: DragState) -> DeviceStep:

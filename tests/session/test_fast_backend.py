@@ -8,7 +8,7 @@ import torch
 from draggan_fast import DragSession
 from tests.conftest import requires_cuda
 from tests.fixture_generators import generator_from_fixture
-from tests.session.conftest import trace_session
+from tests.session.conftest import tiny_generator, trace_session
 
 
 def test_fast_backend_reproduces_the_official_drag(fixtures_dir, official_run):
@@ -230,3 +230,23 @@ def test_the_backend_line_names_the_session_device(tiny_G, monkeypatch):
     assert session.backend.endswith(
         "feature blocks: CPU float32: demodulation from precomputed weight squares"
     )
+
+
+def test_in_place_weight_edits_reach_the_frozen_feature_blocks():
+    """The CPU's frozen blocks precompute from the weights: an in-place edit of the generator
+    between steps must be seen, as the reference backend sees it."""
+    G = tiny_generator(img_resolution=32)  # feature block b16 (index 2)
+    sessions = {
+        b: DragSession(G, backend=b, lr=0.05, n_optimized_layers=3) for b in ("reference", "fast")
+    }
+    for session in sessions.values():
+        session.add_point((10, 12), (20, 16))
+        session.step()
+    with torch.no_grad():
+        G.synthesis.b8.conv0.weight.mul_(3.0)  # style row 1: optimised
+        G.synthesis.b16.conv1.weight.mul_(0.5)  # style row 4: fixed, premodulated weights
+    results = {b: session.step() for b, session in sessions.items()}
+    assert results["fast"].losses["total"] == pytest.approx(
+        results["reference"].losses["total"], rel=1e-4
+    )
+    np.testing.assert_allclose(sessions["fast"].w, sessions["reference"].w, rtol=0, atol=1e-5)
