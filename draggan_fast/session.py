@@ -275,7 +275,10 @@ class DragSession:
         if not self._stroke_open:  # the first step of a run: remember where it started
             self._history = [*self._history[-(MAX_HISTORY - 1) :], self._snapshot()]
             self._stroke_open = True
-        output = self._backend.step(self._state(halted), render)
+        # A step differentiates w: it must also under a caller's no_grad or inference_mode,
+        # where it would otherwise leave w unchanged without a word.
+        with torch.inference_mode(False), torch.enable_grad():
+            output = self._backend.step(self._state(halted), render)
         self._references = output.references
         self._handles = output.handles
         self._step_count += 1

@@ -318,3 +318,19 @@ def test_configure_changes_step_settings_and_keeps_the_drag(tiny_G):
     session.step()
     assert session.undo() and session.undo()  # the moments go back, the settings stay
     assert session._optimizer.param_groups[0]["lr"] == 0.2
+
+
+@pytest.mark.parametrize("backend", ["reference", "fast"])
+@pytest.mark.parametrize("mode", ["no_grad", "inference_mode"])
+def test_steps_update_w_under_a_callers_no_grad_or_inference_mode(tiny_G, backend, mode):
+    plain, guarded = (DragSession(tiny_G, backend=backend, lr=0.05) for _ in range(2))
+    for session in (plain, guarded):
+        session.add_point((10, 12), (20, 16))
+    expected = [plain.step().handles for _ in range(3)]
+    with getattr(torch, mode)():
+        found = [guarded.step().handles for _ in range(3)]
+        guarded.run(2, until_done=False)
+    plain.run(2, until_done=False)
+    np.testing.assert_array_equal(np.array(found), np.array(expected))
+    assert np.abs(guarded.w - guarded.w0).max() > 0
+    np.testing.assert_array_equal(guarded.w, plain.w)
