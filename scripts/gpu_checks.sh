@@ -125,7 +125,8 @@ for path in sorted(pathlib.Path(sys.argv[1]).glob("bench_*.json")):
         continue
     for bench in benchmarks:
         name = bench["name"].split("[", 1)[1].rstrip("]")
-        memory = bench.get("extra_info", {}).get("peak_cuda_bytes_above_start")
+        info = bench.get("extra_info", {})
+        memory = info.get("peak_cuda_bytes_above_start", info.get("peak_cuda_bytes"))
         suffix = f" ({memory / 2**20:.0f} MiB)" if memory else ""
         groups[bench["group"]][name] = f"{bench['stats']['median'] * 1e3:.3f} ms{suffix}"
     print(f"== {path.name}")
