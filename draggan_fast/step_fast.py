@@ -240,7 +240,7 @@ class FastBackend(StepBackend):
         a CUDA graph records)."""
         config = state.config
         synthesis = state.generator.synthesis
-        frozen = self._frozen_blocks(synthesis, state.w.device, config.feature_block)
+        frozen = self._frozen[2]  # made or refreshed by step(), which calls this
         regions = None
         if not self.compile:  # compiled, every new box size would compile again
             regions = feature_regions(frozen, state, config)
