@@ -21,7 +21,8 @@ from draggan_fast.stylegan.ops import extension
 OPS = ("bias_act", "upfirdn2d", "modulated_conv2d")
 OPT_OUT_VARIABLE = "DRAGGAN_FAST_OPS"
 # (op, device type) -> the measurement by which the compiled op loses to the reference there;
-# `auto` runs the reference for these (benches/RESULTS.md, "Compiled ops on CUDA", has the runs).
+# `auto` runs the reference for these (benches/RESULTS.md, "H200: drag step, CUDA graph, compiled
+# ops, Triton kernels", has the runs).
 # On an H200 the 512 px generator's forward+backward (what a drag step runs) took 25.9 ms with
 # the reference ops and 29.7-34.9 ms with any set of compiled ones, eager, in one run.
 _H200_GENERATOR = "H200, 512 px generator forward+backward: reference ops 25.9 ms, compiled {}"
@@ -33,9 +34,9 @@ MEASURED_SLOWER: dict[tuple[str, str], str] = {
     ),
 }
 # The CUDA modulated_conv2d algorithm (for up = 1; up = 2 always runs cuDNN): "cudnn" (cuDNN
-# convolution with fused prologue/epilogue kernels) or "implicit_gemm" (one kernel). The default
-# is to be set from the side-by-side CUDA measurement of benches/bench_ops.py; until a GPU run
-# has decided, it is cuDNN, the vendor-tuned one.
+# convolution with fused prologue/epilogue kernels) or "implicit_gemm" (one kernel). Decided by
+# benches/bench_ops.py on an H200: cuDNN was faster in every layer of the 512 px generator, fp32
+# and fp16 (1.0-2.3x; RESULTS.md).
 MODULATED_CONV_VARIABLE = "DRAGGAN_FAST_MODCONV"
 MODULATED_CONV_ALGORITHMS = ("cudnn", "implicit_gemm")
 MODULATED_CONV_DEFAULT = "cudnn"
