@@ -1,0 +1,74 @@
+"""The one dispatch mechanism (draggan_fast/dispatch.py), on made-up ops."""
+
+import pytest
+
+from draggan_fast import dispatch
+from draggan_fast.dispatch import Implementation
+
+
+@pytest.fixture
+def toy_ops(monkeypatch):
+    """Two made-up ops: one with triton (CUDA only) and torch, one with compiled (slower on
+    CUDA); both registered only for the test."""
+    monkeypatch.setattr(dispatch, "_ops", {})
+    monkeypatch.setattr(dispatch, "_decisions", {})
+    monkeypatch.delenv(dispatch.ENV_VAR, raising=False)
+    cuda_only = lambda device_type: None if device_type == "cuda" else "needs CUDA"  # noqa: E731
+    dispatch.register("toy_drag", "drag", [
+        Implementation("triton", "Triton kernel", unavailable=cuda_only),
+        Implementation("torch", "vectorised PyTorch"),
+        Implementation("reference", "plain PyTorch"),
+    ])  # fmt: skip
+    dispatch.register("toy_gen", "generator", [
+        Implementation("compiled", "C++ kernel",
+                       measured_slower=lambda d: "RESULTS.md, toy" if d == "cuda" else None),
+        Implementation("reference", "plain PyTorch"),
+    ])  # fmt: skip
+
+
+def test_auto_takes_the_first_that_runs_and_says_what_it_skipped(toy_ops):
+    assert dispatch.choose("toy_drag", "cpu") == (
+        "torch",
+        "vectorised PyTorch; not triton: needs CUDA",
+    )
+    assert dispatch.choose("toy_drag", "cuda") == ("triton", "Triton kernel")
+    assert dispatch.choose("toy_gen", "cpu") == ("compiled", "C++ kernel")
+    implementation, reason = dispatch.choose("toy_gen", "cuda:0")
+    assert implementation == "reference" and "RESULTS.md, toy" in reason
+
+
+def test_one_variable_picks_by_name_or_per_op(toy_ops, monkeypatch):
+    monkeypatch.setenv(dispatch.ENV_VAR, "reference")
+    assert [dispatch.choose(op, "cpu")[0] for op in ("toy_drag", "toy_gen")] == ["reference"] * 2
+    monkeypatch.setenv(dispatch.ENV_VAR, "compiled")  # measured slower: still runs when asked
+    assert dispatch.choose("toy_gen", "cuda")[0] == "compiled"
+    assert dispatch.choose("toy_drag", "cpu")[0] == "torch"  # no compiled: auto
+    monkeypatch.setenv(dispatch.ENV_VAR, "reference, toy_drag=torch")
+    assert dispatch.choose("toy_drag", "cpu")[0] == "torch"
+    assert dispatch.choose("toy_gen", "cpu")[0] == "reference"
+    assert dispatch.runs("toy_gen", "cpu", "reference")
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("fastest", "'fastest' is not"), ("nope=torch", "'nope=torch' is not"),
+     ("toy_gen=triton", "toy_gen has no 'triton'"), ("triton", "cannot run on cpu: needs CUDA")],
+)  # fmt: skip
+def test_bad_requests_are_named(toy_ops, monkeypatch, value, message):
+    monkeypatch.setenv(dispatch.ENV_VAR, value)
+    with pytest.raises(ValueError, match=message):
+        for op in ("toy_drag", "toy_gen"):
+            dispatch.choose(op, "cpu")
+
+
+def test_describe_lists_every_op_and_family(toy_ops):
+    rows = dispatch.describe("cpu")
+    assert [(r["op"], r["family"], r["implementation"]) for r in rows] == [
+        ("toy_drag", "drag", "torch"), ("toy_gen", "generator", "compiled")
+    ]  # fmt: skip
+    assert [r["op"] for r in dispatch.describe("cpu", family="drag")] == ["toy_drag"]
+
+
+def test_registration_needs_a_reference(toy_ops):
+    with pytest.raises(ValueError, match="include 'reference'"):
+        dispatch.register("bad", "drag", [Implementation("torch", "x")])
