@@ -9,10 +9,10 @@ from numbers import Real
 import numpy as np
 import torch
 
+from draggan_fast.kernels.tracking import METRICS as TRACKING_DISTANCES
 from draggan_fast.step_backend import DragConfig
 
 LATENT_SPACES = ("w", "w+")
-TRACKING_DISTANCES = ("l2", "l1")
 NOISE_MODES = ("const", "random", "none")
 
 

@@ -3,6 +3,11 @@
 is tested against, so it favours the official order of operations over speed (host syncs,
 Python loops over handles).
 
+The drag math is defined once, in the drag ops' files (kernels/motion.py `motion_supervision`,
+kernels/mask.py `mask_term`, kernels/tracking.py `track`); this step upsamples the feature map
+once, in its own dtype as officially (float16 blocks give a float16 U), and calls them on it.
+The ops' references call them on a float32 U instead (what the kernels compute).
+
 Internal coordinates are (row, col) pixels; after tracking, handles are whole pixels.
 """
 
@@ -12,6 +17,10 @@ import torch
 import torch.nn.functional as F
 from torch.profiler import record_function
 
+from draggan_fast.kernels.mask import mask_term
+from draggan_fast.kernels.motion import motion_disk as motion_disk  # re-exported for its tests
+from draggan_fast.kernels.motion import motion_supervision
+from draggan_fast.kernels.tracking import track
 from draggan_fast.step_backend import (
     DragState,
     FeatureReferences,
@@ -38,74 +47,28 @@ def take_references(feature_map: torch.Tensor, size, handles_rc) -> FeatureRefer
 
 
 def track_handles(features, handle_features, handles_rc, tracking_radius, tracking="l2"):
-    """Nearest-feature search around each handle (no grad).
+    """Nearest-feature search around each handle (no grad): kernels/tracking.py `track`.
 
     features: [1, C, H, W] upsampled map; handle_features: [K, C]; handles_rc: K (row, col).
-    Returns the new handles as K [row, col] lists of ints. The window is the square of half-size
-    tracking_radius around the rounded handle, clipped to the image; ties go to the first pixel
-    in row-major order.
+    Returns the new handles as K [row, col] lists of ints.
     """
-    height, width = features.shape[-2:]
-    tracked = []
-    for reference, (row, col) in zip(handle_features, handles_rc):
-        row, col = round(row), round(col)
-        top, bottom = max(row - tracking_radius, 0), min(row + tracking_radius + 1, height)
-        left, right = max(col - tracking_radius, 0), min(col + tracking_radius + 1, width)
-        patch = features[:, :, top:bottom, left:right]  # [1, C, h_win, w_win]
-        difference = patch - reference.reshape(1, -1, 1, 1)
-        if tracking == "l1":
-            distance = difference.abs().sum(dim=1)  # [1, h_win, w_win]
-        else:
-            distance = torch.linalg.norm(difference, dim=1)  # [1, h_win, w_win]
-        _, flat_index = torch.min(distance.view(1, -1), -1)
-        flat_index = flat_index.item()
-        window_width = right - left
-        tracked.append([flat_index // window_width + top, flat_index % window_width + left])
-    return tracked
-
-
-def motion_disk(handle_rc, motion_radius, size, device):
-    """(rows, cols) of the motion-supervision disk around one (row, col) handle.
-
-    As officially, distances are measured on `torch.linspace(0, H, H)` coordinates (pixel i sits
-    at i * H / (H - 1)), not on integer pixels; this reproduces that exact set.
-    """
-    height, width = size
-    row_coords = torch.linspace(0, height, height)  # [H], made on the CPU as officially
-    col_coords = torch.linspace(0, width, width)  # [W]
-    grid_rows, grid_cols = torch.meshgrid(row_coords, col_coords, indexing="ij")  # [H, W] each
-    grid_rows, grid_cols = grid_rows.to(device), grid_cols.to(device)
-    distance = ((grid_rows - handle_rc[0]) ** 2 + (grid_cols - handle_rc[1]) ** 2) ** 0.5
-    return torch.where(distance < motion_radius)
+    return track(features, handle_features, handles_rc, tracking_radius, tracking)
 
 
 def motion_loss(features, handles_rc, targets_rc, motion_radius):
-    """Sum over handles further than 1 px from their target of
-    l1(F(q).detach(), F(q + d)) over the disk q, d the unit step toward the target.
-
-    features: [1, C, H, W] upsampled map (with grad). Returns a 0-d tensor (0 when no term).
-    """
-    height, width = features.shape[-2:]
+    """Sum of the motion supervision terms (kernels/motion.py `motion_supervision`), added in
+    handle order as officially. features: [1, C, H, W] upsampled map (with grad). Returns a 0-d
+    tensor (0 when no term)."""
     loss = features.new_zeros((), dtype=torch.float32)
-    for (row, col), (target_row, target_col) in zip(handles_rc, targets_rc):
-        direction = torch.tensor([target_col - col, target_row - row])  # (dcol, drow) float32
-        length = torch.linalg.norm(direction)
-        if length <= 1:
-            continue
-        rows, cols = motion_disk((row, col), motion_radius, (height, width), features.device)
-        direction = (direction / (length + 1e-7)).to(features.device)
-        grid_rows = (rows + direction[1]) / (height - 1) * 2 - 1  # [P]
-        grid_cols = (cols + direction[0]) / (width - 1) * 2 - 1  # [P]
-        grid = torch.stack([grid_cols, grid_rows], dim=-1).unsqueeze(0).unsqueeze(0)  # [1,1,P,2]
-        shifted = F.grid_sample(features.float(), grid, align_corners=True).squeeze(2)  # [1,C,P]
-        loss = loss + F.l1_loss(features[:, :, rows, cols].detach(), shifted)
+    for term in motion_supervision(features, handles_rc, targets_rc, motion_radius):
+        loss = loss + term
     return loss
 
 
 def mask_loss(features, reference_features, movable_mask, lambda_mask):
-    """lambda * l1(F * (1 - M), F0 * (1 - M)): the fixed region keeps its features."""
-    fixed = (1 - movable_mask).unsqueeze(0).unsqueeze(0)  # [1, 1, H, W]
-    return lambda_mask * F.l1_loss(features * fixed, reference_features * fixed)
+    """lambda * the mask term (kernels/mask.py `mask_term`): the fixed region keeps its
+    features."""
+    return lambda_mask * mask_term(features, reference_features, movable_mask)
 
 
 def is_done(handles_rc, targets_rc, stop_distance) -> bool:

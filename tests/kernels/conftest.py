@@ -5,7 +5,7 @@ import functools
 import pytest
 import torch
 
-from draggan_fast.kernels import dispatch
+from draggan_fast import dispatch
 
 
 @functools.cache
@@ -37,7 +37,14 @@ def on_triton(monkeypatch):
     """The device on which the registered ops run their Triton kernels: CUDA where there is a
     GPU, else the CPU, where TRITON_INTERPRET=1 interprets them (skipped, with the reason, where
     the installed Triton's interpreter cannot run them)."""
-    monkeypatch.setattr(dispatch, "choose", lambda device: ("triton", "forced by the test"))
+    choose = dispatch.choose
+
+    def triton_for_drag_ops(op, device):
+        if dispatch.registered().get(op) == "drag":
+            return "triton", "forced by the test"
+        return choose(op, device)
+
+    monkeypatch.setattr(dispatch, "choose", triton_for_drag_ops)
     if torch.cuda.is_available():
         return "cuda"
     problem = _interpreter_problem()

@@ -1,9 +1,10 @@
-"""draggan_fast::mask_loss (vectorised PyTorch and Triton) against mask_loss_reference."""
+"""draggan_fast::mask_loss (vectorised PyTorch and Triton) against mask_loss_reference, the
+definition (`mask_term`) on the float32 upsampled maps."""
 
 import pytest
 import torch
 
-from draggan_fast.kernels import mask_cpu, mask_loss, mask_loss_reference
+from draggan_fast.kernels import mask_loss, mask_loss_reference, mask_torch
 from tests.conftest import requires_cuda
 from tests.kernels.drag_cases import (
     CPU_SHAPES,
@@ -43,17 +44,17 @@ def _check_against_reference(channels, native, image, seed, kind, device="cpu"):
 
 @pytest.mark.parametrize("kind", ["random", "soft", "rectangle"])
 @pytest.mark.parametrize("channels, native, image, count", CPU_SHAPES[:5])
-def test_pytorch_implementation_matches_reference(channels, native, image, count, kind):
+def test_torch_implementation_matches_reference(channels, native, image, count, kind):
     _check_against_reference(channels, native, image, seed=native, kind=kind)
 
 
 @pytest.mark.parametrize("native", [32, 24])  # whole-multiple scale (crops) and 64 / 24 (taps)
-def test_pytorch_implementation_works_in_bands(monkeypatch, native):
-    monkeypatch.setattr(mask_cpu, "_BAND_ELEMENTS", 3 * 128 * 7)  # small bands, a short last one
+def test_torch_implementation_works_in_bands(monkeypatch, native):
+    monkeypatch.setattr(mask_torch, "_BAND_ELEMENTS", 3 * 128 * 7)  # small bands, a short last one
     _check_against_reference(3, native, 128, seed=4, kind="random")
 
 
-def test_pytorch_implementation_at_a_fractional_scale():
+def test_torch_implementation_at_a_fractional_scale():
     _check_against_reference(4, 24, 64, seed=5, kind="rectangle")
 
 

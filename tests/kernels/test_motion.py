@@ -1,10 +1,12 @@
-"""draggan_fast::motion_loss (vectorised PyTorch and Triton) against motion_loss_reference."""
+"""draggan_fast::motion_loss (vectorised PyTorch and Triton) against motion_loss_reference, the
+definition (`motion_supervision`) on the float32 upsampled map."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 
 from draggan_fast.kernels import motion_loss, motion_loss_reference
+from draggan_fast.kernels.motion import motion_samples
 from tests.conftest import requires_cuda
 from tests.kernels.drag_cases import (
     CPU_SHAPES,
@@ -22,31 +24,18 @@ def _radius(image):
 def _sign_tie_allowance(features, handles, targets, image, radius):
     """How far the gradient may move when rounding flips sign(U(q) - S(q)) at near-ties.
 
-    Each disk element with |U(q) - S(q)| < 1e-5 may take the other sign in an implementation
-    that rounds differently; it moves any native gradient entry by at most 2 / (C * disk size).
+    Each disk element with |U(q) - S(q)| < 1e-5 (from the definition's own samples) may take the
+    other sign in an implementation that rounds differently; it moves any native gradient entry
+    by at most 2 / (C * disk size).
     """
     upsampled = F.interpolate(features.float(), [image, image], mode="bilinear")
-    coords = torch.linspace(0, image, image)
-    rows_grid, cols_grid = torch.meshgrid(coords, coords, indexing="ij")
     allowance = 0.0
-    for handle, target in zip(handles, targets):
-        delta = target - handle
-        length = torch.linalg.vector_norm(delta)
-        distance = ((rows_grid - handle[0]) ** 2 + (cols_grid - handle[1]) ** 2) ** 0.5
-        rows, cols = torch.where(distance < radius)
-        if length <= 1 or rows.numel() == 0:
-            continue
-        direction = delta / (length + 1e-7)
-        grid = torch.stack(
-            [
-                (cols + direction[1]) / (image - 1) * 2 - 1,
-                (rows + direction[0]) / (image - 1) * 2 - 1,
-            ],
-            dim=-1,
-        )[None, None]
-        shifted = F.grid_sample(upsampled, grid, align_corners=True)[0, :, 0]  # [C, n]
-        ties = ((upsampled[0][:, rows, cols] - shifted).abs() < 1e-5).sum().item()
-        allowance += 2 * ties / (features.shape[1] * rows.numel())
+    for handle, target in zip(handles.tolist(), targets.tolist()):
+        samples = motion_samples(upsampled, handle, target, radius)
+        if samples is not None:
+            values, shifted = samples  # [1, C, P] each
+            ties = ((values - shifted).abs() < 1e-5).sum().item()
+            allowance += 2 * ties / values.numel()
     return allowance
 
 
@@ -72,7 +61,7 @@ def _check_against_reference(channels, native, image, count, seed, fractional=Tr
 
 
 @pytest.mark.parametrize("channels, native, image, count", CPU_SHAPES)
-def test_pytorch_implementation_matches_reference(channels, native, image, count):
+def test_torch_implementation_matches_reference(channels, native, image, count):
     _check_against_reference(channels, native, image, count, seed=native + count)
 
 

@@ -1,10 +1,11 @@
-"""The shared stencil helpers (kernels/stencil.py) against F.interpolate and the official disk."""
+"""The shared stencil helpers (kernels/stencil.py) against F.interpolate and the official disk
+(kernels/motion.py `motion_disk`)."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from draggan_fast.kernels import sample_upsampled
+from draggan_fast.kernels import motion_disk, sample_upsampled
 from draggan_fast.kernels.stencil import (
     gather_upsampled,
     motion_geometry,
@@ -65,11 +66,9 @@ def test_motion_disk_is_the_official_set(image, radius):
     handles = torch.tensor([[0.0, 0.0], [image - 1.0, 5.0], [17.0, 30.0], [40.3, 22.7]])
     targets = handles + 5
     geometry = motion_geometry(handles, targets, radius, (image, image), channels=1)
-    coords = torch.linspace(0, image, image)
-    rows_grid, cols_grid = torch.meshgrid(coords, coords, indexing="ij")
-    for index, handle in enumerate(handles):
-        distance = ((rows_grid - handle[0]) ** 2 + (cols_grid - handle[1]) ** 2) ** 0.5
-        official = set(zip(*(axis.tolist() for axis in torch.where(distance < radius))))
+    for index, handle in enumerate(handles.tolist()):
+        disk = motion_disk(handle, radius, (image, image), "cpu")
+        official = set(zip(*(axis.tolist() for axis in disk)))
         selected = geometry.pixel_weight[index] > 0
         ours = set(
             zip(geometry.rows[index][selected].tolist(), geometry.cols[index][selected].tolist())

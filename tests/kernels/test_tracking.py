@@ -1,4 +1,5 @@
-"""draggan_fast::track_handles (vectorised PyTorch and Triton) against track_handles_reference."""
+"""draggan_fast::track_handles (vectorised PyTorch and Triton) against track_handles_reference,
+the definition (`track`) on the float32 upsampled map."""
 
 import pytest
 import torch
@@ -7,7 +8,7 @@ from draggan_fast.kernels import (
     sample_upsampled,
     track_handles,
     track_handles_reference,
-    tracking_cpu,
+    tracking_torch,
     tracking_triton,
 )
 from tests.conftest import requires_cuda
@@ -34,7 +35,7 @@ def _drifted_case(channels, native, image, count, seed, device="cpu"):
 
 @pytest.mark.parametrize("metric", ["l2", "l1"])
 @pytest.mark.parametrize("channels, native, image, count", CPU_SHAPES)
-def test_pytorch_implementation_matches_reference(channels, native, image, count, metric):
+def test_torch_implementation_matches_reference(channels, native, image, count, metric):
     features, references, handles = _drifted_case(channels, native, image, count, seed=native)
     radius = _radius(image)
     expected = track_handles_reference(
@@ -45,8 +46,8 @@ def test_pytorch_implementation_matches_reference(channels, native, image, count
     assert torch.equal(found, expected)
 
 
-def test_pytorch_implementation_works_in_chunks(monkeypatch):
-    monkeypatch.setattr(tracking_cpu, "_CHUNK_ELEMENTS", 1)  # one handle per chunk
+def test_torch_implementation_works_in_chunks(monkeypatch):
+    monkeypatch.setattr(tracking_torch, "_CHUNK_ELEMENTS", 1)  # one handle per chunk
     features, references, handles = _drifted_case(4, 32, 128, 5, seed=2)
     expected = track_handles_reference(features, references, handles, (128, 128), 6)
     assert torch.equal(track_handles(features, references, handles, (128, 128), 6), expected)

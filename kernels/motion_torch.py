@@ -1,4 +1,4 @@
-"""Motion supervision in vectorised PyTorch (the CPU path; runs on any device).
+"""Motion supervision in vectorised PyTorch (runs on any device; the CPU path).
 
 Reads the native map only at the stencil taps of each handle's disk pixels q and of the four
 grid_sample corners of q + d_hat, in chunks of handles, so memory stays at disk size

@@ -1,4 +1,4 @@
-"""Point tracking in vectorised PyTorch (the CPU path; runs on any device).
+"""Point tracking in vectorised PyTorch (runs on any device; the CPU path).
 
 Reads the native map only at the stencil taps of each handle's search window, in chunks of
 handles ([C, handles, window] temporaries, never [C, H, W]), and picks the first minimum in

@@ -1,4 +1,4 @@
-"""Mask term in vectorised PyTorch (the CPU path; runs on any device).
+"""Mask term in vectorised PyTorch (runs on any device; the CPU path).
 
 Walks the image in bands of rows, so memory stays at one band [C, rows, W], never [C, H, W].
 When the image is a whole multiple of the native map (always, for StyleGAN), a band is
