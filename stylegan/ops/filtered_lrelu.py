@@ -52,7 +52,8 @@ def output_size(in_size, fu, fd, up, down, padding):
     return out_h, out_w
 
 
-def _check(x, b, up, down, gain, slope, clamp):
+def _check(x, fu, fd, b, up, down, gain, slope, clamp):
+    _filter_size(fu), _filter_size(fd)  # raise on filters that are neither 1D nor 2D
     if x.ndim != 4:
         raise ValueError(f"filtered_lrelu: x must be [N, C, H, W], got {list(x.shape)}")
     if b is not None and (b.ndim != 1 or b.shape[0] != x.shape[1]):
@@ -71,7 +72,7 @@ def filtered_lrelu_reference(
     clamp=None, flip_filter=False,
 ):  # fmt: skip
     """The definition of `filtered_lrelu` in plain PyTorch (arguments as there)."""
-    _check(x, b, up, down, gain, slope, clamp)
+    _check(x, fu, fd, b, up, down, gain, slope, clamp)
     px0, px1, py0, py1 = _parse_padding(padding)
     x = ops.bias_act(x, b)  # [N, C, H, W]
     x = ops.upfirdn2d(

@@ -4,7 +4,6 @@ small generators of those families for tests that build their own checkpoints.""
 import json
 
 import numpy as np
-import pytest
 import torch
 
 from draggan_fast.stylegan import networks_stylegan3
@@ -56,8 +55,3 @@ def small_human(seed=0):
         mapping_kwargs={"num_layers": 2},
     )  # fmt: skip
     return randomize(G, seed)
-
-
-@pytest.fixture(scope="module")
-def sg3_fixture_generators(fixtures_dir):
-    return {name: load_fixture_generator(fixtures_dir, name) for name in SG3_FIXTURES}

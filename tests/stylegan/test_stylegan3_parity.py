@@ -11,13 +11,12 @@ from tests.stylegan.families_fixtures import (
     SG3_FIXTURES,
     TOLERANCE,
     fixture_outputs,
-    sg3_fixture_generators,  # noqa: F401 (a fixture)
     small_stylegan3,
 )
 
 
 @pytest.mark.parametrize("name", SG3_FIXTURES)
-def test_mapping_matches_official(fixtures_dir, sg3_fixture_generators, name):  # noqa: F811
+def test_mapping_matches_official(fixtures_dir, sg3_fixture_generators, name):
     data, meta = fixture_outputs(fixtures_dir, name)
     G = sg3_fixture_generators[name]
     assert G.family == "stylegan3" and G.num_ws == meta["num_ws"]
@@ -29,7 +28,7 @@ def test_mapping_matches_official(fixtures_dir, sg3_fixture_generators, name):  
 def test_image_and_every_feature_match_official(
     fixtures_dir,
     sg3_fixture_generators,
-    name,  # noqa: F811
+    name,
 ):
     data, meta = fixture_outputs(fixtures_dir, name)
     G = sg3_fixture_generators[name]
@@ -46,7 +45,7 @@ def test_image_and_every_feature_match_official(
 
 
 @pytest.mark.parametrize("name", SG3_FIXTURES)
-def test_designed_filters_equal_the_stored_ones(fixtures_dir, sg3_fixture_generators, name):  # noqa: F811
+def test_designed_filters_equal_the_stored_ones(fixtures_dir, sg3_fixture_generators, name):
     """A fresh generator of the fixture's config designs every up/down filter (separable Kaiser
     and, for R, radial jinc) as the official scipy code did, and has the same state names."""
     _, meta = fixture_outputs(fixtures_dir, name)
@@ -64,7 +63,7 @@ def test_designed_filters_equal_the_stored_ones(fixtures_dir, sg3_fixture_genera
 
 
 @pytest.mark.parametrize("stop", [1, 3, 5])
-def test_run_blocks_split_equals_the_whole(fixtures_dir, sg3_fixture_generators, stop):  # noqa: F811
+def test_run_blocks_split_equals_the_whole(fixtures_dir, sg3_fixture_generators, stop):
     """The drag step's view: layers [0, stop) then the rest give the same image and features."""
     data, _ = fixture_outputs(fixtures_dir, "stylegan3-r-128")
     G = sg3_fixture_generators["stylegan3-r-128"]
