@@ -272,6 +272,13 @@ class Generator(torch.nn.Module):
         map [N, C, r, r]; other generators' maps are returned as they are."""
         return self.synthesis.unpad(img)
 
+    def feature_shape(self, index):
+        """(channels, height, width) of feature `index` (block `index`'s output) as `synthesis`
+        returns it: (C, r, r), StyleGAN-Human too once padded."""
+        block = self.synthesis.blocks[index]
+        width = block.resolution if self.synthesis.square or self.synthesis.padding else None
+        return block.conv1.out_channels, block.resolution, width or block.resolution // 2
+
     @property
     def feature_channels(self):
         """Channels of each block's output, b4 first."""

@@ -170,6 +170,11 @@ class Generator(torch.nn.Module):
         """(height, width) of the images."""
         return self.img_resolution, self.img_resolution
 
+    def feature_shape(self, index):
+        """(channels, height, width) of feature `index`, layer L<index>'s output with margins."""
+        layer = self.synthesis.blocks[index]
+        return layer.out_channels, layer.out_size, layer.out_size
+
     @property
     def feature_channels(self):
         """Channels of each layer's output, L0 first."""

@@ -41,6 +41,7 @@ def test_image_and_every_feature_match_official(
     assert len(feature_keys) == 8
     for key in feature_keys:
         expected = torch.from_numpy(data[key])  # the output of layer L<i>, margins included
+        assert G.feature_shape(int(key[5:])) == expected.shape[1:]
         torch.testing.assert_close(features[int(key[5:])], expected, rtol=0, atol=TOLERANCE)
 
 

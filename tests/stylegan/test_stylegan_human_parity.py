@@ -33,6 +33,7 @@ def test_mapping_image_and_features_match_official(fixtures_dir, human_G):
     assert len(feature_keys) == len(features) == 5
     for key in feature_keys:
         expected = torch.from_numpy(data[key])  # block outputs zero-padded to squares
+        assert human_G.feature_shape(int(key[5:])) == expected.shape[1:]
         torch.testing.assert_close(features[int(key[5:])], expected, rtol=0, atol=TOLERANCE)
 
 
