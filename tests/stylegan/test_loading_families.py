@@ -22,7 +22,12 @@ from tests.stylegan.families_fixtures import (
     small_human,
     small_stylegan3,
 )
-from tests.stylegan.pickle_official import dumps, marker_source, official_checkpoint
+from tests.stylegan.pickle_official import (
+    dumps,
+    marker_source,
+    official_checkpoint,
+    official_module_names,
+)
 
 
 def _equal_generators(a, b):
@@ -64,20 +69,24 @@ class _Call:
         return self.function, self.args
 
 
-def test_code_hidden_in_a_stylegan3_layer_is_refused(tmp_path):
-    """An otherwise valid StyleGAN3 pickle whose L0 layer carries an `os.system` call: the
-    stock unpickler runs it; load_generator refuses the global and nothing runs."""
-    G = small_stylegan3()
+@pytest.mark.parametrize("make", [small_stylegan3, small_human])
+def test_code_hidden_in_a_layer_is_refused(tmp_path, make):
+    """An otherwise valid StyleGAN3 / StyleGAN-Human pickle whose first synthesis layer carries
+    an `os.system` call: the stock unpickler runs it; load_generator refuses the global and
+    nothing runs."""
+    G = make()
     marker = tmp_path / "pwned"
     checkpoint = official_checkpoint(G, G.init_kwargs)
     synthesis = checkpoint["G_ema"].state["_modules"]["synthesis"]
-    layer = synthesis.state["_modules"][G.synthesis.layer_names[0]]
-    layer.state["magnitude_ema_beta"] = _Call(os.system, f"touch {shlex.quote(str(marker))}")
+    first_layer = next(iter(synthesis.state["_modules"].values()))
+    first_layer.state["hidden"] = _Call(os.system, f"touch {shlex.quote(str(marker))}")
     data = dumps(checkpoint)
     with pytest.raises(CheckpointError, match=r"refusing global (posix|nt|os)\.system"):
         load_generator(io.BytesIO(data))
     assert not marker.exists()
-    pickle.loads(dumps(_Call(os.system, f"touch {shlex.quote(str(marker))}")))
+    keep_records = {"torch_utils.persistence": {"_reconstruct_persistent_obj": dict}}
+    with official_module_names(keep_records):
+        pickle.loads(data)  # the stock unpickler (networks kept as their meta dicts)
     assert marker.exists(), "the payload must be live, or this test proves nothing"
 
 
