@@ -2,9 +2,11 @@
 generators padded to squares as DragGAN builds them (image with white, features with zeros),
 the unpadded rectangle, and recognition with or without `square`/`padding` stored."""
 
+import numpy as np
 import pytest
 import torch
 
+from draggan_fast import DragSession
 from draggan_fast.stylegan.families import detect_family, normalize_kwargs
 from tests.stylegan.families_fixtures import (
     HUMAN_FIXTURE,
@@ -92,3 +94,16 @@ def test_positional_human_init_args_follow_its_constructor():
     args = (8, 0, 8, 16, False, 3, {"num_layers": 2}, {"channel_base": 128, "channel_max": 8})
     ours = normalize_kwargs("stylegan_human", {}, args)
     assert ours["img_channels"] == 3 and ours["channel_base"] == 128 and ours["square"] is False
+
+
+def test_reference_drag_on_a_padded_human_generator():
+    """The reference backend drags a StyleGAN-Human generator on its padded square, as the
+    official renderer does: the latent moves, the rendered image keeps its white margins."""
+    G = small_human()
+    session = DragSession(G, backend="reference", seed=0, feature_block=2, lr=0.05)
+    session.add_point((6, 5), (10, 12))  # (x, y) inside the 16 x 8 rectangle (cols 4-11)
+    results = [session.step(render=True) for _ in range(3)]
+    image = results[-1].image  # uint8 [16, 16, 3]
+    assert image.shape == (16, 16, 3)
+    assert (image[:, :4] == 255).all() and (image[:, 12:] == 255).all()
+    assert session.w.shape == (G.num_ws, G.w_dim) and not np.array_equal(session.w, session.w0)
