@@ -76,7 +76,7 @@ class SynthesisLayer(torch.nn.Module):
         styles = self.affine(w)  # [N, C_in]
         noise = None
         if self.use_noise and noise_mode == "random":
-            shape = [x.shape[0], 1, self.resolution, self.resolution]
+            shape = [x.shape[0], 1, *self.noise_const.shape]  # [N, 1, r, r] (or r/2 wide)
             noise = torch.randn(shape, device=x.device) * self.noise_strength
         elif self.use_noise and noise_mode == "const":
             noise = self.noise_const * self.noise_strength

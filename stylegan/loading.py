@@ -1,9 +1,11 @@
-"""`load_generator`: official pickles, legacy TensorFlow pickles and our safetensors format.
+"""`load_generator`: official pickles, legacy TensorFlow pickles and our safetensors format, for
+StyleGAN2, StyleGAN-Human and StyleGAN3 generators (`families`: recognised from the data).
 
 No code from a checkpoint ever runs: pickles go through `safe_unpickle` (a restricted unpickler
 that admits tensor, array and container reconstruction only), safetensors holds bytes and JSON.
 Every format ends as (official constructor kwargs, official-named state dict), which
-`build_generator` checks against each other before any weight is placed.
+`build_generator` checks against each other before any weight is placed: names, shapes and
+dtypes must fit the config, and every value must be finite (a NaN or inf weight is an error).
 """
 
 import contextlib
@@ -12,73 +14,23 @@ import os
 
 import torch
 
-from draggan_fast.stylegan import legacy_tf, native_format
+from draggan_fast.stylegan import families, legacy_tf, native_format
 from draggan_fast.stylegan.errors import CheckpointError
 from draggan_fast.stylegan.native_format import save_generator
-from draggan_fast.stylegan.networks import Generator
 from draggan_fast.stylegan.official_pickle import read_official_pickle
 from draggan_fast.stylegan.safe_unpickle import safe_load
 
 __all__ = ["build_generator", "load_generator", "official_kwargs_to_ours", "save_generator"]
 
-# The positional order of the official Generator constructors (ada and stylegan3 repos).
-_POSITIONAL_NAMES = (
-    "z_dim", "c_dim", "w_dim", "img_resolution", "img_channels", "mapping_kwargs",
-    "synthesis_kwargs",
-)  # fmt: skip
-_REQUIRED = ("z_dim", "c_dim", "w_dim", "img_resolution")
-_TOP_LEVEL = {"z_dim", "c_dim", "w_dim", "img_resolution", "img_channels", "mapping_kwargs"}
-_MAPPING_OPTIONS = {
-    "num_layers", "embed_features", "layer_features", "activation", "lr_multiplier", "w_avg_beta",
-}  # fmt: skip
-_SYNTHESIS_OPTIONS = {
-    "channel_base", "channel_max", "num_fp16_res", "architecture", "resample_filter",
-    "conv_clamp", "fp16_channels_last", "fused_modconv_default", "kernel_size", "use_noise",
-    "activation",
-}  # fmt: skip
-# Official options with no effect on a StyleGAN2 generator's weights or numerics:
-# `magnitude_ema_beta` (stylegan3 train.py sets it for every G), `class_name` (a factory key).
-_IGNORED_OPTIONS = {"magnitude_ema_beta", "class_name"}
 _MAX_NAMES_IN_MESSAGE = 8
 
 
-def official_kwargs_to_ours(init_kwargs: dict, init_args=(), source="checkpoint") -> dict:
-    """Official constructor kwargs -> `Generator` kwargs.
-
-    Accepts the nested style (`synthesis_kwargs={...}`, stylegan2-ada-pytorch), the flat style
-    (stylegan3 repo train.py) and positional `init_args`. Raises CheckpointError for an
-    unsupported architecture or an option this engine does not know.
-    """
-    if len(init_args) > len(_POSITIONAL_NAMES):
-        raise CheckpointError(f"{source}: generator has {len(init_args)} positional init args")
-    kwargs = dict(zip(_POSITIONAL_NAMES, init_args))
-    kwargs.update(init_kwargs)
-    synthesis_kwargs = kwargs.pop("synthesis_kwargs", None) or {}
-    if not isinstance(synthesis_kwargs, dict):
-        raise CheckpointError(f"{source}: synthesis_kwargs must be a dict")
-    kwargs.update(synthesis_kwargs)
-    for name in _IGNORED_OPTIONS:
-        kwargs.pop(name, None)
-    mapping_kwargs = kwargs.get("mapping_kwargs") or {}
-    if not isinstance(mapping_kwargs, dict):
-        raise CheckpointError(f"{source}: mapping_kwargs must be a dict")
-    kwargs["mapping_kwargs"] = dict(mapping_kwargs)
-    missing = [name for name in _REQUIRED if name not in kwargs]
-    if missing:
-        raise CheckpointError(f"{source}: generator config lacks {', '.join(missing)}")
-    unknown = sorted(set(kwargs) - _TOP_LEVEL - _SYNTHESIS_OPTIONS)
-    unknown += sorted(
-        f"mapping_kwargs.{k}" for k in set(kwargs["mapping_kwargs"]) - _MAPPING_OPTIONS
-    )
-    if unknown:
-        raise CheckpointError(f"{source}: unsupported generator options: {', '.join(unknown)}")
-    architecture = kwargs.get("architecture", "skip")
-    if architecture != "skip":
-        raise CheckpointError(
-            f"{source}: unsupported architecture {architecture!r}: this engine implements the "
-            "StyleGAN2 'skip' generator (config-f), not 'orig' or 'resnet'"
-        )
-    return kwargs
+def official_kwargs_to_ours(
+    init_kwargs: dict, init_args=(), source="checkpoint", family="stylegan2"
+) -> dict:
+    """Official constructor kwargs of a `family` generator -> our Generator's kwargs (see
+    `families.normalize_kwargs`)."""
+    return families.normalize_kwargs(family, init_kwargs, init_args, source)
 
 
 def _names(names) -> str:
@@ -88,16 +40,16 @@ def _names(names) -> str:
     return f"{shown} (and {more} more)" if more > 0 else shown
 
 
-def construct_on_meta(kwargs: dict, source: str) -> Generator:
+def construct_on_meta(kwargs: dict, source: str, family="stylegan2") -> torch.nn.Module:
     """An empty (meta-device) Generator for already normalised kwargs: no memory, no init cost."""
     try:
         with torch.device("meta"):
-            return Generator(**kwargs)
+            return families.generator_class(family)(**kwargs)
     except (TypeError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"{source}: generator config does not build ({exc})") from None
 
 
-def fit_state(G: Generator, state: dict, source: str) -> dict:
+def fit_state(G: torch.nn.Module, state: dict, source: str) -> dict:
     """`state` checked against G's expected names, shapes and dtypes; floats cast to G's dtype.
 
     Raises CheckpointError naming every missing, unexpected and mis-shaped entry.
@@ -105,7 +57,7 @@ def fit_state(G: Generator, state: dict, source: str) -> dict:
     expected = G.state_dict()
     missing = [name for name in expected if name not in state]
     unexpected = [name for name in state if name not in expected]
-    misfit, fitted = [], {}
+    misfit, non_finite, fitted = [], [], {}
     for name, want in expected.items():
         value = state.get(name)
         if value is None:
@@ -116,6 +68,8 @@ def fit_state(G: Generator, state: dict, source: str) -> dict:
             misfit.append(f"{name} {list(value.shape)} (config expects {list(want.shape)})")
         elif value.dtype.is_floating_point != want.dtype.is_floating_point:
             misfit.append(f"{name} has dtype {value.dtype} (expected {want.dtype})")
+        elif value.dtype.is_floating_point and not bool(torch.isfinite(value).all()):
+            non_finite.append(name)
         else:
             fitted[name] = value.detach().to(want.dtype)
     problems = []
@@ -127,10 +81,12 @@ def fit_state(G: Generator, state: dict, source: str) -> dict:
         problems.append(f"wrong shape or type: {_names(misfit)}")
     if problems:
         raise CheckpointError(f"{source}: weights do not fit the config: {'; '.join(problems)}")
+    if non_finite:
+        raise CheckpointError(f"{source}: non-finite values (NaN or inf) in {_names(non_finite)}")
     return fitted
 
 
-def place_state(G: Generator, state: dict, source: str) -> Generator:
+def place_state(G: torch.nn.Module, state: dict, source: str) -> torch.nn.Module:
     """Put the checked `state` into the meta-device G (the tensors are taken, not copied)."""
     G.load_state_dict(fit_state(G, state, source), strict=True, assign=True)
     left_empty = [name for name, t in [*G.named_parameters(), *G.named_buffers()] if t.is_meta]
@@ -140,9 +96,11 @@ def place_state(G: Generator, state: dict, source: str) -> Generator:
 
 
 def build_generator(init_kwargs: dict, state: dict, source="checkpoint", init_args=()):
-    """A CPU Generator from official-style constructor kwargs and an official-named state."""
-    G = construct_on_meta(official_kwargs_to_ours(init_kwargs, init_args, source), source)
-    return place_state(G, state, source)
+    """A CPU Generator from official-style constructor kwargs and an official-named state; the
+    family (StyleGAN2, StyleGAN-Human, StyleGAN3) is read from both (`families.detect_family`)."""
+    family = families.detect_family(init_kwargs, state)
+    kwargs = official_kwargs_to_ours(init_kwargs, init_args, source, family)
+    return place_state(construct_on_meta(kwargs, source, family), state, source)
 
 
 def _check_binary(chunk, source: str) -> bytes:
@@ -179,7 +137,7 @@ def _binary_stream(path_or_file):
         yield io.BytesIO(_check_binary(path_or_file.read(), source)), source
 
 
-def _decode(stream, source: str) -> Generator:
+def _decode(stream, source: str) -> torch.nn.Module:
     start = stream.tell()
     head = _check_binary(stream.read(16), source)
     stream.seek(start)
@@ -201,7 +159,7 @@ def _decode(stream, source: str) -> Generator:
     return build_generator(init_kwargs, state, source, init_args)
 
 
-def _build_from_tf(Gs, source: str) -> Generator:
+def _build_from_tf(Gs, source: str) -> torch.nn.Module:
     variables = legacy_tf.tf_variables(Gs, source)
     kwargs = legacy_tf.generator_kwargs(Gs, variables, source)
     G = construct_on_meta(official_kwargs_to_ours(kwargs, source=source), source)
@@ -209,7 +167,7 @@ def _build_from_tf(Gs, source: str) -> Generator:
     return place_state(G, state, source)
 
 
-def load_generator(path_or_file, device=None) -> Generator:
+def load_generator(path_or_file, device=None) -> torch.nn.Module:
     """Load a generator from an official pickle, a legacy TF pickle or our safetensors file.
 
     `path_or_file`: a path (str or Path) or a binary file object. Returns the Generator in eval

@@ -10,6 +10,10 @@ Layout of `model.safetensors`:
   - `config`: JSON of `Generator.init_kwargs` (`z_dim`, `c_dim`, `w_dim`, `img_resolution`,
     `img_channels`, `mapping_kwargs`, and the flat synthesis kwargs).
 
+All three generator families use this layout; which one a file holds is read from its tensors
+and config as for pickles (`families.detect_family`): StyleGAN3 tensors include
+`synthesis.input.*`, StyleGAN-Human configs carry `"square": false, "padding": true`.
+
 Why one file rather than weights plus a sidecar `model.json`: the config cannot get separated from
 or out of step with its weights when the file is copied, renamed or downloaded; any safetensors
 tool can still read both (the header is plain JSON); and loading reads one untrusted input, not

@@ -3,6 +3,11 @@
 `Generator(z_dim, c_dim, w_dim, img_resolution, img_channels, mapping_kwargs, **synthesis_kwargs)`
 takes the constructor kwargs of an official pickle (after `loading` normalises them); its
 `state_dict()` keys equal the official `G_ema.state_dict()` keys.
+
+StyleGAN-Human generators (`square=False`) are the same network on rectangles: the const input,
+noise buffers and every feature map are H x H/2. As DragGAN builds them (`padding=True`), the
+engine sees squares: `synthesis` pads the image left and right with white (1.0) and each feature
+map with zeros; `Generator.unpad` returns the generated rectangle.
 """
 
 import numpy as np
@@ -76,7 +81,7 @@ class SynthesisBlock(torch.nn.Module):
     def __init__(
         self, in_channels, out_channels, w_dim, resolution, img_channels, is_last,
         architecture="skip", resample_filter=(1, 3, 3, 1), conv_clamp=None, use_fp16=False,
-        fp16_channels_last=False, fused_modconv_default=True, **layer_kwargs,
+        fp16_channels_last=False, fused_modconv_default=True, square=True, **layer_kwargs,
     ):  # fmt: skip
         super().__init__()
         if architecture != "skip":
@@ -87,8 +92,9 @@ class SynthesisBlock(torch.nn.Module):
         self.use_fp16 = use_fp16
         self.fused_modconv_default = fused_modconv_default
         self.register_buffer("resample_filter", ops.setup_filter(resample_filter))
+        width = resolution if square else resolution // 2  # StyleGAN-Human: H x H/2
         if in_channels == 0:
-            self.const = torch.nn.Parameter(torch.randn([out_channels, resolution, resolution]))
+            self.const = torch.nn.Parameter(torch.randn([out_channels, resolution, width]))
         else:
             self.conv0 = SynthesisLayer(
                 in_channels, out_channels, w_dim=w_dim, resolution=resolution, up=2,
@@ -99,6 +105,9 @@ class SynthesisBlock(torch.nn.Module):
             conv_clamp=conv_clamp, **layer_kwargs,
         )  # fmt: skip
         self.torgb = ToRGBLayer(out_channels, img_channels, w_dim=w_dim, conv_clamp=conv_clamp)
+        for layer in (getattr(self, "conv0", None), self.conv1):
+            if layer is not None and layer.use_noise and not square:
+                layer.noise_const = torch.randn([resolution, width])
         self.num_conv = 1 if in_channels == 0 else 2
         self.num_torgb = 1
 
@@ -134,7 +143,7 @@ class SynthesisNetwork(torch.nn.Module):
 
     def __init__(
         self, w_dim, img_resolution, img_channels, channel_base=32768, channel_max=512,
-        num_fp16_res=4, **block_kwargs,
+        num_fp16_res=4, square=True, padding=False, **block_kwargs,
     ):  # fmt: skip
         super().__init__()
         log2 = int(np.log2(img_resolution))
@@ -143,6 +152,8 @@ class SynthesisNetwork(torch.nn.Module):
         self.w_dim = w_dim
         self.img_resolution = img_resolution
         self.img_channels = img_channels
+        self.square = square  # False: StyleGAN-Human, images and features H x H/2
+        self.padding = padding and not square  # pad them to squares (DragGAN's convention)
         self.block_resolutions = [2**i for i in range(2, log2 + 1)]
         channels = {res: min(channel_base // res, channel_max) for res in self.block_resolutions}
         fp16_resolution = max(2 ** (log2 + 1 - num_fp16_res), 8)
@@ -151,7 +162,7 @@ class SynthesisNetwork(torch.nn.Module):
             block = SynthesisBlock(
                 channels[res // 2] if res > 4 else 0, channels[res], w_dim=w_dim, resolution=res,
                 img_channels=img_channels, is_last=(res == img_resolution),
-                use_fp16=(res >= fp16_resolution), **block_kwargs,
+                use_fp16=(res >= fp16_resolution), square=square, **block_kwargs,
             )  # fmt: skip
             self.num_ws += block.num_conv
             if block.is_last:
@@ -173,16 +184,37 @@ class SynthesisNetwork(torch.nn.Module):
     def run_blocks(self, ws, start=0, stop=None, x=None, img=None, features=None, **block_kwargs):
         """Run blocks [start, stop) on (x, img), the outputs of block start - 1.
 
-        Appends each block's output x to `features` if given; returns (x, img).
+        Appends each block's output x to `features` if given; returns (x, img). With `padding`
+        (StyleGAN-Human) x comes out zero-padded to a square, as the renderer sees features (and
+        goes in either way), and the finished image padded with white; a partial img stays
+        the H x H/2 rectangle.
         """
         blocks = self.blocks
         stop = len(blocks) if stop is None else stop
         block_ws = self.split_ws(ws)
+        if x is not None and self.padding:
+            x = self.unpad(x)
         for index in range(start, stop):
             x, img = blocks[index](x, img, block_ws[index], **block_kwargs)
             if features is not None:
-                features.append(x)
+                features.append(self.pad(x, 0.0))
+        if self.padding:
+            x = self.pad(x, 0.0)
+            if stop == len(blocks):
+                img = self.pad(img, 1.0)
         return x, img
+
+    def pad(self, x, value):
+        """[N, C, r, r/2] -> [N, C, r, r]: `value` on the left and right (no-op on squares)."""
+        pad = (x.shape[2] - x.shape[3]) // 2
+        return torch.nn.functional.pad(x, (pad, pad), "constant", value) if pad > 0 else x
+
+    def unpad(self, x):
+        """The H x H/2 rectangle in the middle of a padded [N, C, r, r] map (others as they are)."""
+        if self.square or x.shape[3] != x.shape[2]:
+            return x
+        width = x.shape[3] // 2
+        return x[:, :, :, width // 2 : width // 2 + width]
 
     def forward(self, ws, noise_mode="const", return_features=False, **block_kwargs):
         if ws.ndim != 3 or ws.shape[1] != self.num_ws or ws.shape[2] != self.w_dim:
@@ -222,6 +254,30 @@ class Generator(torch.nn.Module):
     def forward(self, z, c=None, truncation_psi=1, truncation_cutoff=None, **synthesis_kwargs):
         ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
         return self.synthesis(ws, **synthesis_kwargs)
+
+    @property
+    def family(self):
+        """ "stylegan2", or "stylegan_human" for the rectangular StyleGAN-Human generators."""
+        return "stylegan2" if self.synthesis.square else "stylegan_human"
+
+    @property
+    def image_shape(self):
+        """(height, width) of the generated images: (R, R/2) for StyleGAN-Human, else (R, R).
+        The engine works on R x R squares (`synthesis` pads rectangles); `unpad` undoes it."""
+        square = self.synthesis.square
+        return self.img_resolution, self.img_resolution if square else self.img_resolution // 2
+
+    def unpad(self, img):
+        """The generated rectangle [N, C, R, R/2] of a padded StyleGAN-Human image or feature
+        map [N, C, r, r]; other generators' maps are returned as they are."""
+        return self.synthesis.unpad(img)
+
+    def feature_shape(self, index):
+        """(channels, height, width) of feature `index` (block `index`'s output) as `synthesis`
+        returns it: (C, r, r), StyleGAN-Human too once padded."""
+        block = self.synthesis.blocks[index]
+        width = block.resolution if self.synthesis.square or self.synthesis.padding else None
+        return block.conv1.out_channels, block.resolution, width or block.resolution // 2
 
     @property
     def feature_channels(self):

@@ -1,4 +1,5 @@
-"""Official persistence pickles (stylegan2-ada-pytorch, stylegan3 repo, DragGAN): G_ema as data.
+"""Official persistence pickles (stylegan2-ada-pytorch, stylegan3 repo, DragGAN, StyleGAN-Human):
+G_ema as data, whichever family its classes are (`families` tells them apart by the weights).
 
 Such a pickle is a dict (`G`, `D`, `G_ema`, `augment_pipe`, `training_set_kwargs`, ...) whose
 networks were pickled by `torch_utils.persistence`; `safe_unpickle` turns each network into a
@@ -53,17 +54,9 @@ def _init_args_and_kwargs(G_ema: PersistentObject, source: str):
     return tuple(args), kwargs
 
 
-def _check_supported(G_ema: PersistentObject, source: str):
+def _check_generator(G_ema: PersistentObject, source: str):
     if G_ema.class_name != "Generator":
         raise CheckpointError(f"{source}: G_ema is a {G_ema.class_name!r}, not a Generator")
-    synthesis = (G_ema.state.get("_modules") or {}).get("synthesis")
-    if isinstance(synthesis, PersistentObject) and "input" in (
-        synthesis.state.get("_modules") or {}
-    ):
-        raise CheckpointError(
-            f"{source}: unsupported architecture: StyleGAN3 generator (synthesis.input, "
-            "synthesis.L0_...); this engine runs StyleGAN2 generators only"
-        )
 
 
 def read_official_pickle(data, source: str):
@@ -78,6 +71,6 @@ def read_official_pickle(data, source: str):
         raise CheckpointError(f"{source}: no G_ema in the pickle (keys: {keys})")
     G_ema = data["G_ema"]
     _module_dict(G_ema, "G_ema", source)
-    _check_supported(G_ema, source)
+    _check_generator(G_ema, source)
     init_args, init_kwargs = _init_args_and_kwargs(G_ema, source)
     return init_args, init_kwargs, persistent_state_dict(G_ema, source)

@@ -110,7 +110,8 @@ def module_record(module: torch.nn.Module, module_src: str, init_args=(), init_k
         for name, value in module._parameters.items()
     )
     state["_buffers"] = collections.OrderedDict(
-        (name, value.detach().clone()) for name, value in module._buffers.items()
+        (name, None if value is None else value.detach().clone())  # None: official too
+        for name, value in module._buffers.items()
     )
     state["_modules"] = collections.OrderedDict(
         (name, module_record(child, module_src)) for name, child in module._modules.items()

@@ -137,11 +137,15 @@ def test_not_an_official_generator(payload, message):
         _load(payload)
 
 
-def test_stylegan3_generator_is_named(small_G):
+def test_stylegan2_weights_with_a_stylegan3_input_layer_are_refused(small_G):
+    """Weights that name a StyleGAN3 input layer make the checkpoint a StyleGAN3 one, which the
+    StyleGAN2 rest of the weights then does not fit: an error naming them, nothing half-built."""
     checkpoint = official_checkpoint(small_G, nested_kwargs(small_G.init_kwargs))
     synthesis = checkpoint["G_ema"].state["_modules"]["synthesis"]
-    synthesis.state["_modules"]["input"] = PersistentRecord("SynthesisInput", {"_modules": {}})
-    with pytest.raises(CheckpointError, match=r"StyleGAN3 generator \(synthesis\.input"):
+    synthesis.state["_modules"]["input"] = PersistentRecord(
+        "SynthesisInput", {"_buffers": {"freqs": torch.zeros(4, 2)}, "_modules": {}}
+    )
+    with pytest.raises(CheckpointError, match="weights do not fit the config: missing"):
         _load(checkpoint)
 
 
