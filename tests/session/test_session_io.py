@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from draggan_fast import DragSession
-from draggan_fast.session_io import arrays_path
+from draggan_fast.session.file_format import arrays_path
 from tests.session.conftest import tiny_generator
 
 

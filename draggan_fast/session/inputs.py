@@ -9,7 +9,7 @@ from numbers import Real
 import numpy as np
 import torch
 
-from draggan_fast.step_backend import DragConfig
+from draggan_fast.step.backend import DragConfig
 
 LATENT_SPACES = ("w", "w+")
 TRACKING_DISTANCES = ("l2", "l1")

@@ -6,10 +6,11 @@ import pytest
 import torch
 from torch.overrides import TorchFunctionMode
 
-import draggan_fast.session as session_module
-from draggan_fast import DragSession, StepResult, step_result
-from draggan_fast.step_fast import COMPILE_ENV_VAR
-from draggan_fast.step_fast_synthesis import FrozenFeatureSynthesis
+import draggan_fast.session.drag_session as session_module
+from draggan_fast import DragSession, StepResult
+from draggan_fast.step import result as step_result
+from draggan_fast.step.fast import COMPILE_ENV_VAR
+from draggan_fast.stylegan.frozen_synthesis import FrozenFeatureSynthesis
 from tests.conftest import requires_cuda
 from tests.fixture_generators import generator_from_fixture
 from tests.session.conftest import tiny_generator

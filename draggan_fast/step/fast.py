@@ -1,4 +1,4 @@
-"""The `fast` backend: the reference step (draggan_fast/step_reference.py) on the fused drag ops.
+"""The `fast` backend: the reference step (draggan_fast/step/reference.py) on the fused drag ops.
 
 What it does differently, with the same results:
 - the feature map is never upsampled to the image: tracking, motion supervision and the mask
@@ -6,10 +6,10 @@ What it does differently, with the same results:
   the CPU; `describe()` says which and why);
 - no GPU-to-CPU synchronisation inside a step: handles, the stop decision and whether w is
   updated stay tensors on the device (the session reads them only when asked: StepResult in
-  draggan_fast/step_result.py); a step given `DragState.halted` True leaves w, the optimizer
+  draggan_fast/step/result.py); a step given `DragState.halted` True leaves w, the optimizer
   state and the handles as they were, decided on the device (`_keep_unless`);
 - the generator's weights are frozen (requires_grad False), so only w gets a gradient; on the
-  CPU the feature blocks run as `FrozenFeatureSynthesis` (draggan_fast/step_fast_synthesis.py:
+  CPU the feature blocks run as `FrozenFeatureSynthesis` (draggan_fast/stylegan/frozen_synthesis.py:
   precomputed demodulation, premodulated weights for the fixed w0 rows, and without a mask the
   feature block only around the handles), elsewhere as the generator's own blocks with
   `fused_modconv=False`;
@@ -18,7 +18,7 @@ What it does differently, with the same results:
 `DragSession(compile=True)` runs the differentiable part of a step through torch.compile; the
 environment variable DRAGGAN_FAST_COMPILE overrides that choice: 1 compiles, 0 does not.
 On CUDA the device part of a step (forward, backward, Adam) is replayed as a CUDA graph
-(draggan_fast/step_fast_graph.py) unless `DragSession(cuda_graph=False)`;
+(draggan_fast/step/cuda_graph.py) unless `DragSession(cuda_graph=False)`;
 DRAGGAN_FAST_CUDA_GRAPH=0/1 overrides either.
 Internal coordinates are (row, col) pixels.
 """
@@ -38,7 +38,7 @@ from draggan_fast.kernels import (
     sample_upsampled,
     track_handles,
 )
-from draggan_fast.step_backend import (
+from draggan_fast.step.backend import (
     DragState,
     FeatureReferences,
     StepBackend,
@@ -47,8 +47,8 @@ from draggan_fast.step_backend import (
     image_to_uint8,
     register_backend,
 )
-from draggan_fast.step_fast_graph import GRAPH_ENV_VAR, DeviceStep, StepGraph
-from draggan_fast.step_fast_synthesis import FrozenFeatureSynthesis
+from draggan_fast.step.cuda_graph import GRAPH_ENV_VAR, DeviceStep, StepGraph
+from draggan_fast.stylegan.frozen_synthesis import FrozenFeatureSynthesis
 
 COMPILE_ENV_VAR = "DRAGGAN_FAST_COMPILE"
 

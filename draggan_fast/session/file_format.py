@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from draggan_fast.session import DragSession, rc_to_xy
-from draggan_fast.step_backend import FeatureReferences
+from draggan_fast.session.drag_session import DragSession, rc_to_xy
+from draggan_fast.step.backend import FeatureReferences
 
 FORMAT = "draggan-fast-session"
 VERSION = 1

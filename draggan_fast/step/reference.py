@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch.profiler import record_function
 
-from draggan_fast.step_backend import (
+from draggan_fast.step.backend import (
     DragState,
     FeatureReferences,
     StepBackend,

@@ -2,7 +2,7 @@
 
 The session holds the state (start latent w0, optimised w, Adam, handles, targets, movable mask,
 feature references, history) and validates everything users pass; a backend from
-`draggan_fast.step_backend` runs each step. Public coordinates are (x, y) image pixels; the
+`draggan_fast.step.backend` runs each step. Public coordinates are (x, y) image pixels; the
 state keeps (row, col) tensors on the device, as the backends use them.
 
 With a backend that `stays_on_device` (fast), `step()` returns a StepResult read from the device
@@ -19,9 +19,9 @@ import numpy as np
 import torch
 from torch.profiler import record_function
 
-from draggan_fast import session_inputs as inputs
-from draggan_fast.step_backend import DragState, create_backend
-from draggan_fast.step_result import StepResult, copy_to_host
+from draggan_fast.session import inputs
+from draggan_fast.step.backend import DragState, create_backend
+from draggan_fast.step.result import StepResult, copy_to_host
 from draggan_fast.stylegan.seeds import z_from_seed
 
 MAX_HISTORY = 100
@@ -380,13 +380,13 @@ class DragSession:
 
     def save(self, path):
         """Write `path` (JSON) and its arrays beside it (`path` with suffix .npz); no pickle."""
-        from draggan_fast.session_io import save_session
+        from draggan_fast.session.file_format import save_session
 
         save_session(self, path)
 
     @classmethod
     def load(cls, path, G, *, backend=None, device=None) -> DragSession:
         """A session saved by `save`, on generator G (which must have the same shapes)."""
-        from draggan_fast.session_io import load_session
+        from draggan_fast.session.file_format import load_session
 
         return load_session(path, G, backend=backend, device=device)
