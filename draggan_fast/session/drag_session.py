@@ -19,7 +19,8 @@ import numpy as np
 import torch
 from torch.profiler import record_function
 
-from draggan_fast.session import inputs
+from draggan_fast.session import file_format, inputs
+from draggan_fast.session import state as state_checks
 from draggan_fast.step.backend import DragState, create_backend
 from draggan_fast.step.result import StepResult, copy_to_host
 from draggan_fast.stylegan.seeds import z_from_seed
@@ -376,17 +377,82 @@ class DragSession:
         self._history = []
         self._restart()
 
+    # ------------------------------------------------------------------ state
+
+    def state_dict(self) -> dict:
+        """Everything needed to continue this drag exactly, as plain data (copies): see
+        draggan_fast/session/state.py for the keys. The undo history is not included."""
+        references = None
+        if self._references is not None:
+            references = {
+                "handle_features": self._references.handle_features.detach().clone(),
+                "feature_map": self._references.feature_map.detach().clone(),
+            }
+        mask = self._movable_mask
+        return {
+            "generator": state_checks.generator_shape(self.generator),
+            "hyperparameters": copy.deepcopy(self.hyperparameters),
+            "w0": self._w0.detach().clone(),
+            "w": self._w.detach().clone(),
+            "optimizer": copy.deepcopy(self._optimizer.state_dict()),
+            "handles": torch.from_numpy(self.handles),  # (x, y)
+            "targets": torch.from_numpy(self.targets),
+            "start_handles": torch.from_numpy(rc_to_xy(self._start_handles)),
+            "movable_mask": None if mask is None else mask.clone(),
+            "references": references,
+            "step": self._step_count,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from `state` (a `state_dict()`, of this session or another on a generator of
+        the same shapes). Its latent space, optimised layers and feature block must be this
+        session's; the backend, compile and cuda_graph stay this session's. Everything is
+        checked before anything changes: a bad state raises ValueError("not a valid session
+        state: ...") and leaves the session as it was. The undo history starts anew."""
+        self._load_state(state, state_checks.Checker("state"))
+
+    def _load_state(self, state, check):
+        loaded = state_checks.check_state(
+            state, check, self.generator, self.device, self.hyperparameters,
+            self._backend.make_optimizer,
+        )  # fmt: skip
+        # Everything checked: now the session changes.
+        self.hyperparameters, self.config = loaded.hyperparameters, loaded.config
+        self._w0, self._w, self._optimizer = loaded.w0, loaded.w, loaded.optimizer
+        self._handles, self._targets = loaded.handles, loaded.targets
+        self._start_handles, self._movable_mask = loaded.start_handles, loaded.movable_mask
+        self._references, self._step_count = loaded.references, loaded.step
+        self._history = []
+        self._stroke_open = False
+
     # ------------------------------------------------------------------ files
 
     def save(self, path):
         """Write `path` (JSON) and its arrays beside it (`path` with suffix .npz); no pickle."""
-        from draggan_fast.session.file_format import save_session
-
-        save_session(self, path)
+        file_format.write_state(self.state_dict(), path)
 
     @classmethod
     def load(cls, path, G, *, backend=None, device=None) -> DragSession:
-        """A session saved by `save`, on generator G (which must have the same shapes)."""
-        from draggan_fast.session.file_format import load_session
-
-        return load_session(path, G, backend=backend, device=device)
+        """A session saved by `save`, on generator G (which must have the same shapes);
+        backend/device override the saved ones. A file that is not a valid session raises
+        ValueError("not a valid session file: ...")."""
+        state = file_format.read_state(path)
+        check = state_checks.Checker("file")
+        shape = state_checks.generator_shape(G)
+        check.require(
+            state["generator"] == shape,
+            f"it was saved for a generator of shape {state['generator']}, this one is {shape}",
+        )
+        settings = dict(state["hyperparameters"])
+        check.require("seed" in settings and "backend" in settings, "no hyperparameters")
+        if backend is not None:
+            settings["backend"] = backend
+        if settings["backend"] != "fast":
+            settings.pop("compile", None)  # only the fast backend compiles its step
+            settings.pop("cuda_graph", None)  # and replays it as a CUDA graph
+        try:
+            session = cls(G, w=np.zeros([G.w_dim], np.float32), device=device, **settings)
+        except TypeError as exc:
+            check.require(False, f"hyperparameters: {exc}")
+        session._load_state(state, check)
+        return session

@@ -1,11 +1,15 @@
-"""Saving and loading a `DragSession`: JSON for the description, a sibling .npz for the arrays.
+"""Session files: JSON for the description, a sibling .npz for the arrays.
 
-Nothing is pickled and nothing from the files is executed: the JSON is parsed with `json` and
-the arrays with `numpy.load(allow_pickle=False)`; every field is checked before use.
+This module only turns a session's state dict (see draggan_fast/session/state.py) into files and
+files back into a state dict; `DragSession.save` / `DragSession.load` call it, and
+`DragSession.load_state_dict` checks what it read. Nothing is pickled and nothing from the files
+is executed: the JSON is parsed with `json` and the arrays with `numpy.load(allow_pickle=False)`.
 
-Layout: `<path>` (JSON) and `<path with suffix .npz>` holding `w0`, `w` (the optimised tensor),
-`movable_mask` (when set), `references/handle_features` and `references/feature_map` (when
-taken) and `optimizer/<key>` (tensor state of the optimizer's one parameter).
+Layout: `<path>` (JSON: format, version, generator, hyperparameters, points as (x, y) lists,
+step, optimizer param_groups and its non-tensor state) and `<path with suffix .npz>` holding
+`w0`, `w` (the optimised tensor), `movable_mask` (when set), `references/handle_features` and
+`references/feature_map` (when taken) and `optimizer/<key>` (tensor state of the optimizer's one
+parameter).
 """
 
 from __future__ import annotations
@@ -17,9 +21,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from draggan_fast.session.drag_session import DragSession, rc_to_xy
-from draggan_fast.step.backend import FeatureReferences
-
 FORMAT = "draggan-fast-session"
 VERSION = 1
 
@@ -28,35 +29,29 @@ def arrays_path(path) -> Path:
     return Path(path).with_suffix(".npz")
 
 
-def _generator_shape(G) -> dict:
-    return {
-        "z_dim": G.z_dim, "w_dim": G.w_dim, "num_ws": G.num_ws,
-        "img_resolution": G.img_resolution,
-    }  # fmt: skip
-
-
-def _to_numpy(tensor: torch.Tensor) -> np.ndarray:
+def _to_numpy(tensor) -> np.ndarray:
+    if not isinstance(tensor, torch.Tensor):
+        return np.asarray(tensor)
     tensor = tensor.detach().cpu()
     if tensor.dtype == torch.bfloat16:  # numpy has no bfloat16
         tensor = tensor.float()
     return tensor.numpy()
 
 
-def save_session(session, path) -> None:
-    """Write session to `path` (JSON) and `arrays_path(path)` (npz)."""
+def write_state(state: dict, path) -> None:
+    """Write a session state dict to `path` (JSON) and `arrays_path(path)` (npz)."""
     path = Path(path)
     if path.suffix.lower() == ".npz":
         raise ValueError(f"{path}: give the JSON path (e.g. session.json); the .npz goes beside it")
-    arrays = {"w0": session._w0, "w": session._w}
-    if session._movable_mask is not None:
-        arrays["movable_mask"] = session._movable_mask
-    if session._references is not None:
-        arrays["references/handle_features"] = session._references.handle_features
-        arrays["references/feature_map"] = session._references.feature_map
-    optimizer = session._optimizer.state_dict()
-    param_state = optimizer["state"].get(0, {})
+    arrays = {"w0": state["w0"], "w": state["w"]}
+    if state["movable_mask"] is not None:
+        arrays["movable_mask"] = state["movable_mask"]
+    if state["references"] is not None:
+        arrays["references/handle_features"] = state["references"]["handle_features"]
+        arrays["references/feature_map"] = state["references"]["feature_map"]
+    optimizer = state["optimizer"]
     scalars = {}
-    for key, value in param_state.items():
+    for key, value in optimizer["state"].get(0, {}).items():
         if isinstance(value, torch.Tensor):
             arrays[f"optimizer/{key}"] = value
         else:
@@ -64,14 +59,13 @@ def save_session(session, path) -> None:
     description = {
         "format": FORMAT,
         "version": VERSION,
-        "generator": _generator_shape(session.generator),
-        "hyperparameters": session.hyperparameters,
-        "points": {
-            "handles": session.handles.tolist(),  # (x, y)
-            "targets": session.targets.tolist(),
-            "start_handles": rc_to_xy(session._start_handles).tolist(),
+        "generator": state["generator"],
+        "hyperparameters": state["hyperparameters"],
+        "points": {  # (x, y)
+            name: _to_numpy(state[name]).tolist()
+            for name in ("handles", "targets", "start_handles")
         },
-        "step": session.step_count,
+        "step": state["step"],
         "optimizer": {
             "param_groups": [
                 {key: value for key, value in group.items() if key != "params"}
@@ -105,7 +99,7 @@ def _read(path):
         raise FileNotFoundError(f"session arrays not found: {arrays_path(path)}")
     try:
         description = json.loads(path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ValueError(f"not a valid session file: {path}: {exc}") from None
     _require(isinstance(description, dict), "the JSON is not an object")
     _require(description.get("format") == FORMAT, f"format is not {FORMAT!r}")
@@ -118,91 +112,49 @@ def _read(path):
     return description, arrays
 
 
-def load_session(path, G, *, backend=None, device=None):
-    """The session saved at `path`, on generator G; backend/device override the saved ones."""
+def read_state(path) -> dict:
+    """The session state dict saved at `path`: its layout checked here, its values by
+    `DragSession.load_state_dict`. Arrays come as numpy arrays, points as JSON lists."""
     description, arrays = _read(path)
-    shape = description.get("generator")
-    _require(
-        shape == _generator_shape(G),
-        f"it was saved for a generator of shape {shape}, this one is {_generator_shape(G)}",
-    )
     _require("w0" in arrays and "w" in arrays, "arrays w0 and w are missing")
     hyperparameters = dict(_section(description, "hyperparameters"))
-    _require("seed" in hyperparameters and "backend" in hyperparameters, "no hyperparameters")
-    if backend is not None:
-        hyperparameters["backend"] = backend
-    if hyperparameters["backend"] != "fast":
-        hyperparameters.pop("compile", None)  # only the fast backend compiles its step
-        hyperparameters.pop("cuda_graph", None)  # and replays it as a CUDA graph
-    try:
-        session = DragSession(G, w=arrays["w0"], device=device, **hyperparameters)
-    except TypeError as exc:
-        raise ValueError(f"not a valid session file: hyperparameters: {exc}") from None
-    device = session.device
-
-    w = torch.from_numpy(arrays["w"]).to(device=device, dtype=torch.float32)
-    _require(w.shape == session._w.shape, f"w is {list(w.shape)}, not {list(session._w.shape)}")
-    with torch.no_grad():
-        session._w.copy_(w)
-
     points = _section(description, "points")
     handles, targets = points.get("handles", []), points.get("targets", [])
-    start_handles = points.get("start_handles", handles)
+    start_handles = points.get("start_handles", handles)  # not in the first files
     _require(
         all(isinstance(value, list) for value in (handles, targets, start_handles)),
         "points must be lists of (x, y) pairs",
     )
-    _require(len(handles) == len(targets) == len(start_handles), "points do not pair up")
-    for handle, target in zip(start_handles, targets):
-        session.add_point(handle, target)
-    for index, handle in enumerate(handles):  # where tracking had moved them
-        session._handles[index] = session._rc("handle", handle)[0]
-    if "movable_mask" in arrays:
-        session.set_mask(arrays["movable_mask"])
-
+    references = None
     if "references/handle_features" in arrays:
         _require("references/feature_map" in arrays, "references/feature_map is missing")
-        handle_features = torch.from_numpy(arrays["references/handle_features"]).to(device)
-        feature_map = torch.from_numpy(arrays["references/feature_map"]).to(device)
-        block = G.synthesis.blocks[session.config.feature_block]
-        map_shape = (1, block.conv1.out_channels, block.resolution, block.resolution)
-        _require(
-            tuple(feature_map.shape) == map_shape,
-            f"references/feature_map is {list(feature_map.shape)}, not the feature block's "
-            f"{list(map_shape)}",
-        )
-        _require(
-            tuple(handle_features.shape) == (len(handles), map_shape[1]),
-            "feature references do not match the points",
-        )
-        session._references = FeatureReferences(handle_features, feature_map)
-
+        references = {
+            "handle_features": arrays["references/handle_features"],
+            "feature_map": arrays["references/feature_map"],
+        }
     optimizer = _section(description, "optimizer")
     param_state = dict(_section(optimizer, "scalars", "optimizer "))
     for name, value in arrays.items():
         if name.startswith("optimizer/"):
-            key = name[len("optimizer/") :]
-            _require(
-                key == "step" or value.shape == tuple(session._w.shape),
-                f"{name} is {list(value.shape)}, not w's {list(session._w.shape)}",
-            )
-            param_state[key] = torch.from_numpy(value)
+            param_state[name[len("optimizer/") :]] = value
     groups = optimizer.get("param_groups")
     _require(
         isinstance(groups, list) and len(groups) == 1 and isinstance(groups[0], dict),
         "optimizer param_groups must be a list of one JSON object",
     )
-    state_dict = {"state": {0: param_state} if param_state else {}, "param_groups": groups}
-    state_dict["param_groups"][0]["params"] = [0]
-    try:
-        session._optimizer.load_state_dict(state_dict)
-    except (KeyError, ValueError, TypeError) as exc:
-        raise ValueError(f"not a valid session file: optimizer state: {exc}") from None
-
-    step = description.get("step", 0)
-    _require(
-        isinstance(step, int) and not isinstance(step, bool) and step >= 0,
-        "step must be a non-negative integer",
-    )
-    session._step_count = step
-    return session
+    return {
+        "generator": description.get("generator"),
+        "hyperparameters": hyperparameters,
+        "w0": arrays["w0"],
+        "w": arrays["w"],
+        "optimizer": {
+            "state": {0: param_state} if param_state else {},
+            "param_groups": [{**groups[0], "params": [0]}],
+        },
+        "handles": handles,
+        "targets": targets,
+        "start_handles": start_handles,
+        "movable_mask": arrays.get("movable_mask"),
+        "references": references,
+        "step": description.get("step", 0),
+    }
