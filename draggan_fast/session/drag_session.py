@@ -66,7 +66,8 @@ class DragSession:
     forward pass, and kept across runs and target moves, as in the official renderer.
     `compile=True` runs the fast backend's step through torch.compile (the environment variable
     DRAGGAN_FAST_COMPILE=0/1 overrides it). On CUDA the fast backend replays its step as a CUDA
-    graph from the fourth step of a drag on (2-4x faster than its eager step on an H200);
+    graph from the fourth step of a drag on (measured: benches/RESULTS.md, "H200: drag step,
+    CUDA graph, compiled ops, Triton kernels");
     `cuda_graph=False` (or DRAGGAN_FAST_CUDA_GRAPH=0) keeps every step eager, and `backend`
     says whether the last step replayed and why not. None: the backend's default.
     """
