@@ -56,7 +56,7 @@ def test_a_fresh_session_round_trips(tiny_G, tmp_path):
     loaded = DragSession.load(tmp_path / "fresh.json", tiny_G)
     assert loaded.hyperparameters["seed"] == 5 and loaded.config.tracking == "l1"
     assert loaded.handles.shape == (0, 2) and loaded.movable_mask is None
-    assert loaded._references is None
+    assert loaded.state_dict()["references"] is None
     np.testing.assert_array_equal(loaded.w, session.w)
 
 
