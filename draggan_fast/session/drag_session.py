@@ -7,7 +7,7 @@ state keeps (row, col) tensors on the device, as the backends use them.
 
 With a backend that `stays_on_device` (fast), `step()` returns a StepResult read from the device
 only when looked at, and `run()` without a callback reads the device only every
-`done_check_interval` steps, so the host keeps queueing steps instead of waiting for each.
+`runs.done_check_interval` steps, so the host keeps queueing steps instead of waiting for each.
 """
 
 from __future__ import annotations
@@ -19,28 +19,15 @@ import numpy as np
 import torch
 from torch.profiler import record_function
 
-from draggan_fast.session import file_format, inputs
+from draggan_fast.session import file_format, inputs, runs
 from draggan_fast.session import state as state_checks
 from draggan_fast.step.backend import DragState, create_backend
-from draggan_fast.step.result import StepResult, copy_to_host
+from draggan_fast.step.result import StepResult
 from draggan_fast.stylegan.seeds import z_from_seed
 
 MAX_HISTORY = 100
 MAX_STEPS = 10**9
 CONFIGURABLE = ("lr", "r1", "r2", "lambda_mask", "tracking", "stop_distance", "noise_mode")
-# run() without a callback on an accelerator reads the done flags once per this many steps. A
-# read waits for every queued step, so reading after each step would make the host wait for
-# the GPU once per step; steps queued after the done step are no-ops on the device (w, handles
-# and optimizer state kept), so a run costs at most DONE_CHECK_INTERVAL - 1 extra steps of
-# device time and ends exactly where reading every step would. 8 keeps that waste small
-# against runs of tens to hundreds of steps (a choice, not yet measured on a GPU).
-DONE_CHECK_INTERVAL = 8
-
-
-def done_check_interval(device: torch.device) -> int:
-    """Steps between reads of the done flags in run(): every step on the CPU (reading a CPU
-    tensor waits for nothing, and wasted CPU steps are expensive), else DONE_CHECK_INTERVAL."""
-    return 1 if device.type == "cpu" else DONE_CHECK_INTERVAL
 
 
 def _check_flag(name, value) -> bool:
@@ -304,47 +291,13 @@ class DragSession:
         render_every = inputs.check_int("render_every", render_every, 0, MAX_STEPS)
         self._stroke_open = False
         if callback is None and self._backend.stays_on_device:
-            result = self._run_queued(max_steps, until_done, render_every)
+            result, extra_steps = runs.run_queued(
+                self._launch_step, self.device, max_steps, until_done, render_every
+            )
+            self._step_count -= extra_steps  # no-ops queued after the done step
         else:
-            result = self._run_stepwise(max_steps, until_done, callback, render_every)
+            result = runs.run_stepwise(self.step, max_steps, until_done, callback, render_every)
         self._stroke_open = False
-        return result
-
-    def _run_stepwise(self, max_steps, until_done, callback, render_every):
-        result = None
-        for index in range(max_steps):
-            render = render_every > 0 and (index + 1) % render_every == 0
-            result = self.step(render=render)
-            if callback is not None and callback(result) is False:
-                break
-            if until_done and result.done:
-                break
-        return result
-
-    def _run_queued(self, max_steps, until_done, render_every):
-        """run() without reading the device after each step. While until_done, `halted` (on
-        the device) turns True at the first done step and makes every later step a no-op;
-        each read copies the done flags of the steps since the previous read, and the first
-        True among them is the step the run really ended on."""
-        interval = done_check_interval(self.device)
-        halted = torch.zeros((), dtype=torch.bool, device=self.device) if until_done else None
-        unread = []  # (result, done flag on the device) of the steps since the last read
-        result = None
-        for index in range(max_steps):
-            render = render_every > 0 and (index + 1) % render_every == 0
-            result, done = self._launch_step(render, halted)
-            if halted is None:
-                continue
-            halted = halted | done
-            unread.append((result, done))
-            if len(unread) == interval or index + 1 == max_steps:
-                flags = copy_to_host(torch.stack([done for _, done in unread]))  # [steps] bool
-                if flags.any():
-                    extra_steps = len(unread) - 1 - int(flags.argmax())  # no-ops after done
-                    result = unread[-1 - extra_steps][0]
-                    self._step_count -= extra_steps
-                    break
-                unread = []
         return result
 
     def image(self) -> np.ndarray:

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.overrides import TorchFunctionMode
 
-import draggan_fast.session.drag_session as session_module
+import draggan_fast.session.runs as runs_module
 from draggan_fast import DragSession, StepResult
 from draggan_fast.step import result as step_result
 from draggan_fast.step.backend import DragState, FeatureReferences, create_backend
@@ -50,7 +50,7 @@ def copies(monkeypatch):
         return original(tensor)
 
     monkeypatch.setattr(step_result, "copy_to_host", counting)
-    monkeypatch.setattr(session_module, "copy_to_host", counting)
+    monkeypatch.setattr(runs_module, "copy_to_host", counting)
     return calls
 
 
@@ -155,7 +155,7 @@ def test_run_without_a_callback_ends_like_the_stepwise_run(tiny_G, monkeypatch, 
     eager_result = eager.run(15, callback=seen.append, render_every=2)
     assert eager_result.done and eager_result.step == 6 == eager.step_count == len(seen)
 
-    monkeypatch.setattr(session_module, "done_check_interval", lambda device: interval)
+    monkeypatch.setattr(runs_module, "done_check_interval", lambda device: interval)
     queued = _drag(tiny_G)
     result = queued.run(15, render_every=2)
     assert (result.step, result.done, queued.step_count) == (6, True, 6)
@@ -175,7 +175,7 @@ def test_run_without_a_callback_ends_like_the_stepwise_run(tiny_G, monkeypatch, 
 
 
 def test_run_reads_the_done_flags_once_per_interval(tiny_G, monkeypatch, copies):
-    monkeypatch.setattr(session_module, "done_check_interval", lambda device: 4)
+    monkeypatch.setattr(runs_module, "done_check_interval", lambda device: 4)
     session = _drag(tiny_G, stop_distance=1)  # never done
     session.run(10)
     assert copies == [(4,), (4,), (2,)]  # the done flags of steps 1-4, 5-8, 9-10
