@@ -53,11 +53,6 @@ class Checker:
         if not condition:
             raise ValueError(f"not a valid session {self.source}: {what}")
 
-    def section(self, state: dict, name: str) -> dict:
-        value = state.get(name)
-        self.require(isinstance(value, dict), f"{name} is not a dict")
-        return value
-
     def tensor(
         self, name, value, shape, device, *, keep_float_dtype=False, whose=""
     ) -> torch.Tensor:
@@ -140,7 +135,9 @@ class Checker:
                     setting is None or isinstance(setting, bool),
                     f"{where} must be true, false or null, got {setting!r}",
                 )
-        self.require(group.get("lr", 1) > 0, "optimizer param_groups[0].lr must be > 0")
+        missing = [key for key in ("lr", "betas", "eps") if key not in group]
+        self.require(not missing, f"optimizer param_groups[0] has no {', '.join(missing)}")
+        self.require(group["lr"] > 0, "optimizer param_groups[0].lr must be > 0")
         group.update({key: own_group[key] for key in DEVICE_FLAGS if key in own_group})
         group["params"] = [0]
 

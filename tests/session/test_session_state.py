@@ -90,6 +90,16 @@ def _corrupt(state, key, value):
         ("hyperparameters/lr", "abc", "hyperparameters: lr must be a finite number"),
         (
             "optimizer",
+            {"state": {}, "param_groups": [{"amsgrad": False}]},
+            r"optimizer param_groups\[0\] has no lr, betas, eps",
+        ),
+        (
+            "optimizer",
+            {"state": {1: {}}, "param_groups": [{"lr": 0.1, "betas": [0.9, 0.99], "eps": 1e-8}]},
+            "optimizer state is not of one parameter",
+        ),
+        (
+            "optimizer",
             {"state": {}, "param_groups": [{"lr": "abc"}]},
             r"optimizer param_groups\[0\].lr must be a finite number",
         ),
