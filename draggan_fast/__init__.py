@@ -12,8 +12,8 @@ _PUBLIC = {
     "load_generator": "draggan_fast.stylegan.loading",
     "CheckpointError": "draggan_fast.stylegan.errors",
     "z_from_seed": "draggan_fast.stylegan.seeds",
-    "DragSession": "draggan_fast.session",
-    "StepResult": "draggan_fast.session",
+    "DragSession": "draggan_fast.session.drag_session",
+    "StepResult": "draggan_fast.step.result",
 }
 
 __all__ = [*_PUBLIC, "__version__"]

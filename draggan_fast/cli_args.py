@@ -62,7 +62,7 @@ def parse_seeds(text: str) -> list[int]:
 def parse_backends(option: str, text: str) -> list[str]:
     """ "fast, reference" -> ["fast", "reference"]: names of `step_backend`'s registry, each
     once, in the order given. `option` ("--backend", "--backends") names the flag in errors."""
-    from draggan_fast.step_backend import backend_names
+    from draggan_fast.step.backend import backend_names
 
     known = backend_names()
     backends = []

@@ -51,7 +51,7 @@ def add_arguments(parser):
 
 
 def _parse(args):
-    from draggan_fast.step_backend import backend_names
+    from draggan_fast.step.backend import backend_names
 
     point_sets = [name.strip() for name in args.points.split(",") if name.strip()]
     unknown = [name for name in point_sets if name not in POINT_SETS]

@@ -36,7 +36,7 @@ def run(args) -> int:
     from PIL import Image
 
     from draggan_fast import load_generator, z_from_seed
-    from draggan_fast.step_backend import image_to_uint8
+    from draggan_fast.step.backend import image_to_uint8
 
     seeds = parse_seeds(args.seeds)
     if args.outdir.exists() and not args.outdir.is_dir():

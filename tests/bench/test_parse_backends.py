@@ -5,7 +5,7 @@ import pytest
 from draggan_fast import cli
 from draggan_fast.cli import CommandError
 from draggan_fast.cli_args import parse_backends
-from draggan_fast.step_backend import backend_names
+from draggan_fast.step.backend import backend_names
 
 
 def test_names_are_stripped_and_kept_in_order():

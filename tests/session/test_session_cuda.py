@@ -49,7 +49,7 @@ def test_cuda_session_matches_the_cpu_session(full_fp32):
     # No fp16 blocks (the CPU runs them in float32): the same arithmetic on both devices.
     cpu_session, cpu_results = _drag(tiny_generator(num_fp16_res=0), "cpu", 3)
     cuda_session, cuda_results = _drag(tiny_generator(num_fp16_res=0), "cuda", 3)
-    assert cuda_session._handles.device.type == "cuda"
+    assert cuda_session.state_dict()["w"].device.type == "cuda"
     assert [r.handles.tolist() for r in cuda_results] == [r.handles.tolist() for r in cpu_results]
     np.testing.assert_allclose(cuda_session.w, cpu_session.w, rtol=0, atol=1e-4)
     difference = cuda_results[-1].image.astype(np.int16) - cpu_results[-1].image
@@ -59,7 +59,7 @@ def test_cuda_session_matches_the_cpu_session(full_fp32):
 def test_fp16_blocks_on_cuda_save_and_resume_exactly(fixtures_dir, tmp_path):
     G = generator_from_fixture(fixtures_dir, "sg2_64_sg3kw_clamp")  # 32 and 64 px blocks fp16
     session, results = _drag(G, "cuda", 2)
-    assert session._references.feature_map.dtype == torch.float16
+    assert session.state_dict()["references"]["feature_map"].dtype == torch.float16
     assert all(np.isfinite(result.losses["total"]) for result in results)
     assert not np.array_equal(session.w, session.w0)
     session.save(tmp_path / "s.json")

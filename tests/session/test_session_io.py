@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from draggan_fast import DragSession
-from draggan_fast.session_io import arrays_path
+from draggan_fast.session.file_format import arrays_path
 from tests.session.conftest import tiny_generator
 
 
@@ -56,7 +56,7 @@ def test_a_fresh_session_round_trips(tiny_G, tmp_path):
     loaded = DragSession.load(tmp_path / "fresh.json", tiny_G)
     assert loaded.hyperparameters["seed"] == 5 and loaded.config.tracking == "l1"
     assert loaded.handles.shape == (0, 2) and loaded.movable_mask is None
-    assert loaded._references is None
+    assert loaded.state_dict()["references"] is None
     np.testing.assert_array_equal(loaded.w, session.w)
 
 
@@ -201,3 +201,100 @@ def test_backend_and_device_can_be_overridden_on_load(tiny_G, tmp_path):
     assert loaded.device == torch.device("cpu")
     with pytest.raises(ValueError, match="unknown backend"):
         DragSession.load(tmp_path / "s.json", tiny_G, backend="nope")
+
+
+def _rewrite_arrays(path, **changes):
+    """Replace arrays of a saved session: name=function(the saved array) -> the new array."""
+    with np.load(path, allow_pickle=False) as archive:
+        arrays = {key: archive[key] for key in archive.files}
+    arrays.update({name: change(arrays[name]) for name, change in changes.items()})
+    np.savez(path, **arrays)
+
+
+def _full(value, dtype=None):
+    return lambda saved: np.full(saved.shape, value, dtype)
+
+
+@pytest.mark.parametrize(
+    ("name", "change", "message"),
+    [
+        ("w", _full("abc"), "w holds <U3, not numbers"),
+        ("w", _full(np.nan, np.float32), "w holds NaN or infinite values"),
+        ("w", _full(np.inf, np.float32), "w holds NaN or infinite values"),
+        ("w0", _full(-np.inf, np.float32), "w0 holds NaN or infinite values"),
+        ("w", lambda saved: saved[:, :-1], r"w is \[1, 7, 16\], not w\+'s \[1, 8, 16\]"),
+        ("w0", lambda saved: saved[0], r"w0 is \[8, 16\], not \[1, 8, 16\]"),
+        ("w", _full(True), "w holds bool, not numbers"),
+        ("optimizer/step", _full("abc"), "optimizer/step holds <U3, not numbers"),
+        ("optimizer/step", lambda saved: np.zeros(2), "optimizer/step is .*not one number"),
+        ("optimizer/step", _full(-1.0, np.float32), "optimizer/step must be >= 0"),
+        ("optimizer/exp_avg", _full("x"), "optimizer/exp_avg holds <U1"),
+        ("optimizer/exp_avg_sq", _full(-1.0, np.float32), "optimizer/exp_avg_sq holds negative"),
+        ("references/feature_map", _full("f"), "references/feature_map holds <U1"),
+        ("references/handle_features", _full("f"), "references/handle_features holds <U1"),
+        ("references/feature_map", _full(np.nan, np.float32), "references/feature_map holds NaN"),
+        ("movable_mask", _full("m"), "movable_mask: mask must be bool"),
+    ],
+)
+def test_corrupt_arrays_are_refused_on_load(tiny_G, tmp_path, name, change, message):
+    # Before: strings raised torch's raw TypeError, a NaN w loaded and rendered black.
+    session = _dragged_session(tiny_G)
+    session.set_mask(np.ones([32, 32], bool))
+    session.save(tmp_path / "s.json")
+    _rewrite_arrays(tmp_path / "s.npz", **{name: change})
+    with pytest.raises(ValueError, match=f"not a valid session file: {message}"):
+        DragSession.load(tmp_path / "s.json", tiny_G)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("lr", "abc", r"param_groups\[0\].lr must be a finite number, got 'abc'"),
+        ("lr", 0, r"param_groups\[0\].lr must be > 0"),
+        ("lr", float("nan"), r"param_groups\[0\].lr must be a finite number"),
+        ("eps", [1], r"param_groups\[0\].eps must be a finite number"),
+        ("betas", [0.9], r"param_groups\[0\].betas must be two numbers"),
+        ("betas", [0.9, 1.5], r"param_groups\[0\].betas must be below 1"),
+        ("amsgrad", "yes", r"param_groups\[0\].amsgrad must be true, false or null"),
+    ],
+)
+def test_corrupt_optimizer_settings_are_refused_on_load(tiny_G, tmp_path, key, value, message):
+    # Before: param_groups[0].lr = "abc" loaded, and the first step raised a TypeError.
+    _dragged_session(tiny_G).save(tmp_path / "s.json")
+    description = json.loads((tmp_path / "s.json").read_text())
+    description["optimizer"]["param_groups"][0][key] = value
+    (tmp_path / "s.json").write_text(json.dumps(description))
+    with pytest.raises(ValueError, match=f"not a valid session file: optimizer {message}"):
+        DragSession.load(tmp_path / "s.json", tiny_G)
+
+
+@pytest.mark.parametrize(
+    ("points", "message"),
+    [
+        ({"handles": [["a", 1]], "targets": [[2, 2]]}, "handles must be a list of .* numbers"),
+        ({"handles": [[1, 2, 3]], "targets": [[2, 2]]}, "handles must be a list of"),
+        ({"handles": [[1, 2]], "targets": [[2, 2]], "start_handles": [[1]]}, "start_handles must"),
+        ({"handles": [[1, 2]], "targets": [[2, 2], [3, 3]]}, "points do not pair up"),
+        ({"handles": [[1, 1]], "targets": [[99, 1]]}, "points: target .* is outside"),
+    ],
+)
+def test_corrupt_points_are_refused_on_load(tiny_G, tmp_path, points, message):
+    DragSession(tiny_G).save(tmp_path / "s.json")
+    description = json.loads((tmp_path / "s.json").read_text())
+    description["points"] = points
+    (tmp_path / "s.json").write_text(json.dumps(description))
+    with pytest.raises(ValueError, match=f"not a valid session file: {message}"):
+        DragSession.load(tmp_path / "s.json", tiny_G)
+
+
+def test_a_corrupt_file_step_still_loads_nothing_after_an_error(tiny_G, tmp_path):
+    """A file refused on load leaves no half-made state behind: the next good file loads."""
+    session = _dragged_session(tiny_G)
+    session.save(tmp_path / "good.json")
+    session.save(tmp_path / "bad.json")
+    _rewrite_arrays(tmp_path / "bad.npz", w=_full(np.nan, np.float32))
+    with pytest.raises(ValueError, match="not a valid session file: w holds NaN"):
+        DragSession.load(tmp_path / "bad.json", tiny_G)
+    loaded = DragSession.load(tmp_path / "good.json", tiny_G)
+    np.testing.assert_array_equal(loaded.w, session.w)
+    assert loaded.step().step == session.step_count + 1

@@ -2,12 +2,12 @@
 
 The session holds the state (start latent w0, optimised w, Adam, handles, targets, movable mask,
 feature references, history) and validates everything users pass; a backend from
-`draggan_fast.step_backend` runs each step. Public coordinates are (x, y) image pixels; the
+`draggan_fast.step.backend` runs each step. Public coordinates are (x, y) image pixels; the
 state keeps (row, col) tensors on the device, as the backends use them.
 
 With a backend that `stays_on_device` (fast), `step()` returns a StepResult read from the device
 only when looked at, and `run()` without a callback reads the device only every
-`done_check_interval` steps, so the host keeps queueing steps instead of waiting for each.
+`runs.done_check_interval` steps, so the host keeps queueing steps instead of waiting for each.
 """
 
 from __future__ import annotations
@@ -19,27 +19,15 @@ import numpy as np
 import torch
 from torch.profiler import record_function
 
-from draggan_fast import session_inputs as inputs
-from draggan_fast.step_backend import DragState, create_backend
-from draggan_fast.step_result import StepResult, copy_to_host
+from draggan_fast.session import file_format, inputs, runs
+from draggan_fast.session import state as state_checks
+from draggan_fast.step.backend import DragState, create_backend
+from draggan_fast.step.result import StepResult
 from draggan_fast.stylegan.seeds import z_from_seed
 
 MAX_HISTORY = 100
 MAX_STEPS = 10**9
 CONFIGURABLE = ("lr", "r1", "r2", "lambda_mask", "tracking", "stop_distance", "noise_mode")
-# run() without a callback on an accelerator reads the done flags once per this many steps. A
-# read waits for every queued step, so reading after each step would make the host wait for
-# the GPU once per step; steps queued after the done step are no-ops on the device (w, handles
-# and optimizer state kept), so a run costs at most DONE_CHECK_INTERVAL - 1 extra steps of
-# device time and ends exactly where reading every step would. 8 keeps that waste small
-# against runs of tens to hundreds of steps (a choice, not yet measured on a GPU).
-DONE_CHECK_INTERVAL = 8
-
-
-def done_check_interval(device: torch.device) -> int:
-    """Steps between reads of the done flags in run(): every step on the CPU (reading a CPU
-    tensor waits for nothing, and wasted CPU steps are expensive), else DONE_CHECK_INTERVAL."""
-    return 1 if device.type == "cpu" else DONE_CHECK_INTERVAL
 
 
 def _check_flag(name, value) -> bool:
@@ -65,7 +53,8 @@ class DragSession:
     forward pass, and kept across runs and target moves, as in the official renderer.
     `compile=True` runs the fast backend's step through torch.compile (the environment variable
     DRAGGAN_FAST_COMPILE=0/1 overrides it). On CUDA the fast backend replays its step as a CUDA
-    graph from the fourth step of a drag on (2-4x faster than its eager step on an H200);
+    graph from the fourth step of a drag on (measured: benches/RESULTS.md, "H200: drag step,
+    CUDA graph, compiled ops, Triton kernels");
     `cuda_graph=False` (or DRAGGAN_FAST_CUDA_GRAPH=0) keeps every step eager, and `backend`
     says whether the last step replayed and why not. None: the backend's default.
     """
@@ -302,47 +291,13 @@ class DragSession:
         render_every = inputs.check_int("render_every", render_every, 0, MAX_STEPS)
         self._stroke_open = False
         if callback is None and self._backend.stays_on_device:
-            result = self._run_queued(max_steps, until_done, render_every)
+            result, extra_steps = runs.run_queued(
+                self._launch_step, self.device, max_steps, until_done, render_every
+            )
+            self._step_count -= extra_steps  # no-ops queued after the done step
         else:
-            result = self._run_stepwise(max_steps, until_done, callback, render_every)
+            result = runs.run_stepwise(self.step, max_steps, until_done, callback, render_every)
         self._stroke_open = False
-        return result
-
-    def _run_stepwise(self, max_steps, until_done, callback, render_every):
-        result = None
-        for index in range(max_steps):
-            render = render_every > 0 and (index + 1) % render_every == 0
-            result = self.step(render=render)
-            if callback is not None and callback(result) is False:
-                break
-            if until_done and result.done:
-                break
-        return result
-
-    def _run_queued(self, max_steps, until_done, render_every):
-        """run() without reading the device after each step. While until_done, `halted` (on
-        the device) turns True at the first done step and makes every later step a no-op;
-        each read copies the done flags of the steps since the previous read, and the first
-        True among them is the step the run really ended on."""
-        interval = done_check_interval(self.device)
-        halted = torch.zeros((), dtype=torch.bool, device=self.device) if until_done else None
-        unread = []  # (result, done flag on the device) of the steps since the last read
-        result = None
-        for index in range(max_steps):
-            render = render_every > 0 and (index + 1) % render_every == 0
-            result, done = self._launch_step(render, halted)
-            if halted is None:
-                continue
-            halted = halted | done
-            unread.append((result, done))
-            if len(unread) == interval or index + 1 == max_steps:
-                flags = copy_to_host(torch.stack([done for _, done in unread]))  # [steps] bool
-                if flags.any():
-                    extra_steps = len(unread) - 1 - int(flags.argmax())  # no-ops after done
-                    result = unread[-1 - extra_steps][0]
-                    self._step_count -= extra_steps
-                    break
-                unread = []
         return result
 
     def image(self) -> np.ndarray:
@@ -376,17 +331,82 @@ class DragSession:
         self._history = []
         self._restart()
 
+    # ------------------------------------------------------------------ state
+
+    def state_dict(self) -> dict:
+        """Everything needed to continue this drag exactly, as plain data (copies): see
+        draggan_fast/session/state.py for the keys. The undo history is not included."""
+        references = None
+        if self._references is not None:
+            references = {
+                "handle_features": self._references.handle_features.detach().clone(),
+                "feature_map": self._references.feature_map.detach().clone(),
+            }
+        mask = self._movable_mask
+        return {
+            "generator": state_checks.generator_shape(self.generator),
+            "hyperparameters": copy.deepcopy(self.hyperparameters),
+            "w0": self._w0.detach().clone(),
+            "w": self._w.detach().clone(),
+            "optimizer": copy.deepcopy(self._optimizer.state_dict()),
+            "handles": torch.from_numpy(self.handles),  # (x, y)
+            "targets": torch.from_numpy(self.targets),
+            "start_handles": torch.from_numpy(rc_to_xy(self._start_handles)),
+            "movable_mask": None if mask is None else mask.clone(),
+            "references": references,
+            "step": self._step_count,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from `state` (a `state_dict()`, of this session or another on a generator of
+        the same shapes). Its latent space, optimised layers and feature block must be this
+        session's; the backend, compile and cuda_graph stay this session's. Everything is
+        checked before anything changes: a bad state raises ValueError("not a valid session
+        state: ...") and leaves the session as it was. The undo history starts anew."""
+        self._load_state(state, state_checks.Checker("state"))
+
+    def _load_state(self, state, check):
+        loaded = state_checks.check_state(
+            state, check, self.generator, self.device, self.hyperparameters,
+            self._backend.make_optimizer,
+        )  # fmt: skip
+        # Everything checked: now the session changes.
+        self.hyperparameters, self.config = loaded.hyperparameters, loaded.config
+        self._w0, self._w, self._optimizer = loaded.w0, loaded.w, loaded.optimizer
+        self._handles, self._targets = loaded.handles, loaded.targets
+        self._start_handles, self._movable_mask = loaded.start_handles, loaded.movable_mask
+        self._references, self._step_count = loaded.references, loaded.step
+        self._history = []
+        self._stroke_open = False
+
     # ------------------------------------------------------------------ files
 
     def save(self, path):
         """Write `path` (JSON) and its arrays beside it (`path` with suffix .npz); no pickle."""
-        from draggan_fast.session_io import save_session
-
-        save_session(self, path)
+        file_format.write_state(self.state_dict(), path)
 
     @classmethod
     def load(cls, path, G, *, backend=None, device=None) -> DragSession:
-        """A session saved by `save`, on generator G (which must have the same shapes)."""
-        from draggan_fast.session_io import load_session
-
-        return load_session(path, G, backend=backend, device=device)
+        """A session saved by `save`, on generator G (which must have the same shapes);
+        backend/device override the saved ones. A file that is not a valid session raises
+        ValueError("not a valid session file: ...")."""
+        state = file_format.read_state(path)
+        check = state_checks.Checker("file")
+        shape = state_checks.generator_shape(G)
+        check.require(
+            state["generator"] == shape,
+            f"it was saved for a generator of shape {state['generator']}, this one is {shape}",
+        )
+        settings = dict(state["hyperparameters"])
+        check.require("seed" in settings and "backend" in settings, "no hyperparameters")
+        if backend is not None:
+            settings["backend"] = backend
+        if settings["backend"] != "fast":
+            settings.pop("compile", None)  # only the fast backend compiles its step
+            settings.pop("cuda_graph", None)  # and replays it as a CUDA graph
+        try:
+            session = cls(G, w=np.zeros([G.w_dim], np.float32), device=device, **settings)
+        except TypeError as exc:
+            check.require(False, f"hyperparameters: {exc}")
+        session._load_state(state, check)
+        return session

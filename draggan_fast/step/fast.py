@@ -1,4 +1,4 @@
-"""The `fast` backend: the reference step (draggan_fast/step_reference.py) on the fused drag ops.
+"""The `fast` backend: the reference step (draggan_fast/step/reference.py) on the fused drag ops.
 
 What it does differently, with the same results:
 - the feature map is never upsampled to the image: tracking, motion supervision and the mask
@@ -6,10 +6,10 @@ What it does differently, with the same results:
   the CPU; `describe()` says which and why);
 - no GPU-to-CPU synchronisation inside a step: handles, the stop decision and whether w is
   updated stay tensors on the device (the session reads them only when asked: StepResult in
-  draggan_fast/step_result.py); a step given `DragState.halted` True leaves w, the optimizer
+  draggan_fast/step/result.py); a step given `DragState.halted` True leaves w, the optimizer
   state and the handles as they were, decided on the device (`_keep_unless`);
 - the generator's weights are frozen (requires_grad False), so only w gets a gradient; on the
-  CPU the feature blocks run as `FrozenFeatureSynthesis` (draggan_fast/step_fast_synthesis.py:
+  CPU the feature blocks run as `FrozenFeatureSynthesis` (stylegan/frozen_synthesis.py:
   precomputed demodulation, premodulated weights for the fixed w0 rows, and without a mask the
   feature block only around the handles), elsewhere as the generator's own blocks with
   `fused_modconv=False`;
@@ -18,7 +18,7 @@ What it does differently, with the same results:
 `DragSession(compile=True)` runs the differentiable part of a step through torch.compile; the
 environment variable DRAGGAN_FAST_COMPILE overrides that choice: 1 compiles, 0 does not.
 On CUDA the device part of a step (forward, backward, Adam) is replayed as a CUDA graph
-(draggan_fast/step_fast_graph.py) unless `DragSession(cuda_graph=False)`;
+(draggan_fast/step/cuda_graph.py) unless `DragSession(cuda_graph=False)`;
 DRAGGAN_FAST_CUDA_GRAPH=0/1 overrides either.
 Internal coordinates are (row, col) pixels.
 """
@@ -38,7 +38,7 @@ from draggan_fast.kernels import (
     sample_upsampled,
     track_handles,
 )
-from draggan_fast.step_backend import (
+from draggan_fast.step.backend import (
     DragState,
     FeatureReferences,
     StepBackend,
@@ -47,10 +47,19 @@ from draggan_fast.step_backend import (
     image_to_uint8,
     register_backend,
 )
-from draggan_fast.step_fast_graph import GRAPH_ENV_VAR, DeviceStep, StepGraph
-from draggan_fast.step_fast_synthesis import FrozenFeatureSynthesis
+from draggan_fast.step.cuda_graph import GRAPH_ENV_VAR, DeviceStep, StepGraph
+from draggan_fast.stylegan.frozen_synthesis import FrozenFeatureSynthesis
 
 COMPILE_ENV_VAR = "DRAGGAN_FAST_COMPILE"
+
+
+class FrozenBlocks(NamedTuple):
+    """The feature blocks a fast step runs, made for one generator's weights on one device."""
+
+    key: tuple  # (synthesis, device, the weights' (data_ptr, version)): made again when it moves
+    device: torch.device
+    synthesis: FrozenFeatureSynthesis | None  # None: the generator's own blocks run
+    reason: str  # why (FrozenFeatureSynthesis.applies), for describe()
 
 
 class ForwardPass(NamedTuple):
@@ -199,7 +208,7 @@ class FastBackend(StepBackend):
         cuda_graph, graph_origin = _override(GRAPH_ENV_VAR, cuda_graph is not False, graph_origin)
         super().__init__(compile=compile, cuda_graph=cuda_graph)
         self._compile_origin, self._graph_origin = compile_origin, graph_origin
-        self._frozen = None  # (synthesis, device, FrozenFeatureSynthesis or None, reason)
+        self._frozen = None  # FrozenBlocks once a step ran
         self._losses = torch.compile(forward_and_losses) if compile else forward_and_losses
         self._graph = StepGraph() if cuda_graph else None
 
@@ -212,8 +221,8 @@ class FastBackend(StepBackend):
         graph = ""
         if self._graph is not None and (device.type == "cuda" or self._graph_origin != "default"):
             graph = f", CUDA graph ({self._graph_origin}; last step: {self._graph.status})"
-        known = self._frozen is not None and self._frozen[1] == device  # after a step there
-        blocks = f"; feature blocks: {self._frozen[3]}" if known else ""
+        known = self._frozen is not None and self._frozen.device == device  # a step ran there
+        blocks = f"; feature blocks: {self._frozen.reason}" if known else ""
         return f"fast on {device}{compiled}{graph}: {ops}{blocks}"
 
     def make_optimizer(self, w: torch.Tensor, lr: float) -> torch.optim.Optimizer:
@@ -229,18 +238,18 @@ class FastBackend(StepBackend):
             for tensor in (*block.parameters(), *block.buffers())
         )
         key = (synthesis, device, weights)
-        if self._frozen is None or self._frozen[0] != key:
+        if self._frozen is None or self._frozen.key != key:
             applies, reason = FrozenFeatureSynthesis.applies(synthesis, feature_block, device)
             frozen = FrozenFeatureSynthesis(synthesis, feature_block) if applies else None
-            self._frozen = (key, device, frozen, reason)
-        return self._frozen[2]
+            self._frozen = FrozenBlocks(key, device, frozen, reason)
+        return self._frozen.synthesis
 
     def _device_step(self, state: DragState) -> DeviceStep:
         """Forward, backward, Adam and the keep-or-undo: all on the device, no host sync (what
         a CUDA graph records)."""
         config = state.config
         synthesis = state.generator.synthesis
-        frozen = self._frozen[2]  # made or refreshed by step(), which calls this
+        frozen = self._frozen.synthesis  # made or refreshed by step(), which calls this
         regions = None
         if not self.compile:  # compiled, every new box size would compile again
             regions = feature_regions(frozen, state, config)

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from draggan_fast.kernels.tracking import METRICS as TRACKING_DISTANCES
-from draggan_fast.step_backend import DragConfig
+from draggan_fast.step.backend import DragConfig
 
 LATENT_SPACES = ("w", "w+")
 NOISE_MODES = ("const", "random", "none")

@@ -6,10 +6,12 @@ import pytest
 import torch
 from torch.overrides import TorchFunctionMode
 
-import draggan_fast.session as session_module
-from draggan_fast import DragSession, StepResult, step_result
-from draggan_fast.step_fast import COMPILE_ENV_VAR
-from draggan_fast.step_fast_synthesis import FrozenFeatureSynthesis
+import draggan_fast.session.runs as runs_module
+from draggan_fast import DragSession, StepResult
+from draggan_fast.step import result as step_result
+from draggan_fast.step.backend import DragState, FeatureReferences, create_backend
+from draggan_fast.step.fast import COMPILE_ENV_VAR
+from draggan_fast.stylegan.frozen_synthesis import FrozenFeatureSynthesis
 from tests.conftest import requires_cuda
 from tests.fixture_generators import generator_from_fixture
 from tests.session.conftest import tiny_generator
@@ -48,7 +50,7 @@ def copies(monkeypatch):
         return original(tensor)
 
     monkeypatch.setattr(step_result, "copy_to_host", counting)
-    monkeypatch.setattr(session_module, "copy_to_host", counting)
+    monkeypatch.setattr(runs_module, "copy_to_host", counting)
     return calls
 
 
@@ -61,8 +63,22 @@ def _drag(G, backend="fast", **settings):
     return session
 
 
-def _optimizer_state(session):
-    state = session._optimizer.state[session._w]
+def _backend_state(session, halted):
+    """A DragState for a fast backend, built from the session's public state_dict()."""
+    state = session.state_dict()
+    w = state["w"].requires_grad_(True)
+    optimizer = torch.optim.Adam([w], lr=session.hyperparameters["lr"])
+    optimizer.load_state_dict(state["optimizer"])
+    return DragState(
+        generator=session.generator, w0=state["w0"], w=w, optimizer=optimizer,
+        handles=state["handles"].flip(1), targets=state["targets"].flip(1),  # (row, col)
+        movable_mask=None, references=FeatureReferences(**state["references"]),
+        config=session.config, halted=torch.tensor(halted),
+    )  # fmt: skip
+
+
+def _optimizer_state(drag_state):
+    state = drag_state.optimizer.state[drag_state.w]
     return {name: value.clone() for name, value in state.items() if torch.is_tensor(value)}
 
 
@@ -129,7 +145,7 @@ def test_a_fast_step_reads_nothing_from_the_device_on_the_cuda_path(tiny_G, monk
     # fast backend makes it capturable on CUDA, where the count stays on the device).
     others = [name for name, stack in log.reads if not any("torch/optim/" in f for f in stack)]
     assert others == []
-    assert log.reads and not session._optimizer.param_groups[0]["capturable"]
+    assert log.reads and not session.state_dict()["optimizer"]["param_groups"][0]["capturable"]
 
 
 @pytest.mark.parametrize("interval", [1, 3, 4])
@@ -139,7 +155,7 @@ def test_run_without_a_callback_ends_like_the_stepwise_run(tiny_G, monkeypatch, 
     eager_result = eager.run(15, callback=seen.append, render_every=2)
     assert eager_result.done and eager_result.step == 6 == eager.step_count == len(seen)
 
-    monkeypatch.setattr(session_module, "done_check_interval", lambda device: interval)
+    monkeypatch.setattr(runs_module, "done_check_interval", lambda device: interval)
     queued = _drag(tiny_G)
     result = queued.run(15, render_every=2)
     assert (result.step, result.done, queued.step_count) == (6, True, 6)
@@ -148,8 +164,10 @@ def test_run_without_a_callback_ends_like_the_stepwise_run(tiny_G, monkeypatch, 
     np.testing.assert_array_equal(result.handles, eager_result.handles)
     assert result.losses == eager_result.losses
     np.testing.assert_array_equal(result.image, eager_result.image)
-    for name, value in _optimizer_state(queued).items():
-        assert torch.equal(value, _optimizer_state(eager)[name]), name
+    queued_moments = queued.state_dict()["optimizer"]["state"]
+    torch.testing.assert_close(
+        queued_moments, eager.state_dict()["optimizer"]["state"], rtol=0, atol=0
+    )
     for session in (queued, eager):  # the same history: undo goes back to the start
         assert session.undo() and not session.undo()
     np.testing.assert_array_equal(queued.w, queued.w0)
@@ -157,7 +175,7 @@ def test_run_without_a_callback_ends_like_the_stepwise_run(tiny_G, monkeypatch, 
 
 
 def test_run_reads_the_done_flags_once_per_interval(tiny_G, monkeypatch, copies):
-    monkeypatch.setattr(session_module, "done_check_interval", lambda device: 4)
+    monkeypatch.setattr(runs_module, "done_check_interval", lambda device: 4)
     session = _drag(tiny_G, stop_distance=1)  # never done
     session.run(10)
     assert copies == [(4,), (4,), (2,)]  # the done flags of steps 1-4, 5-8, 9-10
@@ -178,17 +196,18 @@ def test_run_without_until_done_matches_the_stepwise_run(tiny_G):
 def test_a_halted_step_changes_nothing(tiny_G):
     session = _drag(tiny_G)
     session.run(3)
-    w, handles, state = session.w, session._handles.clone(), _optimizer_state(session)
-    result, done = session._launch_step(False, halted=torch.tensor(True))
-    assert done.item() and result.done
-    np.testing.assert_array_equal(session.w, w)
-    assert torch.equal(session._handles, handles)
-    np.testing.assert_array_equal(result.handles, handles.numpy()[:, ::-1])
-    for name, value in _optimizer_state(session).items():
+    backend = create_backend("fast")
+    halted = _backend_state(session, True)
+    w, state = halted.w.detach().clone(), _optimizer_state(halted)
+    output = backend.step(halted, render=False)
+    assert output.done.item()
+    assert torch.equal(halted.w, w) and torch.equal(output.handles, halted.handles)
+    for name, value in _optimizer_state(halted).items():
         assert torch.equal(value, state[name]), name
-    session._launch_step(False, halted=torch.tensor(False))  # not halted: it moves
-    assert not np.array_equal(session.w, w)
-    assert not torch.equal(_optimizer_state(session)["step"], state["step"])
+    moving = _backend_state(session, False)  # not halted: it moves
+    output = backend.step(moving, render=False)
+    assert not output.done.item() and not torch.equal(moving.w, w)
+    assert not torch.equal(_optimizer_state(moving)["step"], state["step"])
 
 
 def test_compile_is_a_saved_setting_with_an_environment_override(tiny_G, tmp_path, monkeypatch):

@@ -24,8 +24,8 @@ import torch
 
 # Backend name -> module that defines and registers it (imported on first use).
 BACKEND_MODULES = {
-    "reference": "draggan_fast.step_reference",
-    "fast": "draggan_fast.step_fast",
+    "reference": "draggan_fast.step.reference",
+    "fast": "draggan_fast.step.fast",
 }
 _REGISTRY: dict[str, type[StepBackend]] = {}
 

@@ -62,7 +62,7 @@ def test_fast_step_freezes_the_generator_and_keeps_w_when_done(fixtures_dir):
 
 
 def _small_config():
-    from draggan_fast.step_backend import DragConfig
+    from draggan_fast.step.backend import DragConfig
 
     return DragConfig(
         latent_space="w+", n_optimized_layers=6, feature_block=3, motion_radius=2,
@@ -72,7 +72,7 @@ def _small_config():
 
 @pytest.mark.parametrize("fixture", ["sg2_64_ada", "sg2_64_sg3kw_clamp"])
 def test_frozen_feature_blocks_match_the_generator(fixtures_dir, fixture):
-    from draggan_fast.step_fast_synthesis import FrozenFeatureSynthesis
+    from draggan_fast.stylegan.frozen_synthesis import FrozenFeatureSynthesis
 
     G = generator_from_fixture(fixtures_dir, fixture)
     ws = G.mapping(torch.randn(1, G.z_dim, generator=torch.Generator().manual_seed(3)))
@@ -101,8 +101,8 @@ def test_frozen_feature_blocks_match_the_generator(fixtures_dir, fixture):
 
 @pytest.mark.parametrize("use_frozen", [False, True])
 def test_fast_losses_compile_fullgraph(fixtures_dir, use_frozen):
-    from draggan_fast.step_fast import forward_and_losses
-    from draggan_fast.step_fast_synthesis import FrozenFeatureSynthesis
+    from draggan_fast.step.fast import forward_and_losses
+    from draggan_fast.stylegan.frozen_synthesis import FrozenFeatureSynthesis
 
     G = generator_from_fixture(fixtures_dir, "sg2_64_ada")
     config = _small_config()
@@ -174,7 +174,7 @@ def test_fast_backend_through_point_edits_and_latent_space_w(fixtures_dir):
 
 
 def test_feature_block_on_regions_matches_the_whole_block(fixtures_dir):
-    from draggan_fast.step_fast_synthesis import FrozenFeatureSynthesis
+    from draggan_fast.stylegan.frozen_synthesis import FrozenFeatureSynthesis
 
     G = generator_from_fixture(fixtures_dir, "sg2_128_ada")
     ws = G.mapping(torch.randn(1, G.z_dim, generator=torch.Generator().manual_seed(5)))

@@ -27,7 +27,7 @@ from typing import NamedTuple
 
 import torch
 
-from draggan_fast.step_backend import DragState, FeatureReferences
+from draggan_fast.step.backend import DragState, FeatureReferences
 
 GRAPH_ENV_VAR = "DRAGGAN_FAST_CUDA_GRAPH"
 WARMUP_STEPS = 2  # eager steps with a key before it is recorded

@@ -21,7 +21,7 @@ from draggan_fast.kernels.mask import mask_term
 from draggan_fast.kernels.motion import motion_disk as motion_disk  # re-exported for its tests
 from draggan_fast.kernels.motion import motion_supervision
 from draggan_fast.kernels.tracking import track
-from draggan_fast.step_backend import (
+from draggan_fast.step.backend import (
     DragState,
     FeatureReferences,
     StepBackend,

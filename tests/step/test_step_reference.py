@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from draggan_fast.step_backend import DragConfig, build_styles, create_backend, image_to_uint8
-from draggan_fast.step_reference import (
+from draggan_fast.step.backend import DragConfig, build_styles, create_backend, image_to_uint8
+from draggan_fast.step.reference import (
     ReferenceBackend,
     is_done,
     mask_loss,

@@ -1,10 +1,14 @@
-"""The feature blocks of a frozen generator, as the fast backend runs them on the CPU.
+"""The feature blocks of a frozen generator, as the fast step runs them on the CPU.
 
 `FrozenFeatureSynthesis` computes G.synthesis.run_blocks(ws, 0, feature_block + 1) with the same
 values and the same gradient with respect to the optimised style rows, doing less work because
 the weights never change during a drag (see the class). It can also compute the feature block
 only on regions around the handles (`regions`), which is all tracking and motion supervision
 read when there is no mask and no image to render.
+
+It is made of the layers' own pieces (stylegan/layers.py: the affine's scaled parameters, the
+noise window, the resampling and activation arguments, the demodulation), so a change to a
+layer changes it too; tests/step/test_fast_backend.py checks it against the blocks themselves.
 """
 
 import math
@@ -12,6 +16,7 @@ import math
 import torch
 
 from draggan_fast.stylegan import ops
+from draggan_fast.stylegan.layers import DEMODULATION_EPS, demodulation_coefficients
 
 # Input pixels kept around a crop of the feature block: more than the up-sampling convolution
 # and the 3x3 convolution reach, so the kept output pixels never see the crop's zero padding.
@@ -42,12 +47,9 @@ class FrozenFeatureSynthesis:
         for block in self.blocks:
             for layer in (getattr(block, "conv0", None), block.conv1):
                 if layer is not None:
-                    self.weight_squares[layer] = layer.weight.detach().square().sum(dim=[2, 3])
-                    affine = layer.affine
-                    self.affines[layer] = (  # x * 1 is exact: no special case for gain 1
-                        affine.weight.detach() * affine.weight_gain,
-                        affine.bias.detach() * affine.bias_gain,
-                    )
+                    with torch.no_grad():
+                        self.weight_squares[layer] = layer.weight_squares()
+                        self.affines[layer] = layer.affine.scaled_parameters()
 
     @staticmethod
     def applies(synthesis, feature_block, device):
@@ -77,7 +79,7 @@ class FrozenFeatureSynthesis:
                 continue
             with torch.no_grad():
                 weight = layer.weight * self._styles(layer, row).reshape(1, -1, 1, 1)
-                dcoefs = (weight.square().sum(dim=[1, 2, 3]) + 1e-8).rsqrt()  # [C_out]
+                dcoefs = (weight.square().sum(dim=[1, 2, 3]) + DEMODULATION_EPS).rsqrt()
                 self.fixed_weights[layer] = (row.clone(), weight * dcoefs.reshape(-1, 1, 1, 1))
 
     def _layer_rows(self):
@@ -89,40 +91,26 @@ class FrozenFeatureSynthesis:
             yield block.conv1, index + block.num_conv - 1
             index += block.num_conv
 
-    @staticmethod
-    def _noise(layer, shape, noise_mode, offset):
-        """The layer's noise for an output of `shape` whose top-left pixel is `offset`."""
-        if layer.use_noise and noise_mode == "const":
-            top, left = offset
-            window = layer.noise_const[top : top + shape[2], left : left + shape[3]]
-            return window * layer.noise_strength
-        if layer.use_noise and noise_mode == "random":
-            return torch.randn([1, 1, *shape[2:]]) * layer.noise_strength
-        return None
-
     def _layer(self, layer, x, w, noise_mode, offset=(0, 0)):
         # x: [1, C_in, r / up, r / up] -> [1, C_out, r, r]; offset: output (row, col) of a crop
         fixed = self.fixed_weights.get(layer)
         if fixed is not None:  # a fixed style row: a plain convolution
             x = ops.conv2d_resample(
-                x, fixed[1], f=layer.resample_filter, up=layer.up, padding=layer.padding,
-                flip_weight=(layer.up == 1),
-            )  # fmt: skip
-            noise = self._noise(layer, x.shape, noise_mode, offset)
+                x, fixed[1], f=layer.resample_filter, **layer.resample_arguments()
+            )
+            noise = layer.noise(noise_mode, 1, x.shape[2:], x.device, offset)
             x = x if noise is None else x + noise
         else:  # unfused, demodulation from the weight squares
             styles = self._styles(layer, w)  # [1, C_in]
             x = ops.conv2d_resample(
                 x * styles.reshape(1, -1, 1, 1), layer.weight, f=layer.resample_filter,
-                up=layer.up, padding=layer.padding, flip_weight=(layer.up == 1),
+                **layer.resample_arguments(),
             )  # fmt: skip
-            dcoefs = (styles.square() @ self.weight_squares[layer].t() + 1e-8).rsqrt()
+            dcoefs = demodulation_coefficients(styles, self.weight_squares[layer])
             dcoefs = dcoefs.reshape(1, -1, 1, 1)  # [1, C_out, 1, 1]
-            noise = self._noise(layer, x.shape, noise_mode, offset)
+            noise = layer.noise(noise_mode, 1, x.shape[2:], x.device, offset)
             x = x * dcoefs if noise is None else torch.addcmul(noise, x, dcoefs)
-        return ops.bias_act(
-            x, layer.bias, act=layer.activation, gain=layer.act_gain, clamp=layer.conv_clamp
-        )
+        return ops.bias_act(x, layer.bias, **layer.activation_arguments())
 
     def _block(self, block, x, ws, noise_mode, offset=(0, 0)):
         """One block's x: [1, C_in, r / 2, r / 2] (None for the first) -> [1, C_out, r, r]."""

@@ -1,4 +1,4 @@
-"""The fast step replayed as a CUDA graph (draggan_fast/step_fast_graph.py): the same drag as the
+"""The fast step replayed as a CUDA graph (draggan_fast/step/cuda_graph.py): the same drag as the
 eager fast step, re-recorded whenever what it reads in place changes, eager where it cannot be
 replayed, and never waiting for the host. The CUDA tests skip without a GPU."""
 
@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from draggan_fast import DragSession
-from draggan_fast import step_fast_graph as graph_module
-from draggan_fast.step_fast_graph import GRAPH_ENV_VAR, GraphKey
+from draggan_fast.step import cuda_graph as graph_module
+from draggan_fast.step.cuda_graph import GRAPH_ENV_VAR, GraphKey
 from tests.conftest import requires_cuda
 from tests.fixture_generators import generator_from_fixture
 from tests.session.conftest import tiny_generator, trace_session
