@@ -1,14 +1,31 @@
-"""Extension loading (once, failure cached and warned once), dispatch reasons, opt-out, and the
-faces' fallback to the reference for inputs the kernels do not take."""
+"""The generator ops on draggan_fast.dispatch: extension loading (once, failure cached and warned
+once), dispatch reasons, opt-out, self-checks, and the public functions' fallback to the
+reference for inputs the kernels do not take."""
 
+import dataclasses
 import importlib
 import warnings
 
 import pytest
 import torch
 
+from draggan_fast import dispatch
 from draggan_fast.stylegan import ops
-from draggan_fast.stylegan.ops import dispatch, extension, reference
+from draggan_fast.stylegan.ops import extension
+from draggan_fast.stylegan.ops.bias_act import bias_act_reference
+from draggan_fast.stylegan.ops.conv2d_resample import (
+    conv2d_resample_reference,
+    upsample2d_reference,
+)
+from draggan_fast.stylegan.ops.modulated_conv2d import modulated_conv2d_reference
+from draggan_fast.stylegan.ops.upfirdn2d import setup_filter, upfirdn2d_reference
+
+OPS = ("bias_act", "upfirdn2d", "modulated_conv2d")
+
+
+def _op_module(op):
+    """The op's file (the package's attribute of that name is the op's function)."""
+    return importlib.import_module(f"draggan_fast.stylegan.ops.{op}")
 
 
 def _row(device, op):
@@ -17,8 +34,9 @@ def _row(device, op):
 
 def test_describe_dispatch_lists_every_op_with_a_reason():
     rows = ops.describe_dispatch("cpu")
-    assert [row["op"] for row in rows] == [*dispatch.OPS, "upsample2d", "conv2d_resample"]
+    assert [row["op"] for row in rows] == [*OPS, "upsample2d", "conv2d_resample"]
     for row in rows:
+        assert row["family"] == "generator"
         assert row["implementation"] in ("compiled", "reference")
         assert row["reason"]
 
@@ -36,53 +54,63 @@ def test_opt_out_selects_the_reference(fresh_dispatch):
     fresh_dispatch.setenv("DRAGGAN_FAST_OPS", "reference")
     for row in ops.describe_dispatch("cpu"):
         assert row["implementation"] == "reference"
-    assert "DRAGGAN_FAST_OPS=reference" in _row("cpu", "bias_act")["reason"]
+    assert "DRAGGAN_FAST_OPS asks for it" in _row("cpu", "bias_act")["reason"]
 
 
-def test_a_list_compiles_only_the_named_ops(compiled_ops, fresh_dispatch):
-    fresh_dispatch.setenv("DRAGGAN_FAST_OPS", "bias_act")
+def test_per_op_items_compile_only_the_named_ops(compiled_ops, fresh_dispatch):
+    fresh_dispatch.setenv("DRAGGAN_FAST_OPS", "reference,bias_act=compiled")
     assert _row("cpu", "bias_act")["implementation"] == "compiled"
     row = _row("cpu", "upfirdn2d")
     assert row["implementation"] == "reference"
-    assert "opted out (DRAGGAN_FAST_OPS=bias_act)" in row["reason"]
+    assert "DRAGGAN_FAST_OPS asks for it: plain PyTorch" in row["reason"]
 
 
 def test_measured_slower_ops_run_the_reference_unless_compiled_is_asked(
     compiled_ops, fresh_dispatch
 ):
-    fresh_dispatch.setitem(dispatch.MEASURED_SLOWER, ("upfirdn2d", "cpu"), "2.3 vs 0.9 ms")
+    slower = extension.compiled_implementation(
+        "upfirdn2d", None, {"cpu": "RESULTS.md, a made-up section"}, lambda device: None
+    )
+    reference = dispatch.Implementation("reference", "plain PyTorch")
+    fresh_dispatch.setitem(
+        dispatch._ops, "upfirdn2d", dispatch._Op("generator", (slower, reference))
+    )
     row = _row("cpu", "upfirdn2d")
     assert row["implementation"] == "reference"
-    assert "measured slower than the reference here (2.3 vs 0.9 ms" in row["reason"]
+    assert "measured slower than the reference here (RESULTS.md, a made-up" in row["reason"]
     assert _row("cpu", "bias_act")["implementation"] == "compiled"
+    # "compiled" names every op that has it; modulated_conv2d has no CPU kernel: an error, so
+    # it is named back to the reference.
     fresh_dispatch.setenv("DRAGGAN_FAST_OPS", "compiled")
-    dispatch.reset()
+    with pytest.raises(ValueError, match="no compiled CPU kernel for modulated_conv2d"):
+        ops.describe_dispatch("cpu")
+    fresh_dispatch.setenv("DRAGGAN_FAST_OPS", "compiled,modulated_conv2d=reference")
     assert _row("cpu", "upfirdn2d")["implementation"] == "compiled"
 
 
 def test_bad_opt_out_value_is_named(fresh_dispatch):
     fresh_dispatch.setenv("DRAGGAN_FAST_OPS", "fastest")
-    with pytest.raises(ValueError, match="DRAGGAN_FAST_OPS must be 'auto', 'reference', 'comp"):
+    with pytest.raises(ValueError, match="'fastest' is not 'auto', an implementation"):
         ops.describe_dispatch("cpu")
 
 
 def test_cuda_without_a_gpu_is_reference():
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
-    assert _row("cuda", "bias_act") == {
-        "op": "bias_act",
-        "implementation": "reference",
-        "reason": "CUDA is not available",
-    }
+    row = _row("cuda", "bias_act")
+    assert row["implementation"] == "reference"
+    assert (
+        row["reason"] == "plain PyTorch (bias_act_reference); not compiled: CUDA is not available"
+    )
 
 
 def test_faces_fall_back_for_dtypes_the_cpu_kernels_do_not_take():
     x = torch.randn(2, 4, 5, 5).to(torch.bfloat16)
     b = torch.randn(4).to(torch.bfloat16)
-    expected = reference.bias_act(x, b, act="lrelu")
+    expected = bias_act_reference(x, b, act="lrelu")
     assert torch.equal(ops.bias_act(x, b, act="lrelu"), expected)
-    f = reference.setup_filter([1, 3, 3, 1])
-    assert torch.equal(ops.upsample2d(x, f), reference.upsample2d(x, f))
+    f = setup_filter([1, 3, 3, 1])
+    assert torch.equal(ops.upsample2d(x, f), upsample2d_reference(x, f))
 
 
 def test_faces_match_the_reference_on_float32():
@@ -90,17 +118,17 @@ def test_faces_match_the_reference_on_float32():
     x = torch.randn(2, 4, 6, 6, generator=generator)
     weight = torch.randn(5, 4, 3, 3, generator=generator)
     styles = torch.randn(2, 4, generator=generator)
-    f = reference.setup_filter([1, 3, 3, 1])
+    f = setup_filter([1, 3, 3, 1])
     kwargs = dict(up=2, padding=1, resample_filter=f, flip_weight=False)
     torch.testing.assert_close(
         ops.modulated_conv2d(x, weight, styles, **kwargs),
-        reference.modulated_conv2d(x, weight, styles, **kwargs),
+        modulated_conv2d_reference(x, weight, styles, **kwargs),
         rtol=1e-5,
         atol=1e-5,
     )
     torch.testing.assert_close(
         ops.conv2d_resample(x, weight, f, down=2, padding=1),
-        reference.conv2d_resample(x, weight, f, down=2, padding=1),
+        conv2d_resample_reference(x, weight, f, down=2, padding=1),
         rtol=1e-5,
         atol=1e-5,
     )
@@ -139,66 +167,72 @@ def test_build_info_names_the_torch_it_was_built_against(compiled_ops):
 def test_self_check_passes_for_a_correct_kernel(compiled_ops, op, mode):
     """Also when the op's first use comes under no_grad or inference_mode (on the H200 a
     render's first use failed the check there and sent the process to the reference ops)."""
-    from draggan_fast.stylegan.ops.selfcheck import self_check
-
     context = {"grad": torch.enable_grad, "no_grad": torch.no_grad}.get(mode, torch.inference_mode)
     with context():
-        assert self_check(op, torch.device("cpu")) is None
+        assert _op_module(op).self_check(torch.device("cpu")) is None
 
 
 def test_self_check_catches_a_wrong_kernel(compiled_ops, monkeypatch):
-    from draggan_fast.stylegan.ops import compiled
-    from draggan_fast.stylegan.ops.selfcheck import self_check
-
     def off_by_one_percent(x, *args, **kwargs):
-        return reference.upfirdn2d(x, *args, **kwargs) * 1.01
+        return upfirdn2d_reference(x, *args, **kwargs) * 1.01
 
-    monkeypatch.setattr(compiled, "upfirdn2d", off_by_one_percent)
-    problem = self_check("upfirdn2d", torch.device("cpu"))
+    module = _op_module("upfirdn2d")
+    monkeypatch.setattr(module, "upfirdn2d_compiled", off_by_one_percent)
+    problem = module.self_check(torch.device("cpu"))
     assert problem is not None and "output differs" in problem
 
 
 def test_self_check_covers_every_dtype_the_kernels_take(compiled_ops, monkeypatch):
     """A kernel wrong only in float64 (a dtype dispatch sends to the kernels) is caught."""
-    from draggan_fast.stylegan.ops import compiled
-    from draggan_fast.stylegan.ops.selfcheck import self_check
 
     def wrong_in_float64(x, *args, **kwargs):
-        out = reference.bias_act(x, *args, **kwargs)
+        out = bias_act_reference(x, *args, **kwargs)
         return out * 1.001 if x.dtype == torch.float64 else out
 
-    monkeypatch.setattr(compiled, "bias_act", wrong_in_float64)
-    problem = self_check("bias_act", torch.device("cpu"))
+    module = _op_module("bias_act")
+    monkeypatch.setattr(module, "bias_act_compiled", wrong_in_float64)
+    problem = module.self_check(torch.device("cpu"))
     assert problem is not None and "torch.float64" in problem
 
 
-def test_failed_cuda_self_check_falls_back_with_one_warning(fresh_dispatch):
-    from draggan_fast.stylegan.ops import selfcheck
+def _pretend_cuda_kernels(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(extension, "load", lambda: object())
+    monkeypatch.setattr(extension, "has_kernel", lambda op, device_type: True)
 
-    fresh_dispatch.setenv("DRAGGAN_FAST_OPS", "compiled")  # `auto` skips them on CUDA
-    fresh_dispatch.setattr(torch.cuda, "is_available", lambda: True)
-    fresh_dispatch.setattr(extension, "load", lambda: object())
-    fresh_dispatch.setattr(dispatch, "has_kernel", lambda op, device_type: True)
-    fresh_dispatch.setattr(selfcheck, "self_check", lambda op, device: "output differs by 0.5")
+
+@pytest.mark.parametrize("setting", ["compiled", "auto"])
+def test_failed_cuda_self_check_falls_back_with_one_warning(fresh_dispatch, setting):
+    """Asked for by name or chosen by auto (where it is not measured slower), a compiled CUDA op
+    whose self-check fails runs the reference, with one warning and the problem as the reason."""
+    fresh_dispatch.setenv("DRAGGAN_FAST_OPS", setting)
+    _pretend_cuda_kernels(fresh_dispatch)
+    module = _op_module("upfirdn2d")
+    compiled = dispatch._ops["upfirdn2d"].implementations[0]
+    if setting == "auto":  # not measured slower: auto would pick it
+        compiled = dataclasses.replace(compiled, measured_slower=lambda device_type: None)
+        entry = dispatch._Op(
+            "generator", (compiled, *dispatch._ops["upfirdn2d"].implementations[1:])
+        )
+        fresh_dispatch.setitem(dispatch._ops, "upfirdn2d", entry)
+    fresh_dispatch.setattr(module, "self_check", lambda device: "output differs by 0.5")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for _ in range(3):
-            assert dispatch.choice("upfirdn2d", "cuda") == (
-                "reference",
-                "CUDA self-check failed: output differs by 0.5",
-            )
+            implementation, reason = dispatch.choose("upfirdn2d", "cuda")
+            assert implementation == "reference"
+            assert reason.endswith("self-check failed: output differs by 0.5")
     assert len(caught) == 1
-    assert "compiled CUDA op upfirdn2d failed its self-check" in str(caught[0].message)
+    assert "the compiled upfirdn2d failed its self-check on cuda" in str(caught[0].message)
 
 
 def test_auto_on_cuda_runs_the_reference_ops_measured_faster(fresh_dispatch):
-    fresh_dispatch.setattr(torch.cuda, "is_available", lambda: True)
-    fresh_dispatch.setattr(extension, "load", lambda: object())
-    fresh_dispatch.setattr(dispatch, "has_kernel", lambda op, device_type: True)
-    for op in dispatch.OPS:
-        implementation, reason = dispatch.choice(op, "cuda")
+    _pretend_cuda_kernels(fresh_dispatch)
+    for op in OPS:
+        implementation, reason = dispatch.choose(op, "cuda")
         assert implementation == "reference"
-        assert "measured slower than the reference here (H200" in reason
+        assert "measured slower than the reference here (" in reason
+        assert 'benches/RESULTS.md, "H200: drag step, CUDA graph, compiled ops' in reason
         assert reason.endswith("; DRAGGAN_FAST_OPS=compiled)")
 
 
@@ -209,41 +243,43 @@ def test_fused_face_equals_modulated_conv2d_then_bias_act():
     styles = torch.randn(2, 4, generator=generator)
     bias = torch.randn(5, generator=generator)
     noise = torch.randn(12, 12, generator=generator)
-    f = reference.setup_filter([1, 3, 3, 1])
+    f = setup_filter([1, 3, 3, 1])
     conv = dict(noise=noise, up=2, padding=1, resample_filter=f, flip_weight=False)
     epilogue = dict(act="lrelu", gain=1.4, clamp=0.7)
-    expected = reference.bias_act(
-        reference.modulated_conv2d(x, weight, styles, **conv), bias, **epilogue
+    expected = bias_act_reference(
+        modulated_conv2d_reference(x, weight, styles, **conv), bias, **epilogue
     )
     actual = ops.modulated_conv2d_bias_act(x, weight, styles, bias, **conv, **epilogue)
     torch.testing.assert_close(actual, expected, rtol=1e-5, atol=1e-5)
 
 
-def test_modulated_conv2d_algorithm_is_configurable(fresh_dispatch):
-    fresh_dispatch.delenv("DRAGGAN_FAST_MODCONV", raising=False)
-    assert dispatch.modulated_conv2d_algorithm() == dispatch.MODULATED_CONV_DEFAULT
-    fresh_dispatch.setenv("DRAGGAN_FAST_MODCONV", "implicit_gemm")
-    # Read once: the algorithm dispatch reported keeps running until reset().
-    assert dispatch.modulated_conv2d_algorithm() == dispatch.MODULATED_CONV_DEFAULT
-    dispatch.reset()
-    assert dispatch.modulated_conv2d_algorithm() == "implicit_gemm"
-    fresh_dispatch.setenv("DRAGGAN_FAST_MODCONV", "winograd")
-    dispatch.reset()
-    with pytest.raises(ValueError, match="DRAGGAN_FAST_MODCONV must be one of"):
-        dispatch.modulated_conv2d_algorithm()
-
-
-@pytest.mark.parametrize("op", ["modulated_conv2d", "modulated_conv2d_implicit_gemm"])
-def test_modulated_conv2d_fake_kernels_come_from_the_module_the_library_names(compiled_ops, op):
-    """csrc/ext.cpp names registration.py as the ops' Python module; torch (2.11, not 2.14)
-    refuses a fake kernel registered from another module, which broke torch.compile of the
-    generator on CUDA. The CUDA ops' fake kernels run on CPU fake tensors too."""
+def test_modulated_conv2d_fake_kernel_comes_from_the_module_the_library_names(compiled_ops):
+    """csrc/ext.cpp names each op's file as its Python module; torch (2.11, not 2.14) refuses a
+    fake kernel registered from another module, which broke torch.compile of the generator on
+    CUDA. The CUDA op's fake kernel runs on CPU fake tensors too."""
     from torch._subclasses.fake_tensor import FakeTensorMode
 
     with FakeTensorMode():
         x, weight = torch.empty(1, 8, 16, 16), torch.empty(4, 8, 3, 3)
-        out = getattr(torch.ops.draggan_fast, op)(
+        out = torch.ops.draggan_fast.modulated_conv2d(
             x, weight, torch.empty(1, 8), None, None, None, 1, 1, True, True, "lrelu", 0.2,
             1.4, -1.0,
         )  # fmt: skip
     assert out.shape == (1, 4, 16, 16)
+
+
+@pytest.mark.parametrize(
+    ("op", "module"),
+    [("bias_act", "bias_act"), ("bias_act_grad", "bias_act"), ("upfirdn2d", "upfirdn2d"),
+     ("modulated_conv2d", "modulated_conv2d")],
+)  # fmt: skip
+def test_each_schema_names_the_op_file_that_registers_it(compiled_ops, op, module):
+    assert torch._C._dispatch_pystub(f"draggan_fast::{op}", "")[0] == (
+        f"draggan_fast.stylegan.ops.{module}"
+    )
+    assert extension.compiled_ops() == [
+        "bias_act",
+        "bias_act_grad",
+        "modulated_conv2d",
+        "upfirdn2d",
+    ]

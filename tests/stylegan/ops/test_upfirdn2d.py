@@ -4,9 +4,13 @@ awkward sizes, gradients, opcheck and errors."""
 import pytest
 import torch
 
-from draggan_fast.stylegan.ops import compiled, reference
+from draggan_fast.stylegan.ops.upfirdn2d import (
+    setup_filter,
+    upfirdn2d_compiled,
+    upfirdn2d_reference,
+)
 
-FIR = reference.setup_filter([1, 3, 3, 1])  # [4, 4], as the generator's
+FIR = setup_filter([1, 3, 3, 1])  # [4, 4], as the generator's
 # (up, down, padding): generator cases (2x up with its padding, the up-conv's filter pass, 2x
 # down), crops (negative padding), asymmetric and per-axis factors.
 RESAMPLINGS = [
@@ -26,7 +30,7 @@ FILTERS = {
     "fir4x4": FIR,
     "box1x1": None,
     "asym3x5": torch.arange(15, dtype=torch.float32).reshape(3, 5) / 50 + 0.1,
-    "separable8": reference.setup_filter([1, 2, 3, 4, 4, 3, 2, 1]),  # 1D: two passes
+    "separable8": setup_filter([1, 2, 3, 4, 4, 3, 2, 1]),  # 1D: two passes
 }
 SIZES = [(7, 9), (1, 1), (2, 5), (16, 16)]
 
@@ -39,7 +43,7 @@ def _x(size, dtype=torch.float32, channels=3, seed=0):
 def _valid(size, f, up, down, padding):
     """Whether these arguments leave a non-empty output (heavy crops of tiny inputs do not)."""
     try:
-        return reference.upfirdn2d(torch.zeros([1, 1, *size]), f, up, down, padding).numel() > 0
+        return upfirdn2d_reference(torch.zeros([1, 1, *size]), f, up, down, padding).numel() > 0
     except RuntimeError:
         return False
 
@@ -58,8 +62,8 @@ def test_forward_matches_reference(compiled_ops, up, down, padding, filter_name,
     x = _x(size)
     f = FILTERS[filter_name]
     for flip_filter in (False, True):
-        expected = reference.upfirdn2d(x, f, up, down, padding, flip_filter=flip_filter, gain=3.0)
-        actual = compiled.upfirdn2d(x, f, up, down, padding, flip_filter=flip_filter, gain=3.0)
+        expected = upfirdn2d_reference(x, f, up, down, padding, flip_filter=flip_filter, gain=3.0)
+        actual = upfirdn2d_compiled(x, f, up, down, padding, flip_filter=flip_filter, gain=3.0)
         assert actual.shape == expected.shape
         torch.testing.assert_close(actual, expected, rtol=1e-5, atol=1e-5)
 
@@ -68,14 +72,14 @@ def test_generator_sized_planes(compiled_ops):
     """Many channels and rows: exercises the parallel split and the vectorised row loop."""
     x = _x((33, 33), channels=64)
     for up, down, padding in [(1, 1, [1, 1, 1, 1]), (2, 1, [2, 1, 2, 1]), (1, 2, [1, 1, 1, 1])]:
-        expected = reference.upfirdn2d(x, FIR, up, down, padding, gain=4)
-        torch.testing.assert_close(compiled.upfirdn2d(x, FIR, up, down, padding, gain=4), expected)
+        expected = upfirdn2d_reference(x, FIR, up, down, padding, gain=4)
+        torch.testing.assert_close(upfirdn2d_compiled(x, FIR, up, down, padding, gain=4), expected)
 
 
 def test_non_contiguous_input(compiled_ops):
     x = _x((6, 8)).transpose(2, 3)
-    expected = reference.upfirdn2d(x, FIR, up=2, padding=[2, 1, 2, 1])
-    torch.testing.assert_close(compiled.upfirdn2d(x, FIR, up=2, padding=[2, 1, 2, 1]), expected)
+    expected = upfirdn2d_reference(x, FIR, up=2, padding=[2, 1, 2, 1])
+    torch.testing.assert_close(upfirdn2d_compiled(x, FIR, up=2, padding=[2, 1, 2, 1]), expected)
 
 
 GRADIENT_CASES = [
@@ -92,7 +96,7 @@ def test_gradcheck_double(compiled_ops, up, down, padding, filter_name):
     f = FILTERS[filter_name]
 
     def run(x):
-        return compiled.upfirdn2d(x, f, up, down, padding, gain=2.0)
+        return upfirdn2d_compiled(x, f, up, down, padding, gain=2.0)
 
     assert torch.autograd.gradcheck(run, (x,))
     assert torch.autograd.gradgradcheck(run, (x,))
@@ -101,9 +105,9 @@ def test_gradcheck_double(compiled_ops, up, down, padding, filter_name):
 def test_float32_gradient_matches_reference(compiled_ops):
     x = _x((9, 9), channels=8)
     grads = []
-    for impl in (compiled, reference):
+    for impl in (upfirdn2d_compiled, upfirdn2d_reference):
         xs = x.clone().requires_grad_(True)
-        out = impl.upfirdn2d(xs, FIR, up=2, padding=[2, 1, 2, 1], gain=4)
+        out = impl(xs, FIR, up=2, padding=[2, 1, 2, 1], gain=4)
         out.backward(torch.ones_like(out) * torch.linspace(-1, 1, out.shape[-1]))
         grads.append(xs.grad)
     torch.testing.assert_close(grads[0], grads[1], rtol=1e-5, atol=1e-5)
