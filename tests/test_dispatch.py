@@ -12,6 +12,7 @@ def toy_ops(monkeypatch):
     CUDA); both registered only for the test."""
     monkeypatch.setattr(dispatch, "_ops", {})
     monkeypatch.setattr(dispatch, "_decisions", {})
+    monkeypatch.setattr(dispatch, "_self_checks", {})
     monkeypatch.delenv(dispatch.ENV_VAR, raising=False)
     cuda_only = lambda device_type: None if device_type == "cuda" else "needs CUDA"  # noqa: E731
     dispatch.register("toy_drag", "drag", [
@@ -72,3 +73,55 @@ def test_describe_lists_every_op_and_family(toy_ops):
 def test_registration_needs_a_reference(toy_ops):
     with pytest.raises(ValueError, match="include 'reference'"):
         dispatch.register("bad", "drag", [Implementation("torch", "x")])
+
+
+def _register_checked_op(problem, checks):
+    def self_check(device_type):
+        checks.append(device_type)
+        return problem if device_type == "cuda" else None
+
+    dispatch.register("toy_checked", "generator", [
+        Implementation("compiled", "C++ kernel", self_check=self_check),
+        Implementation("reference", "plain PyTorch"),
+    ])  # fmt: skip
+
+
+def test_a_passing_self_check_runs_once_per_device_type(toy_ops):
+    checks = []
+    _register_checked_op(None, checks)
+    for _ in range(2):
+        assert dispatch.choose("toy_checked", "cuda") == ("compiled", "C++ kernel")
+        assert dispatch.choose("toy_checked", "cpu")[0] == "compiled"
+    dispatch.forget()  # decisions and self-checks are made again
+    dispatch.choose("toy_checked", "cuda")
+    assert checks == ["cuda", "cpu", "cuda"]
+
+
+@pytest.mark.parametrize("value", ["auto", "compiled", "toy_checked=compiled"])
+def test_a_failed_self_check_falls_back_with_one_warning(toy_ops, monkeypatch, value):
+    """By auto or asked for by name: the next implementation (the reference) runs, the reason
+    names the problem, and one warning is given however often the op is called."""
+    checks = []
+    _register_checked_op("output differs by 0.5", checks)
+    monkeypatch.setenv(dispatch.ENV_VAR, value)
+    with pytest.warns(RuntimeWarning, match="the compiled toy_checked failed its self-check on "
+                      "cuda \\(output differs by 0.5\\)") as caught:  # fmt: skip
+        for _ in range(3):
+            implementation, reason = dispatch.choose("toy_checked", "cuda")
+            assert implementation == "reference"
+            assert reason.startswith("plain PyTorch")
+            assert reason.endswith("self-check failed: output differs by 0.5")
+    assert len(caught) == 1 and checks == ["cuda"]
+    assert dispatch.choose("toy_checked", "cpu")[0] == "compiled"
+
+
+def test_measured_slower_is_not_self_checked(toy_ops):
+    """auto skips an implementation measured slower before running its self-check."""
+    checks = []
+    dispatch.register("toy_slow", "generator", [
+        Implementation("compiled", "C++ kernel", measured_slower=lambda d: "RESULTS.md, toy",
+                       self_check=lambda d: checks.append(d)),
+        Implementation("reference", "plain PyTorch"),
+    ])  # fmt: skip
+    assert dispatch.choose("toy_slow", "cuda")[0] == "reference"
+    assert checks == []

@@ -3,7 +3,11 @@ conv2d_resample.py, modulated_conv2d.py): each public function runs the compiled
 (`draggan_fast._C`, csrc/) where `draggan_fast.dispatch` chose it for the device and the kernel
 takes the inputs, else the plain-PyTorch reference beside it (`<op>_reference`).
 `describe_dispatch(device)` says which and why; `DRAGGAN_FAST_OPS=reference` opts out of every
-compiled op.
+compiled op (the grammar: draggan_fast/dispatch.py).
+
+The package's names are the ops' functions, so `ops.bias_act` is the function, not the module of
+that name: import a file's other names from it (`from draggan_fast.stylegan.ops.bias_act import
+bias_act_reference`), or reach the module with importlib.import_module.
 """
 
 import torch

@@ -142,12 +142,12 @@ def compiled_implementation(
 ) -> Implementation:
     """The "compiled" implementation of a generator op for `dispatch.register`.
 
-    takes: what the kernel computes beyond the dtypes (None: every call of those dtypes);
+    takes: the calls the kernel computes (None: every call with the dtypes of KERNEL_DTYPES);
     measured_slower: {device type: the measurement (RESULTS.md section) by which it loses};
     self_check(device): the op's comparison with its reference, run before the first use on
     CUDA (compiled CUDA code may never have met this GPU: arch, driver, toolkit).
     """
-    note = f"C++/CUDA kernel ({takes + '; ' if takes else ''}{_dtype_note()}; others: reference)"
+    note = f"C++/CUDA kernel ({takes or _dtype_note()}; others: reference)"
 
     def slower(device_type: str) -> str | None:
         figure = measured_slower.get(device_type)

@@ -373,7 +373,7 @@ dispatch.register(
     [
         extension.compiled_implementation(
             "modulated_conv2d",
-            "3x3 or 1x1 conv with same padding, up 1 or 2 with a 4x4 filter, float32/float16 x",
+            "cuda: 3x3 or 1x1 same-padded conv, up 1 or 2 with a 4x4 filter, float32/float16 x",
             {"cuda": extension.H200_GENERATOR},
             lambda d: self_check(d),
         ),

@@ -2,8 +2,13 @@
 
 import pytest
 import torch
+import torch.nn.functional as F
 
-from draggan_fast.stylegan.ops.bias_act import bias_act_compiled, bias_act_reference
+from draggan_fast.stylegan.ops.bias_act import (
+    activation_defaults,
+    bias_act_compiled,
+    bias_act_reference,
+)
 from tests.stylegan.ops.conftest import torch_clamp_passes_the_edge
 
 ACTIVATIONS = ["linear", "relu", "lrelu", "tanh", "sigmoid"]
@@ -135,3 +140,28 @@ def test_bad_input_is_named(compiled_ops):
         torch.ops.draggan_fast.bias_act(x, b, 3, "linear", 0.0, 1.0, -1.0)
     with pytest.raises(RuntimeError, match="float32 or float64"):
         torch.ops.draggan_fast.bias_act(x.half(), b.half(), 1, "linear", 0.0, 1.0, -1.0)
+
+
+# --- the reference against independent formulations of the official semantics ---
+
+
+@pytest.mark.parametrize("act", ["linear", "relu", "lrelu", "tanh", "sigmoid"])
+def test_bias_act_definition(act):
+    torch.manual_seed(1)
+    x, b = torch.randn(2, 4, 3, 3), torch.randn(4)
+    y = x + b.reshape(1, -1, 1, 1)
+    funcs = {
+        "linear": lambda v: v,
+        "relu": F.relu,
+        "lrelu": lambda v: F.leaky_relu(v, 0.2),
+        "tanh": torch.tanh,
+        "sigmoid": torch.sigmoid,
+    }
+    _, gain = activation_defaults(act)
+    expected = (funcs[act](y) * gain).clamp(-0.5, 0.5)
+    torch.testing.assert_close(bias_act_reference(x, b, act=act, clamp=0.5), expected)
+
+
+def test_bias_act_rejects_unknown_activation():
+    with pytest.raises(ValueError, match="unknown activation"):
+        bias_act_reference(torch.zeros(1, 1), act="swish")

@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from draggan_fast.stylegan.ops.bias_act import bias_act_reference
 from draggan_fast.stylegan.ops.modulated_conv2d import (
@@ -86,3 +87,28 @@ def test_activation_backward_at_and_around_the_clamp_edge(compiled_ops, act):
     assert torch.all(actual[at_edge | beyond] == 0)
     compared = ~at_edge if torch_clamp_passes_the_edge() else torch.ones_like(at_edge)
     torch.testing.assert_close(actual[compared], expected[compared], rtol=0, atol=0)
+
+
+# --- the reference against independent formulations of the official semantics ---
+
+
+@pytest.mark.parametrize("up", [1, 2])
+@pytest.mark.parametrize("demodulate", [True, False])
+def test_modulated_conv2d_fused_equals_non_fused(up, demodulate):
+    torch.manual_seed(3)
+    x, weight = torch.randn(3, 4, 8, 8), torch.randn(6, 4, 3, 3)
+    styles, noise = torch.randn(3, 4), torch.randn(1, 1, 8 * up, 8 * up)
+    f = setup_filter([1, 3, 3, 1])
+    common = dict(up=up, padding=1, resample_filter=f, demodulate=demodulate, flip_weight=up == 1)
+    fused = modulated_conv2d_reference(x, weight, styles, noise, fused_modconv=True, **common)
+    split = modulated_conv2d_reference(x, weight, styles, noise, fused_modconv=False, **common)
+    torch.testing.assert_close(fused, split, atol=1e-4, rtol=1e-4)
+
+
+def test_modulated_conv2d_demodulation_normalises_output_channels():
+    torch.manual_seed(4)
+    x, weight, styles = torch.randn(1, 4, 6, 6), torch.randn(2, 4, 1, 1), torch.randn(1, 4)
+    out = modulated_conv2d_reference(x, weight, styles)
+    w = weight[None] * styles[:, None, :, None, None]
+    w = w / w.square().sum(dim=[2, 3, 4], keepdim=True).add(1e-8).sqrt()
+    torch.testing.assert_close(out, F.conv2d(x, w[0]))

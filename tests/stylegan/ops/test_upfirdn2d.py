@@ -166,3 +166,46 @@ def test_fake_kernel_keeps_a_one_sample_output(compiled_ops):
             mode.from_tensor(_x((5, 5))), mode.from_tensor(FIR), *args
         )
     assert real.shape == fake.shape == (2, 3, 1, 1)
+
+
+# --- the reference against independent formulations of the official semantics ---
+
+
+def _naive_upfirdn2d(x, f, up, down, pad, gain):
+    """Direct loops over the definition: zero-insert, pad, true convolution, subsample."""
+    n, c, h, w = x.shape
+    up_h, up_w = h * up, w * up
+    z = torch.zeros(n, c, up_h, up_w, dtype=x.dtype)
+    z[:, :, ::up, ::up] = x
+    px0, px1, py0, py1 = pad
+    padded = torch.zeros(n, c, up_h + py0 + py1, up_w + px0 + px1, dtype=x.dtype)
+    padded[:, :, py0 : py0 + up_h, px0 : px0 + up_w] = z
+    f = f * gain
+    fh, fw = f.shape
+    out_h, out_w = padded.shape[2] - fh + 1, padded.shape[3] - fw + 1
+    out = torch.zeros(n, c, out_h, out_w, dtype=x.dtype)
+    for i in range(out_h):
+        for j in range(out_w):
+            patch = padded[:, :, i : i + fh, j : j + fw]
+            out[:, :, i, j] = (patch * f.flip([0, 1])).sum(dim=(2, 3))
+    return out[:, :, ::down, ::down]
+
+
+@pytest.mark.parametrize(
+    "up, down, pad",
+    [(1, 1, (1, 2, 0, 1)), (2, 1, (2, 1, 2, 1)), (1, 2, (1, 1, 1, 1)), (2, 2, (1, 2, 2, 1))],
+)
+def test_upfirdn2d_matches_its_definition(up, down, pad):
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 5, 7, dtype=torch.float64)
+    f = torch.rand(4, 3, dtype=torch.float64)  # asymmetric, non-square: catches flips and axes
+    expected = _naive_upfirdn2d(x, f, up, down, pad, gain=up * up)
+    actual = upfirdn2d_reference(x, f, up=up, down=down, padding=pad, gain=up * up)
+    torch.testing.assert_close(actual, expected)
+
+
+def test_upfirdn2d_negative_padding_crops():
+    x = torch.arange(36.0).reshape(1, 1, 6, 6)
+    one = torch.ones(1, 1)
+    out = upfirdn2d_reference(x, one, padding=(-1, -2, -2, 0))
+    torch.testing.assert_close(out, x[:, :, 2:, 1:4])
