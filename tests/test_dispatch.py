@@ -1,5 +1,8 @@
 """The one dispatch mechanism (draggan_fast/dispatch.py), on made-up ops."""
 
+import ast
+from pathlib import Path
+
 import pytest
 
 from draggan_fast import dispatch
@@ -125,3 +128,13 @@ def test_measured_slower_is_not_self_checked(toy_ops):
     ])  # fmt: skip
     assert dispatch.choose("toy_slow", "cuda")[0] == "reference"
     assert checks == []
+
+
+def test_dispatch_is_a_leaf_the_op_layers_may_import():
+    """kernels/ and stylegan/ops/ import it: it imports nothing of draggan_fast (no cycle, no
+    upward import through it)."""
+    tree = ast.parse(Path(dispatch.__file__).read_text())
+    modules = [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+               for alias in node.names]  # fmt: skip
+    modules += [node.module or "." for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
+    assert modules and not [name for name in modules if name.startswith(("draggan_fast", "."))]
