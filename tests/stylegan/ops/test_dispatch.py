@@ -104,7 +104,7 @@ def test_cuda_without_a_gpu_is_reference():
     )
 
 
-def test_faces_fall_back_for_dtypes_the_cpu_kernels_do_not_take():
+def test_public_functions_fall_back_for_dtypes_the_cpu_kernels_do_not_take():
     x = torch.randn(2, 4, 5, 5).to(torch.bfloat16)
     b = torch.randn(4).to(torch.bfloat16)
     expected = bias_act_reference(x, b, act="lrelu")
@@ -113,7 +113,7 @@ def test_faces_fall_back_for_dtypes_the_cpu_kernels_do_not_take():
     assert torch.equal(ops.upsample2d(x, f), upsample2d_reference(x, f))
 
 
-def test_faces_match_the_reference_on_float32():
+def test_public_functions_match_the_reference_on_float32():
     generator = torch.Generator().manual_seed(1)
     x = torch.randn(2, 4, 6, 6, generator=generator)
     weight = torch.randn(5, 4, 3, 3, generator=generator)
@@ -236,7 +236,7 @@ def test_auto_on_cuda_runs_the_reference_ops_measured_faster(fresh_dispatch):
         assert reason.endswith("; DRAGGAN_FAST_OPS=compiled)")
 
 
-def test_fused_face_equals_modulated_conv2d_then_bias_act():
+def test_fused_function_equals_modulated_conv2d_then_bias_act():
     generator = torch.Generator().manual_seed(4)
     x = torch.randn(2, 4, 6, 6, generator=generator)
     weight = torch.randn(5, 4, 3, 3, generator=generator)
