@@ -11,11 +11,12 @@ Each op registers its implementations, in auto's order of preference, from its o
 row per op, which `draggan-fast info` prints.
 
 `DRAGGAN_FAST_OPS` (read only by `requested`): comma-separated items, later ones winning:
-  auto            (the default) each op runs its first implementation that can run on the device
-                  and is not measured slower there (the measurement is named in the reason)
+  auto            (the default; as an item it changes nothing) each op runs its first
+                  implementation that can run on the device and is not measured slower there
+                  (the measurement is named in the reason)
   <implementation> every op that has this implementation runs it ("reference": no fast path)
   <op>=<impl>     one op, e.g. `bias_act=compiled,motion_loss=torch`
-e.g. `DRAGGAN_FAST_OPS=reference,bias_act=compiled`. Names are case-insensitive, spaces ignored.
+e.g. `DRAGGAN_FAST_OPS=reference,bias_act=compiled`; case-insensitive, spaces around items ignored.
 An implementation asked for by name that cannot run on the device is a ValueError naming why.
 An implementation with a self-check (e.g. compiled CUDA code against the reference) runs it once
 per device type before its first use; if it fails, the op runs the next implementation (the
