@@ -1,11 +1,12 @@
 """Generator forward: eager vs torch.compile'd, with the reference ops and with the compiled
 ops, side by side in one run: `pytest benches/bench_generator.py --benchmark-only`.
 
-Variants: eager-reference (DRAGGAN_FAST_OPS=reference), eager-ops (every compiled op,
-DRAGGAN_FAST_OPS=compiled), inductor-reference, inductor-ops (fullgraph, the custom ops inside
-the graph); on CUDA also eager runs with some ops compiled (eager-bias_act+upfirdn2d: those two,
-the rest reference): the measurement that decides which ops `auto` compiles on CUDA
-(stylegan/ops/dispatch.py, MEASURED_SLOWER). The timed call is
+Variants: eager-reference (DRAGGAN_FAST_OPS=reference), eager-ops (every op with a compiled
+kernel for the device compiled, e.g. DRAGGAN_FAST_OPS=reference,bias_act=compiled,...),
+inductor-reference, inductor-ops (fullgraph, the custom ops inside the graph); on CUDA also eager
+runs with some ops compiled (eager-bias_act+upfirdn2d: those two, the rest reference): the
+measurement that decides which ops `auto` compiles on CUDA (the measured_slower of each op's
+"compiled" implementation, stylegan/ops/<op>.py; figures in benches/RESULTS.md). The timed call is
 the synthesis forward from fixed ws (no grad) plus, as in a drag step, forward+backward to ws;
 compile time (the first call) is in extra_info["first_call_s"]. CPU: the "tiny" 64 px preset
 for all four (compiling a 512 px network takes too long on 2 cores) and the 256 px config-f
@@ -18,7 +19,8 @@ import time
 import pytest
 import torch
 
-from draggan_fast.stylegan.ops import dispatch, extension
+from draggan_fast import dispatch
+from draggan_fast.stylegan.ops import extension
 
 VARIANTS = ["eager-reference", "eager-ops", "inductor-reference", "inductor-ops"]
 CUDA_SUBSETS = ["eager-bias_act", "eager-bias_act+upfirdn2d", "eager-bias_act+modulated_conv2d"]
@@ -26,27 +28,33 @@ CUDA_SUBSETS = ["eager-bias_act", "eager-bias_act+upfirdn2d", "eager-bias_act+mo
 
 @pytest.fixture
 def ops_mode(monkeypatch):
-    """Select the ops of a variant ("<eager|inductor>-<reference|ops|op+op...>") for the rest
-    of the test."""
+    """Select the ops of a variant ("<eager|inductor>-<reference|ops|op+op...>") on a device
+    type for the rest of the test: the named ops compiled ("ops": every op with a compiled
+    kernel there), the rest reference."""
 
-    def select(variant):
+    def select(variant, device_type):
         selection = variant.split("-", 1)[1]
         if selection != "reference" and extension.load() is None:
             pytest.skip(f"compiled extension not available: {extension.failure()}")
-        value = {"ops": "compiled", "reference": "reference"}.get(selection)
-        monkeypatch.setenv(dispatch.OPT_OUT_VARIABLE, value or selection.replace("+", ","))
-        dispatch.reset()
+        if selection == "ops":
+            names = [op for op in extension.compiled_ops() if op in dispatch.registered()]
+            names = [op for op in names if extension.has_kernel(op, device_type)]
+        else:
+            names = [] if selection == "reference" else selection.split("+")
+        value = ",".join(["reference", *(f"{op}=compiled" for op in names)])
+        monkeypatch.setenv(dispatch.ENV_VAR, value)
+        dispatch.forget()
         torch._dynamo.reset()
 
     yield select
     monkeypatch.undo()
-    dispatch.reset()
+    dispatch.forget()
     torch._dynamo.reset()
 
 
 def _bench(benchmark, ops_mode, G, variant, backward, rounds):
-    ops_mode(variant)
     device = next(G.parameters()).device
+    ops_mode(variant, device.type)
     generator = torch.Generator().manual_seed(0)
     ws = G.mapping(torch.randn(1, G.z_dim, generator=generator).to(device), truncation_psi=0.7)
     synthesis = G.synthesis
@@ -67,7 +75,7 @@ def _bench(benchmark, ops_mode, G, variant, backward, rounds):
     start = time.perf_counter()
     call()
     benchmark.extra_info["first_call_s"] = round(time.perf_counter() - start, 3)
-    benchmark.extra_info["ops"] = os.environ.get(dispatch.OPT_OUT_VARIABLE)
+    benchmark.extra_info["ops"] = os.environ.get(dispatch.ENV_VAR)
     benchmark.pedantic(call, rounds=rounds, warmup_rounds=1)
 
 

@@ -4,32 +4,31 @@ side in one run: `pytest benches/bench_ops.py --benchmark-only`.
 Shapes are the generator's hot calls: bias_act after a 256-channel 128x128 conv (lrelu, clamp),
 the FIR pass of the 2x up-sampling conv (4x4 filter on the [1, C, 2H+1, 2W+1] transposed-conv
 output), upsample2d of the image, and 2x down-sampling (upfirdn2d's gradient of upsample2d).
-The compiled op is called directly; the first call (inductor's compilation) is timed separately
-and stored in extra_info["first_call_s"].
+The compiled op (`<op>_compiled`) is called directly, the reference (`<op>_reference`) eager and
+inductor-compiled; the first call (inductor's compilation) is timed separately and stored in
+extra_info["first_call_s"].
 """
 
-import functools
+import importlib
 import time
 
 import pytest
 import torch
 
-from draggan_fast.stylegan.ops import compiled, extension, reference
+from draggan_fast.stylegan.ops import extension, setup_filter
 
 IMPLEMENTATIONS = ["compiled", "reference", "inductor"]
-FIR = reference.setup_filter([1, 3, 3, 1])
+FIR = setup_filter([1, 3, 3, 1])
 
 
 def _function(op, implementation):
-    if implementation.startswith("compiled"):
+    # The op's file (the package's attribute of the op's name is its function).
+    module = importlib.import_module(f"draggan_fast.stylegan.ops.{op}")
+    if implementation == "compiled":
         if extension.load() is None:
             pytest.skip(f"compiled extension not available: {extension.failure()}")
-        if implementation == "compiled-implicit-gemm":
-            return functools.partial(compiled.modulated_conv2d, algorithm="implicit_gemm")
-        if op == "modulated_conv2d":
-            return functools.partial(compiled.modulated_conv2d, algorithm="cudnn")
-        return getattr(compiled, op)
-    function = getattr(reference, op)
+        return getattr(module, f"{op}_compiled")
+    function = getattr(module, f"{op}_reference")
     return torch.compile(function, fullgraph=True) if implementation == "inductor" else function
 
 
@@ -131,13 +130,12 @@ MODULATED_CONV_LAYERS = {
 
 
 @pytest.mark.cuda
-@pytest.mark.parametrize("implementation", [*IMPLEMENTATIONS, "compiled-implicit-gemm"])
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
 @pytest.mark.parametrize("layer", sorted(MODULATED_CONV_LAYERS))
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16], ids=["fp32", "fp16"])
 def test_modulated_conv2d_cuda(benchmark, implementation, layer, dtype):
-    """Decides the CUDA modulated_conv2d: the fused op with cuDNN ("compiled") or with the
-    implicit-GEMM kernel ("compiled-implicit-gemm", up = 1 layers; up = 2 runs cuDNN), against
-    the reference's grouped cuDNN convolution, eager and inductor-compiled."""
+    """The fused CUDA op (cuDNN convolution between fused prologue and epilogue kernels)
+    against the reference's grouped cuDNN convolution, eager and inductor-compiled."""
     function = _function("modulated_conv2d", implementation)
     in_channels, out_channels, size, up = MODULATED_CONV_LAYERS[layer]
     generator = torch.Generator().manual_seed(0)

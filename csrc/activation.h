@@ -1,5 +1,5 @@
 // Activation functions of bias_act, shared by the CPU and CUDA kernels so both compute the
-// same formulas in the same order as the reference (stylegan/ops/reference.py).
+// same formulas in the same order as the reference (bias_act_reference, stylegan/ops/bias_act.py).
 #pragma once
 
 #include <c10/util/Exception.h>

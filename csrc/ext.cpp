@@ -1,39 +1,36 @@
 // The draggan_fast operator library: every schema lives here, implementations register per
-// device in their own files (TORCH_LIBRARY_IMPL), fake kernels and autograd are attached from
-// Python (draggan_fast/stylegan/ops/registration.py, imported on first use via set_python_module).
+// device in their own files (<op>_cpu.cpp, cuda/<op>.cu: TORCH_LIBRARY_IMPL), fake kernels and
+// autograd are attached from the op's Python file (stylegan/ops/<op>.py), which each schema names
+// with set_python_module: torch checks that a fake kernel comes from the module its op names.
 //
 // Ops (x: [N, C, H, W] unless said otherwise):
 //   bias_act(x, b, dim, act, alpha, gain, clamp) -> act(x + b) * gain, clamped to [-clamp, clamp]
 //   bias_act_grad(grad_y, x, b, ...)              -> d(loss)/d(x + b) of bias_act
 //   upfirdn2d(x, f, up, down, pad, flip, gain)     -> zero-insert up, pad, FIR filter, decimate
 //   modulated_conv2d(x, weight, styles, noise, bias, ...) -> StyleGAN2 modulated conv (CUDA)
-//   modulated_conv2d_implicit_gemm(...)                   -> the same, another algorithm (CUDA)
 #include <torch/extension.h>
 
 #include "build_info.h"
 
 TORCH_LIBRARY(draggan_fast, m) {
-  m.set_python_module("draggan_fast.stylegan.ops.registration");
+  m.set_python_module("draggan_fast.stylegan.ops.bias_act");
   m.def(
       "bias_act(Tensor x, Tensor? b, int dim, str act, float alpha, float gain, float clamp)"
       " -> Tensor");
   m.def(
       "bias_act_grad(Tensor grad_y, Tensor x, Tensor? b, int dim, str act, float alpha,"
       " float gain, float clamp) -> Tensor");
+  m.set_python_module("draggan_fast.stylegan.ops.upfirdn2d");
   m.def(
       "upfirdn2d(Tensor x, Tensor f, int upx, int upy, int downx, int downy, int padx0,"
       " int padx1, int pady0, int pady1, bool flip_filter, float gain) -> Tensor");
   // up: 1 or 2; padding: symmetric conv padding; demodulate: divide by the modulated weight norm;
   // noise: broadcastable to the output or None; bias/act/gain/clamp: the fused bias_act epilogue.
+  m.set_python_module("draggan_fast.stylegan.ops.modulated_conv2d");
   m.def(
       "modulated_conv2d(Tensor x, Tensor weight, Tensor styles, Tensor? noise, Tensor? bias,"
       " Tensor? resample_filter, int up, int padding, bool demodulate, bool flip_weight,"
       " str act, float alpha, float gain, float clamp) -> Tensor");
-  // The same op computed by one implicit-GEMM kernel (up = 1 only); see dispatch.py.
-  m.def(
-      "modulated_conv2d_implicit_gemm(Tensor x, Tensor weight, Tensor styles, Tensor? noise,"
-      " Tensor? bias, Tensor? resample_filter, int up, int padding, bool demodulate,"
-      " bool flip_weight, str act, float alpha, float gain, float clamp) -> Tensor");
 }
 
 #ifdef DRAGGAN_FAST_WITH_CUDA

@@ -11,19 +11,26 @@ Each op registers its implementations, in auto's order of preference, from its o
 row per op, which `draggan-fast info` prints.
 
 `DRAGGAN_FAST_OPS` (read only by `requested`): comma-separated items, later ones winning:
-  auto            (the default) each op runs its first implementation that can run on the device
-                  and is not measured slower there (the measurement is named in the reason)
-  <implementation> every op that has this implementation runs it ("reference": no fast path)
-  <op>=<impl>     one op, e.g. `bias_act=compiled,motion_loss=torch`
-An implementation asked for by name that cannot run on the device is a ValueError naming why.
+  auto            (the default; as an item it changes nothing) each op runs its first
+                  implementation that can run on the device and is not measured slower there
+                  (the measurement is named in the reason)
+  <implementation> every op that has this implementation and can run it on the device runs it
+                  ("reference": no fast path); the others stay auto, their reason says why
+  <op>=<impl>     one op, e.g. `bias_act=compiled,motion_loss=torch`; a ValueError naming why
+                  when that implementation cannot run on the device
+e.g. `DRAGGAN_FAST_OPS=reference,bias_act=compiled`; case-insensitive, spaces around items ignored.
+An implementation with a self-check (e.g. compiled CUDA code against the reference) runs it once
+per device type before its first use; if it fails, the op runs the next implementation (the
+reference when it was asked for by name), with one warning, and the reason says so.
 Decisions are cached per (op, device type, value of DRAGGAN_FAST_OPS): changing the variable
-takes effect at the next call, and checks such as a CUDA self-check run once.
+takes effect at the next call; self-checks run once (until `forget`).
 """
 
 from __future__ import annotations
 
 import os
 import threading
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -41,12 +48,14 @@ def _always(device_type: str) -> str | None:
 class Implementation:
     """One way to run an op. `unavailable(device_type)` says why it cannot run there (None: it
     can); `measured_slower(device_type)` why auto skips it there (None: auto may pick it);
-    `note` what it is, for the reason when it runs."""
+    `note` what it is, for the reason when it runs; `self_check(device_type)` the problem found
+    when it is compared with the reference before its first use there (None: it agrees)."""
 
     name: str
     note: str
     unavailable: Callable[[str], str | None] = _always
     measured_slower: Callable[[str], str | None] = _always
+    self_check: Callable[[str], str | None] = _always
 
 
 @dataclass(frozen=True)
@@ -57,6 +66,7 @@ class _Op:
 
 _ops: dict[str, _Op] = {}
 _decisions: dict[tuple[str, str, str], tuple[str, str]] = {}
+_self_checks: dict[tuple[str, str, str], str | None] = {}  # (op, implementation, device type)
 _lock = threading.RLock()
 
 
@@ -78,11 +88,12 @@ def registered() -> dict[str, str]:
     return {op: entry.family for op, entry in _ops.items()}
 
 
-def requested(op: str, value: str | None = None) -> str:
-    """What DRAGGAN_FAST_OPS (or `value`) asks for `op`: "auto" or an implementation name."""
+def requested(op: str, value: str | None = None) -> tuple[str, bool]:
+    """What DRAGGAN_FAST_OPS (or `value`) asks for `op`: ("auto" or an implementation name,
+    whether the op itself was named: `op=implementation`)."""
     value = os.environ.get(ENV_VAR, "auto") if value is None else value
     names = {impl.name for impl in _ops[op].implementations}
-    wanted = "auto"
+    wanted, by_op = "auto", False
     for item in (part.strip().lower() for part in value.split(",")):
         if item in ("", "auto"):
             continue
@@ -97,23 +108,50 @@ def requested(op: str, value: str | None = None) -> str:
             if target and name not in names:
                 raise ValueError(f"{ENV_VAR}={value!r}: {op} has no {name!r} implementation "
                                  f"(it has {', '.join(sorted(names))})")  # fmt: skip
-            wanted = name
-    return wanted
+            wanted, by_op = name, bool(target)
+    return wanted, by_op
+
+
+def _self_check(op: str, impl: Implementation, device_type: str) -> str | None:
+    """The problem `impl`'s self-check found on this device type (run once, warned once)."""
+    key = (op, impl.name, device_type)
+    if key not in _self_checks:
+        problem = impl.self_check(device_type)
+        if problem is not None:
+            warnings.warn(f"draggan_fast: the {impl.name} {op} failed its self-check on "
+                          f"{device_type} ({problem}); it is not used", RuntimeWarning,
+                          stacklevel=5)  # fmt: skip
+        _self_checks[key] = problem
+    return _self_checks[key]
 
 
 def _decide(op: str, device_type: str, value: str) -> tuple[str, str]:
-    wanted = requested(op, value)
+    wanted, by_op = requested(op, value)
     implementations = _ops[op].implementations
+    skipped = []
     if wanted != "auto":
         (impl,) = [impl for impl in implementations if impl.name == wanted]
         problem = impl.unavailable(device_type)
-        if problem is not None:
+        if problem is not None and by_op:
             raise ValueError(f"{ENV_VAR} asks for {op}={wanted}, which cannot run on "
                              f"{device_type}: {problem}")  # fmt: skip
-        return wanted, f"{ENV_VAR} asks for it: {impl.note}"
-    skipped = []
+        if problem is not None:
+            skipped.append(f"{ENV_VAR} asks for {wanted}, which cannot run here: {problem}")
+            wanted = "auto"
+    if wanted != "auto":
+        problem = _self_check(op, impl, device_type)
+        if problem is None:
+            return wanted, f"{ENV_VAR} asks for it: {impl.note}"
+        (reference,) = [impl for impl in implementations if impl.name == "reference"]
+        return (
+            "reference",
+            f"{reference.note}; {ENV_VAR} asks for {wanted}: self-check failed: {problem}",
+        )
     for impl in implementations:
         problem = impl.unavailable(device_type) or impl.measured_slower(device_type)
+        if problem is None:
+            problem = _self_check(op, impl, device_type)
+            problem = problem if problem is None else f"self-check failed: {problem}"
         if problem is None:
             reason = impl.note + "".join(f"; {s}" for s in skipped)
             return impl.name, reason
@@ -158,3 +196,4 @@ def forget() -> None:
     """Forget every decision (after something they depend on changed, e.g. in tests)."""
     with _lock:
         _decisions.clear()
+        _self_checks.clear()

@@ -29,7 +29,7 @@ class Conv2dLayer(torch.nn.Module):
         self.register_buffer("resample_filter", ops.setup_filter(resample_filter))
         self.padding = kernel_size // 2
         self.weight_gain = 1 / math.sqrt(in_channels * kernel_size**2)
-        self.act_gain = ops.reference.activation_defaults(activation)[1]
+        self.act_gain = ops.activation_defaults(activation)[1]
         self.weight = torch.nn.Parameter(
             torch.randn([out_channels, in_channels, kernel_size, kernel_size])
         )

@@ -69,7 +69,7 @@ class SynthesisLayer(torch.nn.Module):
         self.conv_clamp = conv_clamp
         self.register_buffer("resample_filter", ops.setup_filter(resample_filter))
         self.padding = kernel_size // 2
-        self.act_gain = ops.reference.activation_defaults(activation)[1]
+        self.act_gain = ops.activation_defaults(activation)[1]
         self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1)
         self.weight = torch.nn.Parameter(
             torch.randn([out_channels, in_channels, kernel_size, kernel_size])

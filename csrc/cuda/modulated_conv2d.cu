@@ -1,13 +1,11 @@
-// CUDA modulated_conv2d: StyleGAN2's modulated convolution as one op. Two algorithms share the
-// prologue and the epilogue: `modulated_conv2d` (cuDNN convolution with fused prologue and
-// epilogue kernels, up = 1 or 2) and `modulated_conv2d_implicit_gemm` (up = 1; the convolution
-// and epilogue in one kernel, modulated_conv2d_implicit_gemm.cu):
+// CUDA modulated_conv2d: StyleGAN2's modulated convolution as one op (up = 1 or 2), a cuDNN
+// convolution between a fused prologue and a fused epilogue kernel:
 //   prologue: per (sample, output channel), modulate the weights by the styles, reduce their
 //             squared norm and demodulate, writing the per-sample weights in x's dtype;
 //   conv:     one grouped cuDNN convolution over the batch (up = 2: transposed stride-2 conv and
 //             the 4x4 FIR filter, as the reference);
 //   epilogue: + noise, + bias, activation * gain, clamp, in place on the conv output.
-// The gradient is attached in Python (stylegan/ops/modulated_conv2d_autograd.py).
+// The gradient is attached in Python (stylegan/ops/modulated_conv2d.py).
 #include <ATen/ATen.h>
 #include <ATen/OpMathType.h>
 #include <ATen/cuda/CUDAContext.h>
@@ -17,7 +15,7 @@
 #include "activation.h"
 #include "bias_act.h"
 #include "launch.cuh"
-#include "modulated_conv2d.cuh"
+#include "modulated_conv2d.h"
 
 namespace draggan_fast {
 
@@ -29,6 +27,28 @@ at::Tensor upfirdn2d_cuda(const at::Tensor& x, const at::Tensor& f, int64_t upx,
 namespace {
 
 constexpr int kReduceThreads = 256;
+
+// The bias_act epilogue of a [N, C, H, W] output: + noise, + bias, activation * gain, clamp.
+struct Epilogue {
+  int64_t numel, channels, height, width;
+  int64_t noise_strides[4];  // element strides of the noise broadcast to [N, C, H, W]
+  float alpha, gain, limit;
+};
+
+template <typename scalar_t, Activation A>
+__device__ __forceinline__ scalar_t epilogue_value(float pre, int64_t sample, int64_t channel,
+                                                   int64_t row, int64_t col,
+                                                   const scalar_t* __restrict__ noise,
+                                                   const scalar_t* __restrict__ bias,
+                                                   const Epilogue& e) {
+  if (noise != nullptr) {
+    pre += static_cast<float>(noise[sample * e.noise_strides[0] + channel * e.noise_strides[1] +
+                                    row * e.noise_strides[2] + col * e.noise_strides[3]]);
+  }
+  if (bias != nullptr) pre += static_cast<float>(bias[channel]);
+  const float out = activate<A>(pre, e.alpha) * e.gain;
+  return static_cast<scalar_t>(out < -e.limit ? -e.limit : (out > e.limit ? e.limit : out));
+}
 
 // weights_out[n, o, :] = weight[o, :] * styles[n, :] * (demodulate ? rsqrt(sum_sq + 1e-8) : 1)
 template <typename scalar_t>
@@ -72,37 +92,6 @@ __global__ void epilogue_kernel(scalar_t* __restrict__ y, const scalar_t* __rest
   }
 }
 
-void check_modulated_conv2d(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& styles,
-                            const std::optional<at::Tensor>& filter, int64_t up, int64_t padding,
-                            bool flip_weight, Activation act) {
-  TORCH_CHECK(x.is_cuda() && x.dim() == 4,
-              "modulated_conv2d (CUDA): x must be a CUDA [N, C, H, W]");
-  TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kHalf,
-              "modulated_conv2d (CUDA): x must be float32 or float16, got ", x.scalar_type());
-  TORCH_CHECK(weight.dim() == 4 && weight.size(1) == x.size(1) && weight.size(2) == weight.size(3),
-              "modulated_conv2d: weight must be [C_out, C_in, k, k] with C_in = ", x.size(1),
-              ", got ", weight.sizes());
-  TORCH_CHECK(weight.scalar_type() == at::kFloat && styles.scalar_type() == at::kFloat,
-              "modulated_conv2d: weight and styles must be float32");
-  TORCH_CHECK(styles.dim() == 2 && styles.size(0) == x.size(0) && styles.size(1) == x.size(1),
-              "modulated_conv2d: styles must be [N, C_in], got ", styles.sizes());
-  TORCH_CHECK(weight.device() == x.device() && styles.device() == x.device(),
-              "modulated_conv2d: all tensors must be on ", x.device());
-  const int64_t kernel = weight.size(2);
-  TORCH_CHECK(kernel % 2 == 1, "modulated_conv2d: the kernel size must be odd, got ", kernel);
-  TORCH_CHECK(padding == kernel / 2, "modulated_conv2d: padding must be kernel // 2 = ", kernel / 2,
-              ", got ", padding);
-  TORCH_CHECK(up == 1 || (up == 2 && kernel == 3),
-              "modulated_conv2d: up must be 1, or 2 with a 3x3 kernel; got up=", up, " k=", kernel);
-  TORCH_CHECK(flip_weight == (up == 1),
-              "modulated_conv2d: flip_weight must be True for up=1 and False for up=2");
-  TORCH_CHECK(up == 1 || (filter.has_value() && filter->dim() == 2 && filter->size(0) == 4 &&
-                          filter->size(1) == 4),
-              "modulated_conv2d: up=2 needs a 4x4 resample_filter");
-  TORCH_CHECK(act == Activation::kLinear || act == Activation::kRelu || act == Activation::kLrelu,
-              "modulated_conv2d: the fused activation must be linear, relu or lrelu");
-}
-
 // float16 with demodulation: the official pre-normalisation against overflow.
 std::pair<at::Tensor, at::Tensor> prenormalize(const at::Tensor& weight, const at::Tensor& styles,
                                                bool half, bool demodulate) {
@@ -114,20 +103,14 @@ std::pair<at::Tensor, at::Tensor> prenormalize(const at::Tensor& weight, const a
           (styles / styles_max).contiguous()};
 }
 
-enum class Algorithm { kCudnn, kImplicitGemm };
-
-at::Tensor modulated_conv2d_forward(const at::Tensor& x, const at::Tensor& weight,
-                                    const at::Tensor& styles,
-                                    const std::optional<at::Tensor>& noise,
-                                    const std::optional<at::Tensor>& bias,
-                                    const std::optional<at::Tensor>& resample_filter, int64_t up,
-                                    int64_t padding, bool demodulate, bool flip_weight,
-                                    c10::string_view act, double alpha, double gain, double clamp,
-                                    Algorithm algorithm) {
+at::Tensor modulated_conv2d_cuda(const at::Tensor& x, const at::Tensor& weight,
+                                 const at::Tensor& styles, const std::optional<at::Tensor>& noise,
+                                 const std::optional<at::Tensor>& bias,
+                                 const std::optional<at::Tensor>& resample_filter, int64_t up,
+                                 int64_t padding, bool demodulate, bool flip_weight,
+                                 c10::string_view act, double alpha, double gain, double clamp) {
   const Activation activation = parse_activation(std::string(act));
   check_modulated_conv2d(x, weight, styles, resample_filter, up, padding, flip_weight, activation);
-  TORCH_CHECK(algorithm == Algorithm::kCudnn || up == 1,
-              "modulated_conv2d_implicit_gemm: only up=1 (use modulated_conv2d for up=2)");
   const c10::cuda::CUDAGuard guard(x.device());
   const int64_t batch = x.size(0), in_channels = x.size(1), out_channels = weight.size(0);
   const int64_t kernel = weight.size(2);
@@ -167,12 +150,6 @@ at::Tensor modulated_conv2d_forward(const at::Tensor& x, const at::Tensor& weigh
     bias_c = bias->to(x.scalar_type()).contiguous();
   }
 
-  if (algorithm == Algorithm::kImplicitGemm) {
-    at::Tensor y = at::empty({batch, out_channels, out_h, out_w}, x.options());
-    implicit_gemm_conv(x.contiguous(), weights, y, noise_view, bias_c, e, activation, padding);
-    return y;
-  }
-
   // cuDNN: one grouped convolution for the whole batch, then the epilogue in place.
   const at::Tensor x_groups =
       x.contiguous().reshape({1, batch * in_channels, x.size(2), x.size(3)});
@@ -200,32 +177,8 @@ at::Tensor modulated_conv2d_forward(const at::Tensor& x, const at::Tensor& weigh
   return y;
 }
 
-at::Tensor modulated_conv2d_cuda(const at::Tensor& x, const at::Tensor& weight,
-                                 const at::Tensor& styles, const std::optional<at::Tensor>& noise,
-                                 const std::optional<at::Tensor>& bias,
-                                 const std::optional<at::Tensor>& resample_filter, int64_t up,
-                                 int64_t padding, bool demodulate, bool flip_weight,
-                                 c10::string_view act, double alpha, double gain, double clamp) {
-  return modulated_conv2d_forward(x, weight, styles, noise, bias, resample_filter, up, padding,
-                                  demodulate, flip_weight, act, alpha, gain, clamp,
-                                  Algorithm::kCudnn);
-}
-
-at::Tensor modulated_conv2d_implicit_gemm_cuda(
-    const at::Tensor& x, const at::Tensor& weight, const at::Tensor& styles,
-    const std::optional<at::Tensor>& noise, const std::optional<at::Tensor>& bias,
-    const std::optional<at::Tensor>& resample_filter, int64_t up, int64_t padding, bool demodulate,
-    bool flip_weight, c10::string_view act, double alpha, double gain, double clamp) {
-  return modulated_conv2d_forward(x, weight, styles, noise, bias, resample_filter, up, padding,
-                                  demodulate, flip_weight, act, alpha, gain, clamp,
-                                  Algorithm::kImplicitGemm);
-}
-
 }  // namespace
 
-TORCH_LIBRARY_IMPL(draggan_fast, CUDA, m) {
-  m.impl("modulated_conv2d", &modulated_conv2d_cuda);
-  m.impl("modulated_conv2d_implicit_gemm", &modulated_conv2d_implicit_gemm_cuda);
-}
+TORCH_LIBRARY_IMPL(draggan_fast, CUDA, m) { m.impl("modulated_conv2d", &modulated_conv2d_cuda); }
 
 }  // namespace draggan_fast

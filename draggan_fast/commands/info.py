@@ -19,30 +19,44 @@ def add_arguments(parser):
 
 def _compiled_ops():
     """Names of the draggan_fast ops with a compiled kernel, per device type."""
-    from draggan_fast.stylegan.ops import dispatch
+    from draggan_fast.stylegan.ops import extension
 
-    names = (*dispatch.OPS, "bias_act_grad", "modulated_conv2d_implicit_gemm")
     return {
-        device_type: [op for op in names if dispatch.has_kernel(op, device_type)]
+        device_type: [
+            op for op in extension.compiled_ops() if extension.has_kernel(op, device_type)
+        ]
         for device_type in ("cpu", "cuda")
     }
 
 
-def _drag_op_dispatch(device):
-    """Rows of the drag ops' dispatch (one "unavailable" row if draggan_fast.kernels cannot be
-    imported, so that `info` still reports on a broken install)."""
+def _dispatch_rows(device):
+    """`draggan_fast.dispatch.describe(device)`: one row per op of both families (one
+    "unavailable" row if draggan_fast.kernels cannot be imported, so that `info` still reports
+    on a broken install)."""
+    from draggan_fast import dispatch
+
+    rows = []
     try:
-        from draggan_fast.kernels import describe_dispatch
+        import draggan_fast.kernels  # registers the drag ops
     except ImportError as exc:
-        return [{"op": "drag ops", "implementation": "unavailable", "reason": str(exc)}]
-    return describe_dispatch(device)
+        rows.append(
+            {
+                "op": "drag ops",
+                "family": "drag",
+                "implementation": "unavailable",
+                "reason": str(exc),
+            }
+        )
+    import draggan_fast.stylegan.ops  # noqa: F401  (registers the generator ops)
+
+    return dispatch.describe(device) + rows
 
 
 def collect(devices=None):
     """Everything `info` prints, as a dict."""
     import torch
 
-    from draggan_fast.stylegan.ops import describe_dispatch, extension
+    from draggan_fast.stylegan.ops import extension
 
     if not devices:
         devices = ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
@@ -62,9 +76,10 @@ def collect(devices=None):
             torch.device(device)
         except RuntimeError as exc:
             raise CommandError(f"--device {device!r} is not a torch device ({exc})") from None
+        rows = _dispatch_rows(device)
         report["dispatch"][device] = {
-            "generator_ops": describe_dispatch(device),
-            "drag_ops": _drag_op_dispatch(device),
+            "generator_ops": [row for row in rows if row["family"] == "generator"],
+            "drag_ops": [row for row in rows if row["family"] != "generator"],
         }
     return report
 

@@ -45,8 +45,13 @@ def test_cuda_runs_triton_unless_opted_out(monkeypatch):
     ]  # fmt: skip
 
 
-def test_forcing_triton_on_the_cpu_is_an_error(monkeypatch):
+def test_triton_by_name_on_the_cpu_falls_back_for_all_and_is_an_error_for_one(monkeypatch):
     monkeypatch.setenv(dispatch.ENV_VAR, "triton")
+    for row in describe_dispatch("cpu"):
+        assert row["implementation"] == "torch"
+        assert "asks for triton, which cannot run here" in row["reason"]
+        assert "Triton kernels need a CUDA device, not cpu" in row["reason"]
+    monkeypatch.setenv(dispatch.ENV_VAR, "motion_loss=triton")
     with pytest.raises(ValueError, match="Triton kernels need a CUDA device, not cpu"):
         describe_dispatch("cpu")
     handles = torch.tensor([[3.0, 4.0]])

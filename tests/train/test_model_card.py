@@ -26,8 +26,8 @@ TABLE = "| backend | points |\n| --- | --- |\n| fast | 1 |"
 
 
 def _upward_imports(path):
-    """draggan_fast modules outside the stylegan/kernels/_C layers (and the one op dispatch,
-    draggan_fast/dispatch.py, which both op families register with) that `path` imports."""
+    """draggan_fast modules outside the stylegan/kernels/_C layers that `path` imports
+    (draggan_fast.dispatch, the op layers' one dispatch, is a leaf: tests/test_dispatch.py)."""
     found = []
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):

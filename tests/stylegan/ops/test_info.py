@@ -4,8 +4,8 @@ import json
 
 import torch
 
+from draggan_fast import dispatch
 from draggan_fast.cli import main
-from draggan_fast.stylegan.ops import describe_dispatch
 
 
 def test_info_json_reports_build_and_dispatch(capsys):
@@ -13,8 +13,18 @@ def test_info_json_reports_build_and_dispatch(capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["torch"] == torch.__version__
     rows = report["dispatch"]["cpu"]
-    assert rows["generator_ops"] == describe_dispatch("cpu")
-    assert rows["drag_ops"], "the drag ops' dispatch is listed too"
+    assert rows["generator_ops"] == dispatch.describe("cpu", family="generator")
+    assert [row["op"] for row in rows["generator_ops"]] == [
+        "bias_act",
+        "upfirdn2d",
+        "filtered_lrelu",
+        "modulated_conv2d",
+    ]
+    # Every other registered op (the drag family, once draggan_fast.kernels registers on
+    # draggan_fast.dispatch) comes from the same describe.
+    assert rows["drag_ops"] == [
+        row for row in dispatch.describe("cpu") if row["family"] != "generator"
+    ]
     build = report["extension"]
     if build["available"]:
         assert build["torch_version"] == torch.__version__
@@ -27,7 +37,7 @@ def test_info_text_and_bad_device(capsys):
     assert main(["info"]) == 0
     out = capsys.readouterr().out
     assert "dispatch on cpu:" in out
-    for row in describe_dispatch("cpu"):
+    for row in dispatch.describe("cpu"):
         assert f"{row['op']:<32} {row['implementation']:<10} {row['reason']}" in out
     assert main(["info", "--device", "warp-drive"]) == 2
     assert "--device 'warp-drive' is not a torch device" in capsys.readouterr().err

@@ -1,9 +1,11 @@
-"""Shared fixtures of the compiled-op tests: skip when the extension is not built."""
+"""Shared fixtures of the generator-op tests: skip compiled-kernel tests when the extension is
+not built; forget dispatch decisions around tests that change them."""
 
 import pytest
 import torch
 
-from draggan_fast.stylegan.ops import dispatch, extension
+from draggan_fast import dispatch
+from draggan_fast.stylegan.ops import extension
 
 
 @pytest.fixture
@@ -17,10 +19,10 @@ def compiled_ops():
 @pytest.fixture
 def fresh_dispatch(monkeypatch):
     """Forget cached dispatch decisions before and after a test that changes the environment."""
-    dispatch.reset()
+    dispatch.forget()
     yield monkeypatch
     monkeypatch.undo()
-    dispatch.reset()
+    dispatch.forget()
 
 
 def torch_clamp_passes_the_edge() -> bool:

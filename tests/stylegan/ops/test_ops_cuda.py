@@ -5,17 +5,29 @@ Skipped without a GPU; scripts/gpu_checks.sh runs them on a device machine."""
 import pytest
 import torch
 
-from draggan_fast.stylegan.ops import compiled, dispatch, reference
+from draggan_fast import dispatch
+from draggan_fast.stylegan.ops.bias_act import bias_act_compiled, bias_act_reference
+from draggan_fast.stylegan.ops.extension import KERNEL_DTYPES
+from draggan_fast.stylegan.ops.modulated_conv2d import (
+    modulated_conv2d_compiled,
+    modulated_conv2d_reference,
+)
+from draggan_fast.stylegan.ops.upfirdn2d import (
+    setup_filter,
+    upfirdn2d_compiled,
+    upfirdn2d_reference,
+)
 from tests.conftest import requires_cuda
 from tests.fixture_generators import generator_from_fixture, load_fixture
 
 pytestmark = requires_cuda
 
 # Every dtype that dispatch sends to the CUDA bias_act and upfirdn2d kernels (float64 included).
-DTYPES = list(dispatch.KERNEL_DTYPES["cuda"])
+DTYPES = list(KERNEL_DTYPES["cuda"])
+OPS = ("bias_act", "upfirdn2d", "modulated_conv2d")
 # Relative tolerance (to the reference's largest magnitude) per dtype.
 TOLERANCE = {torch.float32: 1e-5, torch.float16: 5e-3, torch.bfloat16: 3e-2, torch.float64: 1e-10}
-FIR = reference.setup_filter([1, 3, 3, 1])
+FIR = setup_filter([1, 3, 3, 1])
 
 
 @pytest.fixture(autouse=True)
@@ -27,19 +39,19 @@ def exact_float32_convolutions():
 @pytest.fixture(autouse=True)
 def compiled_dispatch(monkeypatch):
     """Every compiled op through dispatch too (`auto` runs the reference on CUDA, measured
-    faster there: dispatch.MEASURED_SLOWER)."""
-    monkeypatch.setenv(dispatch.OPT_OUT_VARIABLE, "compiled")
-    dispatch.reset()
+    faster there: benches/RESULTS.md)."""
+    monkeypatch.setenv(dispatch.ENV_VAR, "compiled")
+    dispatch.forget()
     yield
     monkeypatch.undo()
-    dispatch.reset()
+    dispatch.forget()
 
 
 def test_auto_runs_the_reference_where_it_measured_faster(monkeypatch):
-    monkeypatch.setenv(dispatch.OPT_OUT_VARIABLE, "auto")
-    dispatch.reset()
-    for op in dispatch.OPS:
-        implementation, reason = dispatch.choice(op, "cuda")
+    monkeypatch.setenv(dispatch.ENV_VAR, "auto")
+    dispatch.forget()
+    for op in OPS:
+        implementation, reason = dispatch.choose(op, "cuda")
         assert implementation == "reference" and "measured slower than the reference" in reason
 
 
@@ -65,9 +77,9 @@ def _compare(ours, theirs, inputs, dtype):
         _close(grad_ours, grad_ref, dtype)
 
 
-@pytest.mark.parametrize("op", dispatch.OPS)
+@pytest.mark.parametrize("op", OPS)
 def test_self_check_passes_and_dispatch_is_compiled(compiled_ops, op):
-    implementation, reason = dispatch.choice(op, "cuda")
+    implementation, reason = dispatch.choose(op, "cuda")
     assert implementation == "compiled", reason
 
 
@@ -81,14 +93,14 @@ def test_bias_act(compiled_ops, dtype, act, shape, dim):
     # The kernel computes in float32 and rounds once; the reference rounds x + b, act and gain
     # in the input dtype. Within that rounding of the clamp edge the two may disagree on which
     # side a value lies, and the gradient there is 0 in one and not in the other: keep x away.
-    unclamped = reference.bias_act(x.double(), b.double(), dim=dim, act=act)
+    unclamped = bias_act_reference(x.double(), b.double(), dim=dim, act=act)
     near_edge = ((unclamped.abs() - 1.2).abs() < 0.05).to(dtype)
     x = x + 0.2 * near_edge
-    unclamped = reference.bias_act(x.double(), b.double(), dim=dim, act=act)
+    unclamped = bias_act_reference(x.double(), b.double(), dim=dim, act=act)
     assert ((unclamped.abs() - 1.2).abs() >= 0.01).all()
     _compare(
-        lambda x, b: compiled.bias_act(x, b, dim=dim, act=act, clamp=1.2),
-        lambda x, b: reference.bias_act(x, b, dim=dim, act=act, clamp=1.2),
+        lambda x, b: bias_act_compiled(x, b, dim=dim, act=act, clamp=1.2),
+        lambda x, b: bias_act_reference(x, b, dim=dim, act=act, clamp=1.2),
         [x, b],
         dtype,
     )
@@ -102,12 +114,12 @@ def test_bias_act(compiled_ops, dtype, act, shape, dim):
 )  # fmt: skip
 @pytest.mark.parametrize("filter_name", ["fir4x4", "separable8"])
 def test_upfirdn2d(compiled_ops, dtype, up, down, padding, filter_name):
-    f = FIR if filter_name == "fir4x4" else reference.setup_filter([1, 2, 3, 4, 4, 3, 2, 1])
+    f = FIR if filter_name == "fir4x4" else setup_filter([1, 2, 3, 4, 4, 3, 2, 1])
     f = f.cuda()
     x = torch.randn(2, 3, 11, 9, generator=torch.Generator().manual_seed(0)).to("cuda", dtype)
     _compare(
-        lambda x: compiled.upfirdn2d(x, f, up, down, padding, gain=2.0),
-        lambda x: reference.upfirdn2d(x, f, up, down, padding, gain=2.0),
+        lambda x: upfirdn2d_compiled(x, f, up, down, padding, gain=2.0),
+        lambda x: upfirdn2d_reference(x, f, up, down, padding, gain=2.0),
         [x],
         dtype,
     )
@@ -116,7 +128,7 @@ def test_upfirdn2d(compiled_ops, dtype, up, down, padding, filter_name):
 def test_upfirdn2d_gradcheck_double(compiled_ops):
     x = torch.randn(1, 2, 5, 6, dtype=torch.float64, device="cuda", requires_grad=True)
     f = FIR.cuda()
-    assert torch.autograd.gradcheck(lambda x: compiled.upfirdn2d(x, f, 2, 1, [2, 1, 2, 1]), (x,))
+    assert torch.autograd.gradcheck(lambda x: upfirdn2d_compiled(x, f, 2, 1, [2, 1, 2, 1]), (x,))
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
@@ -124,8 +136,7 @@ def test_upfirdn2d_gradcheck_double(compiled_ops):
     ("up", "kernel", "demodulate"), [(1, 3, True), (2, 3, True), (1, 1, False), (1, 3, False)]
 )
 @pytest.mark.parametrize("noise_kind", ["none", "const", "per-sample"])
-@pytest.mark.parametrize("algorithm", ["cudnn", "implicit_gemm"])
-def test_modulated_conv2d(compiled_ops, dtype, up, kernel, demodulate, noise_kind, algorithm):
+def test_modulated_conv2d(compiled_ops, dtype, up, kernel, demodulate, noise_kind):
     generator = torch.Generator().manual_seed(0)
     batch, in_channels, out_channels, size = 2, 8, 6, 7
     x = torch.randn(batch, in_channels, size, size, generator=generator).to("cuda", dtype)
@@ -141,19 +152,17 @@ def test_modulated_conv2d(compiled_ops, dtype, up, kernel, demodulate, noise_kin
     inputs = [x, weight, styles] + ([noise] if noise is not None else [])
 
     def ours(x, weight, styles, noise=None):
-        return compiled.modulated_conv2d(
-            x, weight, styles, noise=noise, algorithm=algorithm, **kwargs
-        )
+        return modulated_conv2d_compiled(x, weight, styles, noise=noise, **kwargs)
 
     def theirs(x, weight, styles, noise=None):
-        return reference.modulated_conv2d(x, weight, styles, noise=noise, **kwargs)
+        return modulated_conv2d_reference(x, weight, styles, noise=noise, **kwargs)
 
     _compare(ours, theirs, inputs, dtype)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
-@pytest.mark.parametrize(("up", "algorithm"), [(1, "cudnn"), (1, "implicit_gemm"), (2, "cudnn")])
-def test_modulated_conv2d_fused_bias_act(compiled_ops, dtype, up, algorithm):
+@pytest.mark.parametrize("up", [1, 2])
+def test_modulated_conv2d_fused_bias_act(compiled_ops, dtype, up):
     generator = torch.Generator().manual_seed(1)
     x = torch.randn(2, 8, 7, 7, generator=generator).to("cuda", dtype)
     weight = torch.randn(6, 8, 3, 3, generator=generator).cuda()
@@ -164,13 +173,11 @@ def test_modulated_conv2d_fused_bias_act(compiled_ops, dtype, up, algorithm):
     epilogue = dict(act="lrelu", gain=1.4, clamp=0.9)
 
     def ours(x, weight, styles, bias):
-        return compiled.modulated_conv2d(
-            x, weight, styles, bias=bias, algorithm=algorithm, **conv, **epilogue
-        )
+        return modulated_conv2d_compiled(x, weight, styles, bias=bias, **conv, **epilogue)
 
     def theirs(x, weight, styles, bias):
-        out = reference.modulated_conv2d(x, weight, styles, **conv)
-        return reference.bias_act(out, bias.to(out.dtype), **epilogue)
+        out = modulated_conv2d_reference(x, weight, styles, **conv)
+        return bias_act_reference(out, bias.to(out.dtype), **epilogue)
 
     _compare(ours, theirs, [x, weight, styles, bias], dtype)
 
@@ -194,7 +201,7 @@ def test_opcheck_cuda(compiled_ops):
     )
     bias = torch.randn(5, device="cuda", requires_grad=True)
     torch.library.opcheck(
-        torch.ops.draggan_fast.modulated_conv2d_implicit_gemm.default,
+        torch.ops.draggan_fast.modulated_conv2d.default,
         (x, weight, styles, noise[:6, :6], bias, None, 1, 1, True, True, "lrelu", 0.2, 1.4, 0.9),
     )
 
