@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from draggan_fast.cli import CommandError
-from draggan_fast.cli_args import add_device_argument, pick_device
+from draggan_fast.cli.args import add_device_argument, pick_device
 
 NAME = "demo"
 HELP = "scripted drags (open the mouth, turn the head) on the bundled model; PNGs and a GIF"

@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from draggan_fast.cli import CommandError
-from draggan_fast.cli_args import (
+from draggan_fast.cli.args import (
     add_device_argument,
     add_model_argument,
     check_output,

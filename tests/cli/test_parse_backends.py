@@ -1,10 +1,10 @@
-"""The one --backend(s) parser shared by `bench` and `eval-drag` (draggan_fast/cli_args.py)."""
+"""The one --backend(s) parser shared by `bench` and `eval-drag` (draggan_fast/cli/args.py)."""
 
 import pytest
 
 from draggan_fast import cli
 from draggan_fast.cli import CommandError
-from draggan_fast.cli_args import parse_backends
+from draggan_fast.cli.args import parse_backends
 from draggan_fast.step_backend import backend_names
 
 

@@ -3,7 +3,7 @@
 import dataclasses
 from pathlib import Path
 
-from draggan_fast.cli_args import add_device_argument, pick_device
+from draggan_fast.cli.args import add_device_argument, pick_device
 
 NAME = "train"
 HELP = "train a StyleGAN2 on the procedural cartoon faces (resumable)"

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from draggan_fast.cli import CommandError
-from draggan_fast.cli_args import add_device_argument, parse_backends, pick_device
+from draggan_fast.cli.args import add_device_argument, parse_backends, pick_device
 
 NAME = "eval-drag"
 HELP = "measure drag accuracy (paper's Table 1 protocol) on the default model"

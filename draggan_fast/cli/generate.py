@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from draggan_fast.cli import CommandError
-from draggan_fast.cli_args import (
+from draggan_fast.cli.args import (
     add_device_argument,
     add_model_argument,
     parse_seeds,

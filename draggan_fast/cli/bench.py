@@ -3,7 +3,7 @@
 import argparse
 import sys
 
-from draggan_fast.cli_args import parse_backends, pick_device
+from draggan_fast.cli.args import parse_backends, pick_device
 
 NAME = "bench"
 HELP = "benchmark drag steps: ms per step, phase breakdown, peak memory, fast/reference ratio"

@@ -4,7 +4,7 @@ import asyncio
 import webbrowser
 
 from draggan_fast.cli import CommandError
-from draggan_fast.cli_args import add_device_argument, pick_device
+from draggan_fast.cli.args import add_device_argument, pick_device
 
 NAME = "view"
 HELP = "serve the web viewer (loopback only unless --host says otherwise) and open it"

@@ -1,7 +1,10 @@
-"""The `draggan-fast` command line: one sub-command per module in `draggan_fast.commands`.
+"""The `draggan-fast` command line: one sub-command per module of this package.
 
-Each command module defines `NAME`, `HELP`, `add_arguments(parser)` and `run(args) -> int`.
-Bad input ends in one clear line on stderr (exit 2), never a traceback.
+Each command module (every module here but `args`) defines `NAME`, `HELP`,
+`add_arguments(parser)` and `run(args) -> int`. Command modules import nothing heavy at their top
+level (no torch, no compiled extension), so help, `--version` and argument errors answer at once;
+`run` imports what it needs. Bad input ends in one clear line on stderr (exit 2), never a
+traceback.
 """
 
 import argparse
@@ -9,8 +12,6 @@ import ctypes
 import importlib
 import pkgutil
 import sys
-
-from draggan_fast import commands
 
 
 class CommandError(Exception):
@@ -36,28 +37,47 @@ def tune_allocator():
         pass
 
 
+_NOT_COMMANDS = {"args"}
+
+
 def _command_modules():
-    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
-        if not info.name.startswith("_"):
-            yield importlib.import_module(f"{commands.__name__}.{info.name}")
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if not info.name.startswith("_") and info.name not in _NOT_COMMANDS:
+            yield importlib.import_module(f"{__name__}.{info.name}")
 
 
-def build_parser():
+def build_parser(command: str | None = None):
+    """The parser of every command, or with `command` given, one whose other sub-commands are
+    listed but have no arguments (so only that command's `add_arguments` runs)."""
+    from draggan_fast import __version__
+
     parser = argparse.ArgumentParser(
         prog="draggan-fast",
         description="draggan-fast: a fast, safe, headless engine for DragGAN on StyleGAN2.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in _command_modules():
-        sub = subparsers.add_parser(module.NAME, help=module.HELP, description=module.HELP)
-        module.add_arguments(sub)
+        sub = subparsers.add_parser(
+            module.NAME,
+            help=module.HELP,
+            description=module.HELP,
+        )
+        if command is None or command == module.NAME:
+            module.add_arguments(sub)
         sub.set_defaults(_run=module.run)
     return parser
 
 
+def _command_in(argv) -> str:
+    """The sub-command named in argv ("" when there is none): the first word not an option."""
+    return next((word for word in argv if not word.startswith("-")), "")
+
+
 def main(argv=None):
     tune_allocator()
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(_command_in(argv)).parse_args(argv)
     from draggan_fast.stylegan.errors import CheckpointError
 
     try:
