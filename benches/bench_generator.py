@@ -18,6 +18,7 @@ import time
 import pytest
 import torch
 
+from draggan_fast.bench.timing import benchmark_rounds
 from draggan_fast.stylegan.ops import dispatch, extension
 
 VARIANTS = ["eager-reference", "eager-ops", "inductor-reference", "inductor-ops"]
@@ -68,7 +69,7 @@ def _bench(benchmark, ops_mode, G, variant, backward, rounds):
     call()
     benchmark.extra_info["first_call_s"] = round(time.perf_counter() - start, 3)
     benchmark.extra_info["ops"] = os.environ.get(dispatch.OPT_OUT_VARIABLE)
-    benchmark.pedantic(call, rounds=rounds, warmup_rounds=1)
+    benchmark_rounds(benchmark, call, device, rounds)
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
