@@ -11,6 +11,7 @@ import argparse
 import ctypes
 import importlib
 import pkgutil
+import re
 import sys
 
 
@@ -37,7 +38,7 @@ def tune_allocator():
         pass
 
 
-_NOT_COMMANDS = {"args"}
+_NOT_COMMANDS = {"args", "outputs"}
 
 
 def _command_modules():
@@ -46,12 +47,31 @@ def _command_modules():
             yield importlib.import_module(f"{__name__}.{info.name}")
 
 
+class _Parser(argparse.ArgumentParser):
+    """Argument errors in one line, like every other error of the CLI (usage: --help)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Every option's default written one way: "(default: %(default)s)", added to the help of
+    options that have one and do not already say theirs."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        has_default = action.default not in (None, False, argparse.SUPPRESS, [])
+        if has_default and action.option_strings and "default" not in text:
+            text += " (default: %(default)s)"
+        return text
+
+
 def build_parser(command: str | None = None):
     """The parser of every command, or with `command` given, one whose other sub-commands are
     listed but have no arguments (so only that command's `add_arguments` runs)."""
     from draggan_fast import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="draggan-fast",
         description="draggan-fast: a fast, safe, headless engine for DragGAN on StyleGAN2.",
     )
@@ -62,6 +82,7 @@ def build_parser(command: str | None = None):
             module.NAME,
             help=module.HELP,
             description=module.HELP,
+            formatter_class=_HelpFormatter,
         )
         if command is None or command == module.NAME:
             module.add_arguments(sub)
@@ -69,20 +90,47 @@ def build_parser(command: str | None = None):
     return parser
 
 
+_NEGATIVE_VALUE = re.compile(r"-[0-9.]")
+
+
+def _attach_negative_values(argv) -> list[str]:
+    """["--points", "-1,10->20,20"] -> ["--points=-1,10->20,20"]: argparse reads a word that
+    starts with "-" as an option unless it is a plain number; no option of ours starts with a
+    digit, so such a word after an option is that option's value."""
+    joined = []
+    for word in argv:
+        previous = joined[-1] if joined else ""
+        if _NEGATIVE_VALUE.match(word) and previous.startswith("--") and "=" not in previous:
+            joined[-1] = f"{previous}={word}"
+        else:
+            joined.append(word)
+    return joined
+
+
 def _command_in(argv) -> str:
     """The sub-command named in argv ("" when there is none): the first word not an option."""
     return next((word for word in argv if not word.startswith("-")), "")
 
 
+def _user_errors() -> tuple[type, ...]:
+    """Exceptions that are bad input, said in one line. A CheckpointError can only have been
+    raised if its module was imported, so it is looked up without importing torch."""
+    errors = sys.modules.get("draggan_fast.stylegan.errors")
+    return (CommandError, ValueError, OSError, *((errors.CheckpointError,) if errors else ()))
+
+
 def main(argv=None):
     tune_allocator()
-    argv = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser(_command_in(argv)).parse_args(argv)
-    from draggan_fast.stylegan.errors import CheckpointError
-
+    argv = _attach_negative_values(sys.argv[1:] if argv is None else list(argv))
+    try:
+        args = build_parser(_command_in(argv)).parse_args(argv)
+    except SystemExit as exc:  # --help, --version (0) or an argument error (2), already printed
+        return exc.code if isinstance(exc.code, int) else 2
     try:
         return int(args._run(args) or 0)
-    except (CommandError, CheckpointError, ValueError, FileNotFoundError) as exc:
+    except Exception as exc:
+        if not isinstance(exc, _user_errors()):
+            raise
         print(f"draggan-fast {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

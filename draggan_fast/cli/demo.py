@@ -24,11 +24,11 @@ MIN_OUTPUT_SIZE = 256  # images are upscaled (nearest) by an integer factor to a
 
 def add_arguments(parser):
     parser.add_argument("--outdir", type=Path, default=Path("draggan-demo"), help="output folder")
-    parser.add_argument("--seed", type=int, default=0, help="face seed (default 0)")
-    parser.add_argument("--steps", type=int, default=60, help="most steps per drag (default 60)")
-    parser.add_argument("--backend", default="fast", help="step backend (default fast)")
+    parser.add_argument("--seed", type=int, default=0, help="face seed")
+    parser.add_argument("--steps", type=int, default=60, help="most steps per drag")
+    parser.add_argument("--backend", default="fast", help="step backend")
     parser.add_argument(
-        "--lr", type=float, default=5e-3, help="Adam lr (default 5e-3, for the 64 px model)"
+        "--lr", type=float, default=5e-3, help="Adam lr (default: %(default)s, for the 64 px model)"
     )
     parser.add_argument("--model", type=Path, default=None, help="generator (default: bundled)")
     parser.add_argument("--detector", type=Path, default=None, help="detector (default: bundled)")
