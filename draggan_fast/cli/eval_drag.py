@@ -14,10 +14,19 @@ import time
 from pathlib import Path
 
 from draggan_fast.cli import CommandError
-from draggan_fast.cli.args import add_device_argument, parse_backends, pick_device
+from draggan_fast.cli.args import (
+    MAX_SEED,
+    MAX_STEPS,
+    add_device_argument,
+    int_in,
+    parse_backends,
+    pick_device,
+)
 
 NAME = "eval-drag"
 HELP = "measure drag accuracy (paper's Table 1 protocol) on the default model"
+
+MAX_PAIRS = 10_000
 
 # which landmarks each "points" setting drags (dataset names; "all" = every landmark)
 POINT_SETS = {
@@ -28,9 +37,16 @@ POINT_SETS = {
 
 
 def add_arguments(parser):
-    parser.add_argument("--pairs", type=int, default=8, help="image pairs")
-    parser.add_argument("--first-seed", type=int, default=0, help="pair i uses seeds 2i, 2i+1")
-    parser.add_argument("--steps", type=int, default=200, help="most steps per edit")
+    parser.add_argument("--pairs", type=int_in(1, MAX_PAIRS), default=8, help="image pairs")
+    parser.add_argument(
+        "--first-seed",
+        type=int_in(0, MAX_SEED + 1 - 2 * MAX_PAIRS),
+        default=0,
+        help="pair i uses seeds 2i, 2i+1",
+    )
+    parser.add_argument(
+        "--steps", type=int_in(1, MAX_STEPS), default=200, help="most steps per edit"
+    )
     parser.add_argument("--points", default="1,5,all", help="point sets: any of 1, 5, all")
     parser.add_argument(
         "--backend", "--backends", dest="backends", default=None,

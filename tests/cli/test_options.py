@@ -88,3 +88,14 @@ def test_every_option_has_help_and_defaults_are_written_one_way():
         assert "(default: None)" not in text and "(default: False)" not in text
     drag = command_parser("drag").format_help()
     assert "(default: 200)" in drag and "(default: w+)" in drag
+
+
+@pytest.mark.parametrize("command", ["drag", "demo", "eval-drag"])
+def test_steps_beyond_the_session_limit_fail_while_parsing(command, capsys):
+    argv = [command, "--steps", "1000000000000"]
+    if command == "drag":
+        argv += ["--points", "1,2->3,4", "--out", "r.png"]
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert "argument --steps: must be in [1, 1000000000]" in captured.err
+    assert captured.out == "" and "step/s" not in captured.err  # no progress bar started
