@@ -20,6 +20,7 @@ import pytest
 import torch
 
 from draggan_fast import dispatch
+from draggan_fast.bench.timing import benchmark_rounds
 from draggan_fast.stylegan.ops import extension
 
 VARIANTS = ["eager-reference", "eager-ops", "inductor-reference", "inductor-ops"]
@@ -76,7 +77,7 @@ def _bench(benchmark, ops_mode, G, variant, backward, rounds):
     call()
     benchmark.extra_info["first_call_s"] = round(time.perf_counter() - start, 3)
     benchmark.extra_info["ops"] = os.environ.get(dispatch.ENV_VAR)
-    benchmark.pedantic(call, rounds=rounds, warmup_rounds=1)
+    benchmark_rounds(benchmark, call, device, rounds)
 
 
 @pytest.mark.parametrize("variant", VARIANTS)

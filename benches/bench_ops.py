@@ -15,6 +15,7 @@ import time
 import pytest
 import torch
 
+from draggan_fast.bench.timing import benchmark_rounds
 from draggan_fast.stylegan.ops import extension, setup_filter
 
 IMPLEMENTATIONS = ["compiled", "reference", "inductor"]
@@ -47,7 +48,7 @@ def _run(benchmark, group, function, inputs, backward, rounds):
     call()
     benchmark.extra_info["first_call_s"] = round(time.perf_counter() - start, 3)
     benchmark.group = group
-    benchmark.pedantic(call, rounds=rounds, warmup_rounds=1)
+    benchmark_rounds(benchmark, call, inputs[0].device, rounds)
 
 
 def _bias_act_inputs(device, dtype, channels, size):

@@ -2,15 +2,18 @@
 
 Each benchmark group holds the backends on one generator shape and device, so pytest-benchmark's
 table compares them in the same run. Steps do not render (the drag itself; `draggan-fast bench`
-times rendering steps too). On CUDA each timed call ends with a synchronise and the peak CUDA
-memory of the steps goes into `extra_info` (also above what was allocated before the timed
-steps); CPU peak memory needs a fresh process per backend, which `draggan-fast bench` does.
+times rendering steps too). Timed with `draggan_fast.bench.timing.benchmark_rounds`, as
+`draggan-fast bench` times: each call ends with a synchronise, and on CUDA the peak memory of the
+steps goes into `extra_info` (also above what was allocated before the timed steps); CPU peak
+memory needs a fresh process per backend, which `draggan-fast bench` does.
 """
+
+import functools
 
 import pytest
 import torch
 
-from draggan_fast.bench.measure import synchronize
+from draggan_fast.bench.timing import benchmark_rounds
 from draggan_fast.bench.workload import DragWorkload, make_session
 
 BACKENDS = ["reference", "fast"]
@@ -26,24 +29,11 @@ def _bench_steps(benchmark, generator, backend, device, rounds, warmup_rounds, g
     session = make_session(generator, WORKLOAD, name, device, False, cuda_graph=graph)
     session.step()  # takes the feature references, as a drag's first step does
 
-    def one_step():
-        result = session.step(render=False)
-        synchronize(device)
-        return result
-
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-        start_bytes = torch.cuda.memory_allocated(device)  # every loaded generator included
     benchmark.group = group
     benchmark.extra_info["backend_detail"] = session.backend
-    result = benchmark.pedantic(one_step, rounds=rounds, warmup_rounds=warmup_rounds)
+    one_step = functools.partial(session.step, render=False)
+    result = benchmark_rounds(benchmark, one_step, device, rounds, warmup_rounds)
     assert not result.done, "the handles arrived: later steps would skip the update"
-    if device.type == "cuda":
-        peak = torch.cuda.max_memory_allocated(device)
-        benchmark.extra_info["peak_cuda_bytes"] = peak
-        # Comparable between backends: the generators of other sizes stay loaded in this
-        # process, and count in the peak alike.
-        benchmark.extra_info["peak_cuda_bytes_above_start"] = peak - start_bytes
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -4,7 +4,8 @@
 - Without a GPU, Triton runs under its CPU interpreter (as in tests/), and benchmarks marked
   `@pytest.mark.cuda` are skipped.
 - glibc's allocator is tuned as in the CLI (`draggan_fast.cli.tune_allocator`).
-- Fixtures: `timed_rounds` (time a callable, CUDA-synchronised, with peak CUDA memory),
+- Timing is `draggan_fast.bench.timing`'s, as in `draggan-fast bench`: one system times and
+  summarises both. Fixtures: `timed_rounds` (time a callable with it),
   `cuda_device` (torch.device("cuda"), skips without a GPU) and `preset_generator`
   (`preset_generator(arch, device)`: a generator of an official shape with seeded random weights,
   see `draggan_fast.bench.presets`, built once per session and shared).
@@ -16,6 +17,7 @@ import os
 import pytest
 import torch
 
+from draggan_fast.bench.timing import benchmark_rounds
 from draggan_fast.cli import tune_allocator
 
 # A benchmark run is an application entry point: keep big freed buffers in the process, as the
@@ -71,24 +73,12 @@ def preset_generator():
 
 @pytest.fixture
 def timed_rounds(benchmark):
-    """`timed_rounds(group, function, device, rounds)`: time `function()` with pytest-benchmark
-    (one warm-up round), synchronising CUDA after each call and recording the peak CUDA memory
-    in `extra_info["peak_cuda_bytes"]`."""
+    """`timed_rounds(group, function, device, rounds)`: time `function()` with
+    `draggan_fast.bench.timing.benchmark_rounds` (one warm-up round, CUDA-synchronised, the
+    summary statistics of `draggan-fast bench` and the peak CUDA memory in `extra_info`)."""
 
     def run(group, function, device, rounds):
-        on_cuda = torch.device(device).type == "cuda"
-
-        def call():
-            result = function()
-            if on_cuda:
-                torch.cuda.synchronize()
-            return result
-
         benchmark.group = group
-        if on_cuda:
-            torch.cuda.reset_peak_memory_stats()
-        benchmark.pedantic(call, rounds=rounds, warmup_rounds=1)
-        if on_cuda:
-            benchmark.extra_info["peak_cuda_bytes"] = torch.cuda.max_memory_allocated()
+        return benchmark_rounds(benchmark, function, device, rounds, warmup_rounds=1)
 
     return run

@@ -1,6 +1,7 @@
 """draggan-fast: a fast, safe, headless engine for DragGAN on StyleGAN2 generators.
 
-Public API: `load_generator`, `z_from_seed`, `DragSession`, `StepResult`, `CheckpointError`.
+Public API: `load_generator`, `z_from_seed`, `DragSession`, `StepResult`, `CheckpointError`,
+`default_model_path` (the bundled generator, the CLI's default --model).
 Everything else is internal and may move. Names resolve lazily, so `import draggan_fast` is cheap.
 """
 
@@ -14,6 +15,7 @@ _PUBLIC = {
     "z_from_seed": "draggan_fast.stylegan.seeds",
     "DragSession": "draggan_fast.session.drag_session",
     "StepResult": "draggan_fast.step.result",
+    "default_model_path": "draggan_fast.assets_registry",
 }
 
 __all__ = [*_PUBLIC, "__version__"]

@@ -18,17 +18,13 @@ from pathlib import Path
 
 import torch
 
-from draggan_fast.bench import environment, presets, stats, trace
+from draggan_fast.bench import presets, stats, trace
 from draggan_fast.bench.progress import ProgressLine
+from draggan_fast.bench.timing import memory_peak, memory_probe, synchronize
 from draggan_fast.bench.workload import DragWorkload, compile_method, make_session
 from draggan_fast.stylegan.errors import CheckpointError
 
 TOP_OPERATORS = 10
-
-
-def synchronize(device: torch.device):
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 class StepClock:
@@ -61,20 +57,6 @@ class StepClock:
             timings.append(self.step())
             progress.update(phase, index + 1, count, timings[-1])
         return timings
-
-
-def memory_probe(device: torch.device):
-    """(kind, baseline bytes now); resets the high-water mark where the platform allows."""
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-        return "cuda_max_allocated", torch.cuda.memory_allocated(device)
-    return "cpu_peak_rss", environment.current_rss_bytes()
-
-
-def memory_peak(kind: str, device: torch.device) -> int:
-    if kind == "cuda_max_allocated":
-        return torch.cuda.max_memory_allocated(device)
-    return environment.peak_rss_bytes()
 
 
 def top_operators(profiler, device: torch.device, steps: int) -> list[dict]:

@@ -70,7 +70,7 @@ def test_eval_drag_reports_a_table(tmp_path, capsys):
     "argv, message",
     [
         (["eval-drag", "--points", "7"], "--points"),
-        (["eval-drag", "--backends", "nope"], "--backends"),
+        (["eval-drag", "--backends", "nope"], "--backend: unknown backend"),
         (["demo", "--steps", "0"], "--steps"),
     ],
 )

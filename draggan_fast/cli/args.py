@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import math
 from pathlib import Path
 
@@ -9,6 +10,7 @@ from draggan_fast.cli import CommandError
 
 MAX_SEED = 2**32 - 1
 MAX_SEEDS = 100_000
+MAX_STEPS = 10**9  # DragSession.run's limit (draggan_fast.session.MAX_STEPS; a test checks)
 
 
 def parse_points(text: str) -> list[tuple[tuple[float, float], tuple[float, float]]]:
@@ -60,7 +62,7 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def parse_backends(option: str, text: str) -> list[str]:
-    """ "fast, reference" -> ["fast", "reference"]: names of `step_backend`'s registry, each
+    """ "fast, reference" -> ["fast", "reference"]: names of `step.backend`'s registry, each
     once, in the order given. `option` ("--backend", "--backends") names the flag in errors."""
     from draggan_fast.step.backend import backend_names
 
@@ -80,14 +82,26 @@ def parse_backends(option: str, text: str) -> list[str]:
 
 
 def add_model_argument(parser):
-    """--model PATH, required: the generator file to load."""
+    """--model PATH, default the bundled model: read back with `model_path(args.model)`."""
     parser.add_argument(
         "--model",
-        required=True,
         type=Path,
         metavar="PATH",
-        help="generator file (official pickle or draggan-fast safetensors)",
+        help="generator file (official pickle or draggan-fast safetensors; default: the bundled "
+        "model, draggan_fast.default_model_path())",
     )
+
+
+def model_path(given: Path | None) -> Path:
+    """--model's value, or the bundled model's path; a one-line error when neither exists."""
+    if given is not None:
+        return given
+    from draggan_fast.assets_registry import default_model_path
+
+    try:
+        return default_model_path()
+    except FileNotFoundError as exc:
+        raise CommandError(f"no --model given and no bundled model: {exc}") from None
 
 
 def add_device_argument(parser):
@@ -110,17 +124,6 @@ def pick_device(requested: str | None) -> str:
     return str(device)
 
 
-def check_output(option: str, path: Path, suffixes=None) -> Path:
-    """Fail before any work when an output cannot be written: folder missing or bad suffix."""
-    if not path.parent.is_dir():
-        raise CommandError(f"{option} {path}: folder {path.parent} does not exist")
-    if path.is_dir():
-        raise CommandError(f"{option} {path}: is a folder")
-    if suffixes is not None and path.suffix.lower() not in suffixes:
-        raise CommandError(f"{option} {path}: must end in {' or '.join(sorted(suffixes))}")
-    return path
-
-
 def image_suffixes() -> set[str]:
     """File suffixes PIL can write."""
     from PIL import Image
@@ -128,3 +131,55 @@ def image_suffixes() -> set[str]:
     Image.init()
     extensions = Image.registered_extensions()
     return {suffix for suffix, fmt in extensions.items() if fmt in Image.SAVE}
+
+
+def int_in(minimum: int, maximum: int):
+    """argparse type: an integer in [minimum, maximum] (argparse names the option in errors)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if not minimum <= value <= maximum:
+            raise argparse.ArgumentTypeError(f"must be in [{minimum}, {maximum}], got {value}")
+        return value
+
+    return parse
+
+
+def finite_float(minimum: float | None = None, *, above: bool = False):
+    """argparse type: a finite number, at least (or with above, more than) `minimum`."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be finite, got {text}")
+        if minimum is not None and (value <= minimum if above else value < minimum):
+            relation = ">" if above else ">="
+            raise argparse.ArgumentTypeError(f"must be {relation} {minimum:g}, got {value:g}")
+        return value
+
+    return parse
+
+
+# The names DragSession's errors use -> the options that set them.
+SESSION_OPTIONS = {
+    "seed": "--seed", "truncation_psi": "--psi", "truncation_cutoff": "--truncation-cutoff",
+    "latent_space": "--latent-space", "n_optimized_layers": "--optimized-layers", "lr": "--lr",
+    "r1": "--r1", "r2": "--r2", "lambda_mask": "--lambda-mask", "tracking": "--tracking",
+    "noise_mode": "--noise-mode", "backend": "--backend", "max_steps": "--steps",
+    "mask": "--mask",
+}  # fmt: skip
+
+
+def option_error(exc: Exception) -> CommandError:
+    """A session's ValueError ("lr must be > 0, ...") as the CLI says it ("--lr must be ...")."""
+    message = str(exc)
+    for name, option in SESSION_OPTIONS.items():
+        if message.startswith(f"{name} "):
+            return CommandError(option + message[len(name) :])
+    return CommandError(message)

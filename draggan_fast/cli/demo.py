@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from draggan_fast.cli import CommandError
-from draggan_fast.cli_args import add_device_argument, pick_device
+from draggan_fast.cli.args import MAX_SEED, MAX_STEPS, add_device_argument, int_in, pick_device
 
 NAME = "demo"
 HELP = "scripted drags (open the mouth, turn the head) on the bundled model; PNGs and a GIF"
@@ -24,11 +24,13 @@ MIN_OUTPUT_SIZE = 256  # images are upscaled (nearest) by an integer factor to a
 
 def add_arguments(parser):
     parser.add_argument("--outdir", type=Path, default=Path("draggan-demo"), help="output folder")
-    parser.add_argument("--seed", type=int, default=0, help="face seed (default 0)")
-    parser.add_argument("--steps", type=int, default=60, help="most steps per drag (default 60)")
-    parser.add_argument("--backend", default="fast", help="step backend (default fast)")
+    parser.add_argument("--seed", type=int_in(0, MAX_SEED), default=0, help="face seed")
     parser.add_argument(
-        "--lr", type=float, default=5e-3, help="Adam lr (default 5e-3, for the 64 px model)"
+        "--steps", type=int_in(1, MAX_STEPS), default=60, help="most steps per drag"
+    )
+    parser.add_argument("--backend", default="fast", help="step backend")
+    parser.add_argument(
+        "--lr", type=float, default=5e-3, help="Adam lr (default: %(default)s, for the 64 px model)"
     )
     parser.add_argument("--model", type=Path, default=None, help="generator (default: bundled)")
     parser.add_argument("--detector", type=Path, default=None, help="detector (default: bundled)")

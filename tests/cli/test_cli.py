@@ -68,15 +68,20 @@ def test_generate_writes_one_image_per_seed(model, tmp_path, capsys):
         (["--points", "1,2=>3,4"], "is not 'x,y->x,y'"),
         (["--points", " ; "], "at least one"),
         (["--points", "1,2->64,4"], "pair 0: target (64, 4) is outside the 64x64 image"),
-        (["--steps", "0"], "--steps must be at least 1"),
+        (["--steps", "0"], "argument --steps: must be in [1, 1000000000], got 0"),
+        (["--steps", "1000000000000"], "argument --steps: must be in [1, 1000000000]"),
+        (["--seed", "-1"], "argument --seed: must be in [0, 4294967295], got -1"),
+        (["--optimized-layers", "99"], "--optimized-layers must be in [1, "),
         (["--out", "no/such/folder/r.png"], "does not exist"),
-        (["--out", "r.unknown"], "must end in"),
+        (["--out", "r.unknown"], "--out r.unknown: must be an image file (e.g. .png, .jpg, .webp)"),
+        (["--mp4", "t.gif"], "--mp4 t.gif: must end in .mp4"),
         (["--gif", "t.png"], "--gif t.png: must end in .gif"),
         (["--mask", "missing.png"], "--mask missing.png: no such file"),
         (["--mask", "not_an_image.png"], "not a readable image"),
         (["--mask", "small.png"], "mask must be [H, W] = [64, 64]"),
         (["--model", "missing.safetensors"], "no such file"),
-        (["--lr", "-1"], "lr must be > 0"),
+        (["--lr", "-1"], "argument --lr: must be > 0, got -1"),
+        (["--psi", "nan"], "argument --psi: must be finite"),
     ],
 )
 def test_drag_input_errors_are_one_line(model, tmp_path, monkeypatch, capsys, arguments, message):
@@ -91,6 +96,7 @@ def test_drag_input_errors_are_one_line(model, tmp_path, monkeypatch, capsys, ar
     assert status == 2
     assert stderr.startswith("draggan-fast drag: error: ") and message in stderr
     assert "\n" not in stderr and not (tmp_path / "r.png").exists()
+    assert len(stderr) < 200  # one short line, not a list of every format PIL knows
 
 
 @pytest.mark.parametrize(

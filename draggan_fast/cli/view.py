@@ -1,10 +1,11 @@
 """`draggan-fast view`: serve the web viewer for interactive drags and open it in a browser."""
 
+import argparse
 import asyncio
 import webbrowser
 
 from draggan_fast.cli import CommandError
-from draggan_fast.cli_args import add_device_argument, pick_device
+from draggan_fast.cli.args import add_device_argument, pick_device
 
 NAME = "view"
 HELP = "serve the web viewer (loopback only unless --host says otherwise) and open it"
@@ -24,33 +25,55 @@ def add_arguments(parser):
     parser.add_argument(
         "--host",
         default="127.0.0.1",
-        help="address to listen on (default 127.0.0.1: this machine only)",
+        help="address to listen on (default: %(default)s, this machine only)",
     )
-    parser.add_argument("--port", type=int, default=7860, help="port (default 7860; 0: any)")
+    parser.add_argument("--port", type=int, default=7860, help="port (0: any free one)")
     parser.add_argument("--no-browser", action="store_true", help="do not open a browser")
     add_device_argument(parser)
-    parser.add_argument("--backend", default="fast", help="drag step backend (default fast)")
+    parser.add_argument("--backend", default="fast", help="drag step backend")
     parser.add_argument(
         "--max-sessions",
         type=int,
         default=4,
-        help="concurrent sessions (browser tabs) allowed (default 4)",
+        help="concurrent sessions (browser tabs) allowed",
     )
     parser.add_argument(
         "--idle-timeout",
         type=float,
         default=900.0,
         metavar="SECONDS",
-        help="close a session idle this long (default 900)",
+        help="close a session idle this long",
     )
     parser.add_argument(
         "--max-message-mb",
         type=float,
         default=8.0,
-        help="largest message a client may send, in MiB (default 8)",
+        help="largest message a client may send, in MiB",
     )
-    parser.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
-                        help="another page origin allowed to connect (repeatable)")  # fmt: skip
+    parser.add_argument(
+        "--allow-origin", action="append", default=[], type=web_origin, metavar="ORIGIN",
+        help="another page origin allowed to connect, as scheme://host[:port] (repeatable)",
+    )  # fmt: skip
+
+
+def web_origin(text: str) -> str:
+    """argparse type: a web origin as browsers send it, "http(s)://host[:port]", nothing more."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(text)
+        port = parts.port  # a bad port raises here
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an origin ({exc})") from None
+    bare = not (parts.path or parts.query or parts.fragment or parts.username or parts.password)
+    if parts.scheme not in ("http", "https") or not parts.hostname or not bare:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an origin: give scheme://host[:port], e.g. http://localhost:8000"
+        )
+    netloc = parts.netloc.lower()
+    if (parts.scheme, port) in (("http", 80), ("https", 443)):  # as a browser writes it
+        netloc = netloc.rsplit(":", 1)[0]
+    return f"{parts.scheme}://{netloc}"
 
 
 def _model_paths(args):

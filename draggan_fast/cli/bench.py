@@ -3,7 +3,7 @@
 import argparse
 import sys
 
-from draggan_fast.cli_args import parse_backends, pick_device
+from draggan_fast.cli.args import add_device_argument, parse_backends, pick_device
 
 NAME = "bench"
 HELP = "benchmark drag steps: ms per step, phase breakdown, peak memory, fast/reference ratio"
@@ -33,26 +33,28 @@ def add_arguments(parser):
 
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--model", metavar="PATH", help="a generator checkpoint to load")
-    source.add_argument("--arch", choices=ARCH_CHOICES, help=ARCH_HELP + " (default: 256)")
+    source.add_argument(
+        "--arch", choices=ARCH_CHOICES, help=ARCH_HELP + " (default: 256 unless --model)"
+    )
     parser.add_argument(
-        "--backend", default="fast,reference",
-        help="comma-separated backends, each in its own process (default: fast,reference)",
+        "--backend", "--backends", dest="backend", default="fast,reference",
+        help="comma-separated backends, each in its own process",
     )  # fmt: skip
     parser.add_argument("--compile", action="store_true", help="torch.compile the drag step")
     parser.add_argument(
         "--no-cuda-graph", action="store_true",
         help="the fast backend without its CUDA graph on CUDA (DragSession(cuda_graph=False))",
     )  # fmt: skip
-    parser.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda when available")
-    parser.add_argument("--steps", type=_positive_int, default=10, help="timed steps (default 10)")
+    add_device_argument(parser)
+    parser.add_argument("--steps", type=_positive_int, default=10, help="timed steps")
     parser.add_argument(
-        "--warmup", type=_non_negative_int, default=2, help="warm-up steps, not timed (default 2)"
+        "--warmup", type=_non_negative_int, default=2, help="warm-up steps, not timed"
     )
-    parser.add_argument("--handles", type=_positive_int, default=1, help="handle points (1)")
+    parser.add_argument("--handles", type=_positive_int, default=1, help="handle points")
     parser.add_argument("--mask", action="store_true", help="add a movable mask (mask term on)")
     parser.add_argument(
         "--render-every", type=_non_negative_int, default=1, metavar="N",
-        help="render the image every N steps, as a viewer would; 0: never (default 1)",
+        help="render the image every N steps, as a viewer would; 0: never",
     )  # fmt: skip
     parser.add_argument("--seed", type=_non_negative_int, default=0, help="start latent seed")
     parser.add_argument(
@@ -61,7 +63,7 @@ def add_arguments(parser):
     )  # fmt: skip
     parser.add_argument(
         "--profile-steps", type=_non_negative_int, default=2, metavar="N",
-        help="steps run under the profiler for the breakdown and trace; 0: none (default 2)",
+        help="steps run under the profiler for the breakdown and trace; 0: none",
     )  # fmt: skip
     parser.add_argument("--json", metavar="OUT", help="write the full report as JSON to OUT")
 

@@ -7,8 +7,8 @@ import sys
 import pytest
 
 from draggan_fast.cli import CommandError, build_parser
+from draggan_fast.cli import view as view_command
 from draggan_fast.client import ViewerClient
-from draggan_fast.commands import view as view_command
 from draggan_fast.stylegan.loading import save_generator
 from tests.viewer.conftest import IMAGE_SIZE, tiny_generator
 

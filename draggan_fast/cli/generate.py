@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from draggan_fast.cli import CommandError
-from draggan_fast.cli_args import (
+from draggan_fast.cli.args import (
     add_device_argument,
     add_model_argument,
+    finite_float,
+    model_path,
     parse_seeds,
     pick_device,
 )
@@ -20,14 +22,18 @@ def add_arguments(parser):
     add_model_argument(parser)
     parser.add_argument("--seeds", required=True, help="seeds: 0-7, or a list like 0,3,10-12")
     parser.add_argument("--outdir", required=True, type=Path, help="folder for the PNGs")
-    parser.add_argument("--psi", type=float, default=0.7, help="truncation psi (default 0.7)")
+    parser.add_argument("--psi", type=finite_float(), default=0.7, help="truncation psi")
     parser.add_argument(
         "--truncation-cutoff",
         type=int,
         default=None,
         help="truncate only the first N style vectors (default: all)",
     )
-    parser.add_argument("--noise-mode", choices=["const", "random", "none"], default="const")
+    parser.add_argument(
+        "--noise-mode", choices=["const", "random", "none"], default="const",
+        help="per-layer noise: the model's fixed buffers (const, as DragGAN), fresh random "
+        "noise each image, or none",
+    )  # fmt: skip
     add_device_argument(parser)
 
 
@@ -42,7 +48,7 @@ def run(args) -> int:
     if args.outdir.exists() and not args.outdir.is_dir():
         raise CommandError(f"--outdir {args.outdir}: exists and is not a folder")
     device = pick_device(args.device)
-    G = load_generator(args.model, device=device)
+    G = load_generator(model_path(args.model), device=device)
     if args.truncation_cutoff is not None and not 0 <= args.truncation_cutoff <= G.num_ws:
         raise CommandError(f"--truncation-cutoff must be in [0, {G.num_ws}]")
     args.outdir.mkdir(parents=True, exist_ok=True)

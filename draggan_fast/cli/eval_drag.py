@@ -14,10 +14,19 @@ import time
 from pathlib import Path
 
 from draggan_fast.cli import CommandError
-from draggan_fast.cli_args import add_device_argument, parse_backends, pick_device
+from draggan_fast.cli.args import (
+    MAX_SEED,
+    MAX_STEPS,
+    add_device_argument,
+    int_in,
+    parse_backends,
+    pick_device,
+)
 
 NAME = "eval-drag"
 HELP = "measure drag accuracy (paper's Table 1 protocol) on the default model"
+
+MAX_PAIRS = 10_000
 
 # which landmarks each "points" setting drags (dataset names; "all" = every landmark)
 POINT_SETS = {
@@ -28,23 +37,34 @@ POINT_SETS = {
 
 
 def add_arguments(parser):
-    parser.add_argument("--pairs", type=int, default=8, help="image pairs (default 8)")
-    parser.add_argument("--first-seed", type=int, default=0, help="pair i uses seeds 2i, 2i+1")
-    parser.add_argument("--steps", type=int, default=200, help="most steps per edit")
+    parser.add_argument("--pairs", type=int_in(1, MAX_PAIRS), default=8, help="image pairs")
+    parser.add_argument(
+        "--first-seed",
+        type=int_in(0, MAX_SEED + 1 - 2 * MAX_PAIRS),
+        default=0,
+        help="pair i uses seeds 2i, 2i+1",
+    )
+    parser.add_argument(
+        "--steps", type=int_in(1, MAX_STEPS), default=200, help="most steps per edit"
+    )
     parser.add_argument("--points", default="1,5,all", help="point sets: any of 1, 5, all")
-    parser.add_argument("--backends", default=None, help="comma list (default: every backend)")
+    parser.add_argument(
+        "--backend", "--backends", dest="backends", default=None,
+        help="comma-separated backends (default: every backend)",
+    )  # fmt: skip
     parser.add_argument("--model", type=Path, default=None, help="generator (default: bundled)")
     parser.add_argument("--detector", type=Path, default=None, help="detector (default: bundled)")
     parser.add_argument(
         "--lr", type=float, default=3e-3,
-        help="Adam lr (default 3e-3: the official 1e-3 is tuned for 512 px and moves a 64 px "
-        "model's handles about 3x slower)",
+        help="Adam lr (default: %(default)s; the official 1e-3 is tuned for 512 px and moves "
+        "a 64 px model's handles about 3x slower)",
     )  # fmt: skip
     parser.add_argument("--r1", type=float, default=None, help="motion radius, 512-px units")
     parser.add_argument("--r2", type=float, default=None, help="tracking radius, 512-px units")
     parser.add_argument(
         "--psi", type=float, default=1.0,
-        help="truncation psi (default 1: at 0.7 the 64 px faces are too alike to measure)",
+        help="truncation psi (default: %(default)s; at 0.7 the 64 px faces are too alike to "
+        "measure)",
     )  # fmt: skip
     add_device_argument(parser)
     parser.add_argument("--json", type=Path, default=None, help="also write results as JSON")
@@ -58,7 +78,7 @@ def _parse(args):
     if unknown or not point_sets:
         raise CommandError(f"--points: expected a list of 1, 5, all; got {args.points!r}")
     backends = (
-        backend_names() if args.backends is None else parse_backends("--backends", args.backends)
+        backend_names() if args.backends is None else parse_backends("--backend", args.backends)
     )
     if args.pairs < 1 or args.steps < 1 or args.first_seed < 0 or not args.lr > 0:
         raise CommandError("--pairs and --steps must be >= 1, --first-seed >= 0, --lr > 0")

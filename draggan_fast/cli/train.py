@@ -3,7 +3,7 @@
 import dataclasses
 from pathlib import Path
 
-from draggan_fast.cli_args import add_device_argument, pick_device
+from draggan_fast.cli.args import add_device_argument, pick_device
 
 NAME = "train"
 HELP = "train a StyleGAN2 on the procedural cartoon faces (resumable)"
@@ -34,7 +34,11 @@ def add_arguments(parser):
     parser.add_argument("--outdir", type=Path, required=True, help="run folder (resumes from it)")
     parser.add_argument("--kimg", type=float, default=200.0, help="train until this many kimg")
     parser.add_argument("--minutes", type=float, default=None, help="stop after this many minutes")
-    parser.add_argument("--checkpoint-minutes", type=float, default=5.0)
+    parser.add_argument(
+        "--checkpoint-minutes", type=float, default=5.0,
+        help="minutes between checkpoints written to --outdir (a stopped run resumes from the "
+        "last one)",
+    )  # fmt: skip
     parser.add_argument("--sample-kimg", type=float, default=10.0, help="kimg between grids")
     parser.add_argument(
         "--resume", type=Path, default=None,
@@ -49,7 +53,7 @@ def add_arguments(parser):
     parser.add_argument("--data-processes", type=int, default=None, help="pool renderers")
     parser.add_argument(
         "--fp16-res", type=int, default=None,
-        help="float16 resolutions on CUDA (mixed precision; default 2 on CUDA, 0 on CPU)",
+        help="float16 resolutions on CUDA (mixed precision; default: 2 on CUDA, 0 on CPU)",
     )  # fmt: skip
     parser.add_argument(
         "--export", type=Path, default=None,
@@ -58,7 +62,8 @@ def add_arguments(parser):
     for field, (flag, kind, text) in _CONFIG_FLAGS.items():
         parser.add_argument(
             flag, dest=field, type=kind, default=None,
-            help=f"{text} (new run: {getattr(defaults, field)}; resuming: the checkpoint's)",
+            help=f"{text} (default: {getattr(defaults, field)} for a new run, the "
+            "checkpoint's when resuming)",
         )  # fmt: skip
 
 

@@ -1,0 +1,239 @@
+"""`draggan-fast drag`: run one drag headless and write the result (optionally a GIF, an MP4)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from draggan_fast.animation import MAX_FRAMES, BoundedFrames, mp4_available, write_gif, write_mp4
+from draggan_fast.cli import CommandError
+from draggan_fast.cli.args import (
+    MAX_SEED,
+    MAX_STEPS,
+    add_device_argument,
+    add_model_argument,
+    finite_float,
+    image_suffixes,
+    int_in,
+    model_path,
+    option_error,
+    parse_points,
+    pick_device,
+)
+from draggan_fast.cli.outputs import StagedOutputs, check_output
+
+NAME = "drag"
+HELP = "drag handle points to targets on a generated image, without a window"
+
+HANDLE_COLOR = (255, 40, 40)
+TARGET_COLOR = (40, 90, 255)
+
+
+def add_arguments(parser):
+    add_model_argument(parser)
+    parser.add_argument("--seed", type=int_in(0, MAX_SEED), default=0, help="image seed")
+    parser.add_argument(
+        "--points",
+        required=True,
+        metavar='"x,y->x,y; ..."',
+        help="handle->target pairs in image pixels (x = column, y = row)",
+    )
+    parser.add_argument(
+        "--mask",
+        type=Path,
+        metavar="PNG",
+        help="movable-region mask, image-sized: white may change, black stays",
+    )
+    parser.add_argument("--steps", type=int_in(1, MAX_STEPS), default=200, help="most steps to run")
+    parser.add_argument(
+        "--out", required=True, type=Path, help="final image (e.g. result.png; any PIL format)"
+    )
+    parser.add_argument("--gif", type=Path, help="also write the trajectory as an animated GIF")
+    parser.add_argument(
+        "--mp4", type=Path, help="also write the trajectory as an MP4 video (needs imageio-ffmpeg)"
+    )
+    parser.add_argument(
+        "--gif-every",
+        type=int_in(1, MAX_STEPS),
+        default=1,
+        metavar="N",
+        help="render an animation frame every N steps",
+    )
+    parser.add_argument(
+        "--max-frames",
+        type=int_in(2, 100_000),
+        default=MAX_FRAMES,
+        metavar="N",
+        help="most frames an animation keeps: past it every other frame is dropped and frames "
+        "are taken half as often (a long drag stays whole at a lower frame rate)",
+    )
+    parser.add_argument(
+        "--save-session",
+        type=Path,
+        metavar="JSON",
+        help="save the session (JSON + .npz beside it) to resume in Python",
+    )
+    parser.add_argument(
+        "--latent-space",
+        choices=["w", "w+"],
+        default="w+",
+        help="optimise one style vector shared by all layers (w) or one per layer (w+)",
+    )
+    parser.add_argument(
+        "--optimized-layers",
+        type=int,
+        default=6,
+        help="style vectors optimised (the rest stay fixed)",
+    )
+    parser.add_argument(
+        "--lr", type=finite_float(0, above=True), default=1e-3, help="Adam learning rate"
+    )
+    parser.add_argument("--psi", type=finite_float(), default=0.7, help="truncation psi")
+    parser.add_argument(
+        "--r1", type=finite_float(0, above=True), default=3, help="motion radius, 512-px units"
+    )
+    parser.add_argument(
+        "--r2", type=finite_float(0, above=True), default=12, help="tracking radius, 512-px units"
+    )
+    parser.add_argument("--lambda-mask", type=finite_float(0), default=20, help="mask weight")
+    parser.add_argument(
+        "--tracking",
+        choices=["l2", "l1"],
+        default="l2",
+        help="feature distance of point tracking: l2 (the official choice) or l1",
+    )
+    parser.add_argument(
+        "--keep-going",
+        action="store_true",
+        help="run all --steps even after every handle reached its target",
+    )
+    parser.add_argument("--backend", default="fast", help="step backend")
+    add_device_argument(parser)
+
+
+def _check_arguments(args):
+    """Every input and output checked before the model loads: nothing runs for a bad one."""
+    check_output("--out", args.out, image_suffixes(), kind="an image file")
+    if args.gif is not None:
+        check_output("--gif", args.gif, {".gif"})
+    if args.mp4 is not None:
+        check_output("--mp4", args.mp4, {".mp4"})
+        missing = mp4_available()
+        if missing is not None:
+            raise CommandError(f"--mp4 {args.mp4}: {missing}")
+    if args.save_session is not None:
+        check_output("--save-session", args.save_session, {".json"})
+        check_output("--save-session", args.save_session.with_suffix(".npz"))
+    outputs = [args.out, args.gif, args.mp4, args.save_session]
+    resolved = [path.resolve() for path in outputs if path is not None]
+    if len(set(resolved)) < len(resolved):
+        raise CommandError("--out, --gif, --mp4 and --save-session must be different files")
+    if args.mask is not None and not args.mask.is_file():
+        raise CommandError(f"--mask {args.mask}: no such file")
+
+
+def _read_mask(path: Path):
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            return image.convert("L")
+    except (UnidentifiedImageError, OSError) as exc:
+        raise CommandError(f"--mask {path}: not a readable image ({exc})") from None
+
+
+def _frame(result):
+    """StepResult with an image -> uint8 [H, W, 3] with handles (red), targets (blue), arrows."""
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    frame = Image.fromarray(result.image)
+    draw = ImageDraw.Draw(frame)
+    radius = max(1, frame.width // 128)
+    for (hx, hy), (tx, ty) in zip(result.handles.tolist(), result.targets.tolist()):
+        draw.line([(hx, hy), (tx, ty)], fill=(255, 255, 255), width=max(1, radius // 2))
+        draw.ellipse([hx - radius, hy - radius, hx + radius, hy + radius], fill=HANDLE_COLOR)
+        draw.ellipse([tx - radius, ty - radius, tx + radius, ty + radius], fill=TARGET_COLOR)
+    return np.asarray(frame)
+
+
+def _progress_text(result) -> str:
+    distances = " ".join(f"{distance:.1f}" for distance in result.distances.tolist())
+    return f"distance px [{distances}] loss {result.losses['total']:.4f}"
+
+
+def run(args) -> int:
+    _check_arguments(args)
+    pairs = parse_points(args.points)
+
+    from tqdm import tqdm
+
+    from draggan_fast import DragSession, load_generator
+
+    mask = _read_mask(args.mask) if args.mask is not None else None
+    G = load_generator(model_path(args.model), device=pick_device(args.device))
+    try:
+        session = DragSession(
+            G, seed=args.seed, truncation_psi=args.psi, latent_space=args.latent_space,
+            n_optimized_layers=args.optimized_layers, lr=args.lr, r1=args.r1, r2=args.r2,
+            lambda_mask=args.lambda_mask, tracking=args.tracking, backend=args.backend,
+        )  # fmt: skip
+        if mask is not None:
+            session.set_mask(mask)
+    except ValueError as exc:
+        raise option_error(exc) from None
+    for index, (handle, target) in enumerate(pairs):
+        try:
+            session.add_point(handle, target)
+        except ValueError as exc:
+            raise CommandError(f"--points pair {index}: {exc}") from None
+
+    animated = args.gif is not None or args.mp4 is not None
+    frames = BoundedFrames(args.max_frames)
+    progress = tqdm(total=args.steps, unit="step", dynamic_ncols=True, leave=False)
+
+    def on_step(result):
+        progress.update(1)
+        progress.set_postfix_str(_progress_text(result), refresh=False)
+        if result.image is not None:  # drawn only when the buffer keeps it
+            frames.add(_frame(result) if frames.takes_next() else None)
+
+    started = time.perf_counter()
+    try:
+        result = session.run(
+            max_steps=args.steps, until_done=not args.keep_going, callback=on_step,
+            render_every=args.gif_every if animated else 0,
+        )  # fmt: skip
+    finally:
+        progress.close()
+    elapsed = time.perf_counter() - started
+    _write_outputs(args, session, frames.frames)
+
+    state = "every handle reached its target" if result.done else "stopped at --steps"
+    print(f"{result.step} steps ({state}), {1000 * elapsed / result.step:.1f} ms/step "
+          f"on {session.device} with the {args.backend} backend")  # fmt: skip
+    for index, (handle, target, distance) in enumerate(
+        zip(result.handles.tolist(), result.targets.tolist(), result.distances.tolist())
+    ):
+        print(f"  point {index}: handle ({handle[0]:g}, {handle[1]:g}) -> target "
+              f"({target[0]:g}, {target[1]:g}): {distance:.2f} px")  # fmt: skip
+    written = (args.out, args.gif, args.mp4, args.save_session)
+    print("wrote " + ", ".join(str(path) for path in written if path is not None))
+    return 0
+
+
+def _write_outputs(args, session, frames):
+    """Every output, each to a temporary file beside it, moved into place only when all are
+    written: a failure leaves no file behind."""
+    from PIL import Image
+
+    final_image = session.image()  # uint8 [H, W, 3], after the last update
+    frames = [*frames, final_image]
+    with StagedOutputs() as staged:
+        Image.fromarray(final_image).save(staged.path(args.out))
+        if args.gif is not None:
+            write_gif(frames, staged.path(args.gif))
+        if args.mp4 is not None:
+            write_mp4(frames, staged.path(args.mp4))
+        if args.save_session is not None:
+            session.save(staged.path(args.save_session, siblings=[".npz"]))
