@@ -7,6 +7,7 @@ Outbox), where frames and progress are latest-wins.
 """
 
 import json
+import logging
 import queue
 import threading
 import time
@@ -18,12 +19,17 @@ from draggan_fast.viewer import session_files
 from draggan_fast.viewer.drag_recording import DragRecording
 from draggan_fast.viewer.protocol import MAX_POINTS, pack_envelope
 
+log = logging.getLogger(__name__)
+
 # Commands that end a running drag before they apply (they replace the latent or the session).
 _ENDS_DRAG = {"new_image", "undo", "reset_image", "load_session", "stop", "start"}
 _DEFAULT_PARAMS = {"lr": 1e-3, "lambda_mask": 20.0, "r1": 3.0, "r2": 12.0}
 _SESSION_PARAMS = tuple(_DEFAULT_PARAMS)  # those the session itself takes
 _DEFAULT_IMAGE = {"seed": 0, "truncation_psi": 0.7, "latent_space": "w+"}
 _REPLIED = object()  # _apply's answer when it sent the reply itself
+# What a command's bad input raises: its message is the whole answer. Anything else is a bug or
+# an engine failure, logged with its traceback; the client gets its type and message.
+_INPUT_ERRORS = (ValueError, IndexError, KeyError, FileNotFoundError, CheckpointError)
 
 
 class _Close(Exception):
@@ -86,16 +92,24 @@ class SessionWorker:
                 follow_up = self._handle(command)
         except _Close:
             return
-        except Exception as exc:  # the engine failed: tell the client, end the session
+        except Exception as exc:  # no session to go on with (its first image failed)
+            log.exception("viewer session failed")
             self._send({"type": "error", "message": f"session failed: {exc}", "fatal": True})
             self._disconnect(1011, "session failed")
 
     def _handle(self, command):
-        """Apply and answer one command; returns a command that ended a drag it ran, if any."""
+        """Apply and answer one command; returns a command that ended a drag it ran, if any.
+        A command that fails gets an error reply (with its id) and changes nothing more: the
+        session goes on with what it had, and the client gets the state to show it."""
         try:
             reply = self._apply(command)
-        except (ValueError, IndexError, KeyError, FileNotFoundError, CheckpointError) as exc:
+        except _Close:
+            raise
+        except Exception as exc:
+            if not isinstance(exc, _INPUT_ERRORS):
+                log.exception("viewer command %s failed", command["type"])
             self._send(_error_reply(command, exc))
+            self._send_state()
             return None
         if reply is not _REPLIED:
             self._send({"type": "ok", "command": command["type"], **_id_of(command), **reply})
@@ -189,9 +203,14 @@ class SessionWorker:
                 image = self._session.image()
                 self._recording.add(image)
                 self._send_frame(image)
-        except (ValueError, RuntimeError) as exc:  # e.g. out of memory: the session stays usable
+        except _Close:
+            raise
+        except Exception as exc:  # e.g. out of memory: the session stays usable
+            if not isinstance(exc, (*_INPUT_ERRORS, RuntimeError)):
+                log.exception("viewer drag failed")
             failure = exc
-            self._send({"type": "error", "command": "start", "message": f"drag failed: {exc}"})
+            message = f"drag failed: {_describe(exc)}"
+            self._send({"type": "error", "command": "start", "message": message})
         finally:
             self.dragging = False
         ending = outcome["ending"]
@@ -350,8 +369,18 @@ def _id_of(command):
     return {"id": command["id"]} if "id" in command else {}
 
 
+def _describe(exc) -> str:
+    """An exception as the client sees it: bad input by its message, anything else with its
+    type too (a TypeError's message alone rarely says what went wrong)."""
+    if isinstance(exc, KeyError):
+        return f"missing {exc}"
+    if isinstance(exc, _INPUT_ERRORS):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
 def _error_reply(command, exc):
-    message = str(exc) if not isinstance(exc, KeyError) else f"missing {exc}"
+    message = _describe(exc)
     return {"type": "error", "command": command["type"], "message": message, **_id_of(command)}
 
 
