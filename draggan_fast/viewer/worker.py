@@ -14,10 +14,17 @@ import time
 
 import numpy as np
 
-from draggan_fast.stylegan.errors import CheckpointError
 from draggan_fast.viewer import session_files
 from draggan_fast.viewer.drag_recording import DragRecording
+from draggan_fast.viewer.image_history import ImageHistory
 from draggan_fast.viewer.protocol import MAX_POINTS, pack_envelope
+from draggan_fast.viewer.replies import (
+    INPUT_ERRORS,
+    decode_mask,
+    describe_error,
+    error_reply,
+    id_of,
+)
 
 log = logging.getLogger(__name__)
 
@@ -27,9 +34,6 @@ _DEFAULT_PARAMS = {"lr": 1e-3, "lambda_mask": 20.0, "r1": 3.0, "r2": 12.0}
 _SESSION_PARAMS = tuple(_DEFAULT_PARAMS)  # those the session itself takes
 _DEFAULT_IMAGE = {"seed": 0, "truncation_psi": 0.7, "latent_space": "w+"}
 _REPLIED = object()  # _apply's answer when it sent the reply itself
-# What a command's bad input raises: its message is the whole answer. Anything else is a bug or
-# an engine failure, logged with its traceback; the client gets its type and message.
-_INPUT_ERRORS = (ValueError, IndexError, KeyError, FileNotFoundError, CheckpointError)
 
 
 class _Close(Exception):
@@ -59,6 +63,7 @@ class SessionWorker:
                 self._image[name] = self._options.pop(name)
         self._session = None
         self._recording = DragRecording()
+        self._replaced = ImageHistory()  # for undo of new_image / load_session
         self._frame_seq = 0
         self._ms_per_step = None
         self.dragging = False
@@ -106,13 +111,13 @@ class SessionWorker:
         except _Close:
             raise
         except Exception as exc:
-            if not isinstance(exc, _INPUT_ERRORS):
+            if not isinstance(exc, INPUT_ERRORS):
                 log.exception("viewer command %s failed", command["type"])
-            self._send(_error_reply(command, exc))
+            self._send(error_reply(command, exc))
             self._send_state()
             return None
         if reply is not _REPLIED:
-            self._send({"type": "ok", "command": command["type"], **_id_of(command), **reply})
+            self._send({"type": "ok", "command": command["type"], **id_of(command), **reply})
         if command["type"] == "start":
             return self._drag(command.get("max_steps", self._params["max_steps"]))
         return None
@@ -124,7 +129,9 @@ class SessionWorker:
         session = self._session
         reply = {}
         if kind == "new_image":
+            replaced = self._replaced.snapshot(self._image, session)
             self._open_image(**{k: command[k] for k in command if k in self._image})
+            self._replaced.push(replaced)
         elif kind == "set_params":
             self._set_params({k: command[k] for k in command if k in self._params})
         elif kind == "add_point":
@@ -139,11 +146,11 @@ class SessionWorker:
         elif kind == "clear_points":
             session.clear_points()
         elif kind == "set_mask":
-            session.set_mask(_decode_mask(command, self._image_size()))
+            session.set_mask(decode_mask(command, self._image_size()))
         elif kind == "clear_mask":
             session.clear_mask()
         elif kind == "undo":
-            session.undo()
+            reply["undone"] = "drag" if session.undo() else self._undo_new_image()
         elif kind == "reset_image":
             session.reset()
             self._recording.clear()
@@ -152,7 +159,9 @@ class SessionWorker:
             self._send_file(command, name, data, mime)
             return _REPLIED
         elif kind == "load_session":
+            replaced = self._replaced.snapshot(self._image, session)
             self._session = session_files.load(command["payload"], self._current_generator())
+            self._replaced.push(replaced)
             self._recording.clear()
             self._send_mask()
         elif kind == "export_gif":
@@ -206,10 +215,10 @@ class SessionWorker:
         except _Close:
             raise
         except Exception as exc:  # e.g. out of memory: the session stays usable
-            if not isinstance(exc, (*_INPUT_ERRORS, RuntimeError)):
+            if not isinstance(exc, (*INPUT_ERRORS, RuntimeError)):
                 log.exception("viewer drag failed")
             failure = exc
-            message = f"drag failed: {_describe(exc)}"
+            message = f"drag failed: {describe_error(exc)}"
             self._send({"type": "error", "command": "start", "message": message})
         finally:
             self.dragging = False
@@ -220,7 +229,7 @@ class SessionWorker:
         self._send({"type": "stopped", "reason": reason, "steps": outcome["steps"]})
         self._send_state()
         if ending is not None and ending["type"] == "stop":
-            self._send({"type": "ok", "command": "stop", **_id_of(ending)})
+            self._send({"type": "ok", "command": "stop", **id_of(ending)})
             return None
         return ending
 
@@ -252,6 +261,18 @@ class SessionWorker:
         )
         self._image = image
         self._recording.clear()
+
+    def _undo_new_image(self):
+        """Back to the image before the last new_image / load_session, as it was then (w,
+        points, mask), under the current parameters. Returns "image", or None when none."""
+        restored = self._replaced.pop(self._registry.get)
+        if restored is None:
+            return None
+        self._image, self._session = restored
+        self._session.configure(**{k: self._params[k] for k in _SESSION_PARAMS})
+        self._recording.clear()
+        self._send_mask()
+        return "image"
 
     def _set_params(self, changes):
         session_changes = {k: v for k, v in changes.items() if k in _SESSION_PARAMS}
@@ -289,7 +310,7 @@ class SessionWorker:
 
     def _send_file(self, command, name, data, mime):
         header = {"kind": "file", "command": command["type"], "name": name, "mime": mime}
-        self._post(pack_envelope({**header, **_id_of(command)}, data), None)
+        self._post(pack_envelope({**header, **id_of(command)}, data), None)
 
     def _send_mask(self):
         """The session's movable mask as uint8 [H, W] (1 = movable), for the page's overlay."""
@@ -363,35 +384,3 @@ class SessionWorker:
                 "image": {"width": width, "height": height},
             }
         )
-
-
-def _id_of(command):
-    return {"id": command["id"]} if "id" in command else {}
-
-
-def _describe(exc) -> str:
-    """An exception as the client sees it: bad input by its message, anything else with its
-    type too (a TypeError's message alone rarely says what went wrong)."""
-    if isinstance(exc, KeyError):
-        return f"missing {exc}"
-    if isinstance(exc, _INPUT_ERRORS):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}"
-
-
-def _error_reply(command, exc):
-    message = _describe(exc)
-    return {"type": "error", "command": command["type"], "message": message, **_id_of(command)}
-
-
-def _decode_mask(command, image_size):
-    """set_mask payload: uint8 [height, width], row-major, nonzero = movable -> bool array."""
-    height, width = image_size
-    if (command["height"], command["width"]) != (height, width):
-        raise ValueError(
-            f"mask is {command['width']}x{command['height']}, the image is {width}x{height}"
-        )
-    payload = command["payload"]
-    if len(payload) != width * height:
-        raise ValueError(f"mask payload has {len(payload)} bytes, expected {width * height}")
-    return np.frombuffer(payload, dtype=np.uint8).reshape(height, width) != 0
