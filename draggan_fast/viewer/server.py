@@ -8,6 +8,7 @@ message sizes, then every command's fields (protocol.py).
 """
 
 import asyncio
+import ctypes
 import json
 import logging
 import threading
@@ -147,7 +148,19 @@ async def _websocket(request):
         await sender
         if not websocket.closed:
             await websocket.close()
+        await loop.run_in_executor(None, _return_freed_memory)
     return websocket
+
+
+def _return_freed_memory():
+    """Hand the heap pages a closed session freed back to the OS. glibc keeps them in the
+    session thread's malloc arena otherwise, and the server's size creeps up with every new
+    session until each arena has held the largest one (25 connect/flood/disconnect cycles on a
+    64-px model: 707 -> 731 MB without this, 707 -> 716 MB with it)."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
 
 
 def _hello(registry, config) -> dict:
@@ -192,6 +205,8 @@ async def _receive_commands(websocket, worker, outbox, config):
         if command is None:
             continue
         worker.submit(command)
+        while worker.busy and not websocket.closed:  # back-pressure on a flood
+            await asyncio.sleep(0.01)
 
 
 def _read_command(message, config):

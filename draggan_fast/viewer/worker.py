@@ -33,6 +33,10 @@ _ENDS_DRAG = {"new_image", "undo", "reset_image", "load_session", "stop", "start
 _DEFAULT_PARAMS = {"lr": 1e-3, "lambda_mask": 20.0, "r1": 3.0, "r2": 12.0}
 _SESSION_PARAMS = tuple(_DEFAULT_PARAMS)  # those the session itself takes
 _DEFAULT_IMAGE = {"seed": 0, "truncation_psi": 0.7, "latent_space": "w+"}
+# A client may queue this much before the server stops reading its messages (back-pressure):
+# a flood waits in the client's socket, not in this process.
+MAX_QUEUED_COMMANDS = 64
+MAX_QUEUED_BYTES = 32 * 1024 * 1024  # of payloads (masks, uploaded sessions)
 _REPLIED = object()  # _apply's answer when it sent the reply itself
 
 
@@ -50,6 +54,9 @@ class SessionWorker:
         self._post = post
         self._disconnect = disconnect
         self._commands = queue.Queue()
+        self._queued_bytes = 0  # payload bytes in self._commands
+        self._queued_lock = threading.Lock()
+        self._closing = threading.Event()
         self._thread = threading.Thread(target=self._main, name="draggan-session", daemon=True)
         self._image = {"model": registry.default_name, **_DEFAULT_IMAGE}
         self._params = {
@@ -74,9 +81,20 @@ class SessionWorker:
         self._thread.start()
 
     def submit(self, command: dict):
+        with self._queued_lock:
+            self._queued_bytes += len(command.get("payload", b""))
         self._commands.put(command)
 
+    @property
+    def busy(self) -> bool:
+        """True while the queue is full: stop reading the connection until it drains."""
+        full = self._commands.qsize() >= MAX_QUEUED_COMMANDS
+        return self._thread.is_alive() and (full or self._queued_bytes >= MAX_QUEUED_BYTES)
+
     def close(self):
+        """The connection went away: what is queued is dropped, the thread ends after the
+        command (or drag step) under way."""
+        self._closing.set()
         self._commands.put(None)
 
     def join(self, timeout=None):
@@ -91,9 +109,7 @@ class SessionWorker:
             self._send_frame(self._session.image())
             follow_up = None
             while True:
-                command = self._commands.get() if follow_up is None else follow_up
-                if command is None:
-                    return
+                command = self._take(wait=True) if follow_up is None else follow_up
                 follow_up = self._handle(command)
         except _Close:
             return
@@ -101,6 +117,20 @@ class SessionWorker:
             log.exception("viewer session failed")
             self._send({"type": "error", "message": f"session failed: {exc}", "fatal": True})
             self._disconnect(1011, "session failed")
+        finally:  # nothing of a closed connection outlives its thread
+            self._session = None
+            self._recording.clear()
+            self._replaced.clear()
+
+    def _take(self, wait):
+        """The next queued command (queue.Empty when none and not `wait`); _Close once the
+        connection has gone."""
+        command = self._commands.get() if wait else self._commands.get_nowait()
+        if command is None or self._closing.is_set():
+            raise _Close
+        with self._queued_lock:
+            self._queued_bytes -= len(command.get("payload", b""))
+        return command
 
     def _handle(self, command):
         """Apply and answer one command; returns a command that ended a drag it ran, if any.
@@ -237,11 +267,9 @@ class SessionWorker:
         """Apply the queued commands; return the first one that ends the drag (unapplied)."""
         while True:
             try:
-                command = self._commands.get_nowait()
+                command = self._take(wait=False)
             except queue.Empty:
                 return None
-            if command is None:
-                raise _Close
             if command["type"] in _ENDS_DRAG:
                 return command
             self._handle(command)

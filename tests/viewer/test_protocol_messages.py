@@ -105,3 +105,25 @@ def test_a_client_that_stops_reading_is_disconnected():
     socket = asyncio.run(scenario())
     assert socket.closed and socket.close_code == 1008
     assert len(socket.sent) <= 1  # at most the message that was in flight
+
+
+def test_a_client_that_leaves_large_files_unread_is_disconnected():
+    async def scenario(posts):
+        socket = SlowSocket()
+        outbox = Outbox(socket, asyncio.get_running_loop(), max_pending_bytes=1000)
+        sender = asyncio.create_task(outbox.run())
+        await asyncio.sleep(0)
+        for data in posts:
+            outbox.post(data)
+            await asyncio.sleep(0)
+        await asyncio.sleep(0.01)
+        socket.gate.set()
+        await asyncio.sleep(0.01)
+        outbox.close()
+        await sender
+        return socket
+
+    one_big_file = asyncio.run(scenario([b"x" * 5000]))  # a file over the budget alone: sent
+    assert not one_big_file.closed and one_big_file.sent == [b"x" * 5000]
+    files = asyncio.run(scenario([b"first", b"x" * 600, b"y" * 600]))
+    assert files.closed and files.close_code == 1008
