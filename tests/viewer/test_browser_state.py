@@ -94,3 +94,20 @@ def test_a_closed_session_disables_the_controls_and_keeps_its_cause(tmp_path, re
         assert page.is_disabled("#undo") and "disconnected (1001" in text(page, "#message")
         click_image(page, 20, 30)  # ignored: nothing would arrive
         assert text(page, "#status") == "disconnected" and not page.is_visible("#hint")
+
+
+def test_a_new_seed_says_undo_brings_the_edits_back_and_undo_does(page):
+    wait_until(page, IDLE)
+    click_image(page, 20, 30)
+    click_image(page, 30, 30)
+    wait_until(page, "document.querySelectorAll('#point-list li').length === 1")
+    page.fill("#seed", "5")
+    page.locator("#seed").press("Tab")
+    wait_until(page, "document.getElementById('message').textContent.includes('Undo (Ctrl+Z)')")
+    wait_until(page, "document.querySelectorAll('#point-list li').length === 0")
+    page.locator("#view").press("Control+z")
+    wait_until(page, "document.querySelectorAll('#point-list li').length === 1")
+    wait_until(page, "document.getElementById('seed').value === '0'")
+    assert text(page, "#message") == "back to the previous image"
+    page.locator("#view").press("Control+z")
+    wait_until(page, "document.getElementById('message').textContent === 'nothing to undo'")

@@ -22,6 +22,8 @@ let errorShown = false; // the message line shows an error (cleared by the next 
 let fatalError = null; // the error that ended the session, kept when the connection closes
 let placedAPoint = false; // the canvas hint shows until the first point
 const fieldOfCommand = new Map(); // command id -> the control whose value it sent
+const replacingEdits = new Set(); // ids of new_image commands that replace points or a drag
+const UNDONE = { image: "back to the previous image", null: "nothing to undo" };
 
 // Each control that mirrors a server setting -> that setting in a state event.
 const CONTROL_STATE = {
@@ -64,6 +66,10 @@ function onEvent(event) {
     case "ok":
       fieldOfCommand.delete(event.id);
       if (errorShown) showMessage("", false); // a later command went through: the error is old
+      if (replacingEdits.delete(event.id)) {
+        showMessage("new image; Undo (Ctrl+Z) brings back the previous one with its edits", false);
+      }
+      if (event.command === "undo") showMessage(UNDONE[event.undone] ?? "", false);
       break;
     case "error":
       if (event.fatal) fatalError = event.message;
@@ -366,7 +372,10 @@ function sendNumber(command, field, id) {
 // the value the server kept.
 function sendField(command, fields, id) {
   const commandId = connection.send(command, fields);
-  if (commandId !== null) fieldOfCommand.set(commandId, id);
+  if (commandId === null) return;
+  fieldOfCommand.set(commandId, id);
+  const edited = points.points.length > 0 || state.step > 0 || state.has_mask;
+  if (command === "new_image" && edited) replacingEdits.add(commandId);
 }
 
 function revertControl(id) {
