@@ -125,7 +125,13 @@ class ViewerClient:
 
         async for message in self._websocket:
             if message.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
-                self._incoming.put(_decode(message.data))
+                try:
+                    decoded = _decode(message.data)
+                except Exception as exc:  # say so, and go on reading: never a silent hang
+                    decoded = Event(
+                        type="error", message=f"unreadable message from the server: {exc}"
+                    )
+                self._incoming.put(decoded)
         self.close_code = self._websocket.close_code
         self._incoming.put(None)
 

@@ -4,7 +4,7 @@ The session's worker thread posts messages without ever waiting on the network. 
 a `latest_key` (frames, progress) replaces an unsent one with the same key, so a slow client
 drops frames and never stalls the engine; every other message (replies, errors, events) is kept
 and sent in order. A client that stops reading while commands keep coming is disconnected once
-`max_pending` kept messages wait.
+`max_pending` kept messages, or more than one holding over `max_pending_bytes`, wait.
 """
 
 import asyncio
@@ -22,10 +22,14 @@ class _CloseRequest:
 
 
 class Outbox:
-    def __init__(self, websocket, loop: asyncio.AbstractEventLoop, max_pending: int = 256):
+    def __init__(
+        self, websocket, loop: asyncio.AbstractEventLoop, max_pending: int = 256,
+        max_pending_bytes: int = 64 * 1024 * 1024,
+    ):  # fmt: skip
         self._websocket = websocket
         self._loop = loop
         self._max_pending = max_pending
+        self._max_pending_bytes = max_pending_bytes
         self._pending = collections.deque()  # (latest_key or None, str | bytes)
         self._wakeup = asyncio.Event()
         self._closed = False
@@ -42,8 +46,11 @@ class Outbox:
                     self.dropped += 1
                     break
         self._pending.append((latest_key, data))
-        kept = sum(1 for key, _ in self._pending if key is None)
-        if kept > self._max_pending:
+        kept = [data for key, data in self._pending if key is None]
+        kept_bytes = sum(len(data) for data in kept if isinstance(data, (str, bytes)))
+        if len(kept) > self._max_pending or (
+            len(kept) > 1 and kept_bytes > self._max_pending_bytes
+        ):
             log.warning("closing a connection whose client stopped reading")
             self._closed = True
             self._pending.clear()

@@ -16,15 +16,33 @@ MAGIC = b"DGF1"
 _HEADER_LENGTH = struct.Struct("<I")
 MAX_HEADER_BYTES = 64 * 1024
 MAX_ID_CHARS = 64
+MAX_ID_MAGNITUDE = 2**53  # integer ids stay exact in JavaScript
 MAX_POINTS = 32
 
 
 class ProtocolError(ValueError):
-    """A message that breaks the protocol; `field` names the offending field when there is one."""
+    """A message that breaks the protocol; `field` names the offending field when there is one,
+    `command` and `request_id` the command's type and id when they could be read (the error
+    reply echoes them, so a client waiting for that id gets its answer)."""
 
     def __init__(self, message, field=None):
         super().__init__(message)
         self.field = field
+        self.command = None
+        self.request_id = None
+
+
+def _loads(data, what: str):
+    """JSON text or bytes -> Python value; ProtocolError for anything json cannot read, nesting
+    too deep for the parser or an integer too long to convert included."""
+    try:
+        return json.loads(data)
+    except json.JSONDecodeError as exc:
+        raise ProtocolError(f"{what} is not valid JSON: {exc.msg} at position {exc.pos}") from None
+    except RecursionError:
+        raise ProtocolError(f"{what} is not valid JSON: nested too deeply") from None
+    except (UnicodeDecodeError, ValueError) as exc:  # e.g. an integer of over 4300 digits
+        raise ProtocolError(f"{what} is not valid JSON: {exc}") from None
 
 
 def pack_envelope(header: dict, payload: bytes = b"") -> bytes:
@@ -42,10 +60,7 @@ def unpack_envelope(message: bytes) -> tuple[dict, memoryview]:
     (header_length,) = _HEADER_LENGTH.unpack_from(view, len(MAGIC))
     if header_length > MAX_HEADER_BYTES or prefix + header_length > len(view):
         raise ProtocolError(f"binary envelope header length {header_length} is out of range")
-    try:
-        header = json.loads(bytes(view[prefix : prefix + header_length]))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ProtocolError(f"binary envelope header is not JSON: {exc}") from None
+    header = _loads(bytes(view[prefix : prefix + header_length]), "binary envelope header")
     if not isinstance(header, dict):
         raise ProtocolError("binary envelope header must be a JSON object")
     return header, view[prefix + header_length :]
@@ -54,18 +69,24 @@ def unpack_envelope(message: bytes) -> tuple[dict, memoryview]:
 # Field kinds: each checker takes (name, value) and returns the normalised value.
 
 
+def _shown(value) -> str:
+    """A value for an error message, shortened (an integer may have thousands of digits)."""
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:20]}...({len(text)} characters)"
+
+
 def _number(low, high, *, integer=False, low_open=False):
     def check(name, value):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ProtocolError(f"{name} must be a number, got {type(value).__name__}", name)
-        if integer and (not isinstance(value, int) and not float(value).is_integer()):
-            raise ProtocolError(f"{name} must be an integer, got {value!r}", name)
-        if not math.isfinite(value):
+        if isinstance(value, float) and not math.isfinite(value):
             raise ProtocolError(f"{name} must be finite, got {value!r}", name)
-        too_low = value <= low if low_open else value < low
+        if integer and isinstance(value, float) and not value.is_integer():
+            raise ProtocolError(f"{name} must be an integer, got {value!r}", name)
+        too_low = value <= low if low_open else value < low  # exact for ints of any length
         if too_low or value > high:
             bounds = f"{'(' if low_open else '['}{low}, {high}]"
-            raise ProtocolError(f"{name} must be in {bounds}, got {value!r}", name)
+            raise ProtocolError(f"{name} must be in {bounds}, got {_shown(value)}", name)
         return int(value) if integer else float(value)
 
     return check
@@ -77,14 +98,14 @@ _COORDINATE = _number(-1e6, 1e6)
 def _point(name, value):
     """[x, y] image pixels; the image bounds are checked against the model by the session."""
     if not isinstance(value, (list, tuple)) or len(value) != 2:
-        raise ProtocolError(f"{name} must be [x, y], got {value!r}", name)
+        raise ProtocolError(f"{name} must be [x, y], got {_shown(value)}", name)
     return (_COORDINATE(f"{name}[0]", value[0]), _COORDINATE(f"{name}[1]", value[1]))
 
 
 def _choice(*options):
     def check(name, value):
         if value not in options:
-            raise ProtocolError(f"{name} must be one of {list(options)}, got {value!r}", name)
+            raise ProtocolError(f"{name} must be one of {list(options)}, got {_shown(value)}", name)
         return value
 
     return check
@@ -153,17 +174,35 @@ def parse_command(message, payload=None) -> dict:
     """
     if not isinstance(message, dict):
         raise ProtocolError("a command must be a JSON object")
+    try:
+        return _parse_command(message, payload)
+    except ProtocolError as exc:  # the reply names the command and echoes a valid id
+        kind, request_id = message.get("type"), message.get("id")
+        exc.command = kind[:64] if isinstance(kind, str) else None
+        exc.request_id = request_id if _valid_id(request_id) else None
+        raise
+
+
+def _valid_id(request_id) -> bool:
+    if isinstance(request_id, int) and not isinstance(request_id, bool):
+        return abs(request_id) < MAX_ID_MAGNITUDE
+    return isinstance(request_id, str) and len(request_id) <= MAX_ID_CHARS
+
+
+def _parse_command(message: dict, payload) -> dict:
     kind = message.get("type")
-    if kind not in COMMANDS:
-        raise ProtocolError(f"unknown command type {kind!r}; known: {sorted(COMMANDS)}", "type")
+    if not isinstance(kind, str) or kind not in COMMANDS:
+        known = sorted(COMMANDS)
+        raise ProtocolError(f"unknown command type {_shown(kind)}; known: {known}", "type")
     fields, required, wants_payload = COMMANDS[kind]
     command = {"type": kind}
     if "id" in message:
         request_id = message["id"]
-        valid_int = isinstance(request_id, int) and not isinstance(request_id, bool)
-        valid_str = isinstance(request_id, str) and len(request_id) <= MAX_ID_CHARS
-        if not (valid_int or valid_str):
-            raise ProtocolError(f"id must be an integer or a string of <= {MAX_ID_CHARS}", "id")
+        if not _valid_id(request_id):
+            raise ProtocolError(
+                f"id must be an integer (|id| < 2^53) or a string of <= {MAX_ID_CHARS} characters",
+                "id",
+            )
         command["id"] = request_id
     unknown = sorted(set(message) - set(fields) - {"type", "id"})
     if unknown:
@@ -185,11 +224,7 @@ def parse_command(message, payload=None) -> dict:
 
 
 def parse_text_message(text: str) -> dict:
-    try:
-        message = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ProtocolError(f"message is not valid JSON: {exc.msg} at position {exc.pos}") from None
-    return parse_command(message)
+    return parse_command(_loads(text, "message"))
 
 
 def parse_binary_message(data: bytes) -> dict:

@@ -8,6 +8,7 @@ message sizes, then every command's fields (protocol.py).
 """
 
 import asyncio
+import ctypes
 import json
 import logging
 import threading
@@ -147,7 +148,19 @@ async def _websocket(request):
         await sender
         if not websocket.closed:
             await websocket.close()
+        await loop.run_in_executor(None, _return_freed_memory)
     return websocket
+
+
+def _return_freed_memory():
+    """Hand the heap pages a closed session freed back to the OS. glibc keeps them in the
+    session thread's malloc arena otherwise, and the server's size creeps up with every new
+    session until each arena has held the largest one (25 connect/flood/disconnect cycles on a
+    64-px model: 707 -> 731 MB without this, 707 -> 716 MB with it)."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
 
 
 def _hello(registry, config) -> dict:
@@ -179,37 +192,43 @@ async def _receive_commands(websocket, worker, outbox, config):
             log.info("WebSocket closed: %s", websocket.exception())
             return
         try:
-            if message.type == WSMsgType.TEXT:
-                size = len(message.data.encode())
-                if size > config.max_text_bytes:
-                    raise ProtocolError(
-                        f"text message of {size} bytes exceeds the limit of "
-                        f"{config.max_text_bytes} bytes"
-                    )
-                command = parse_text_message(message.data)
-            elif message.type == WSMsgType.BINARY:
-                command = parse_binary_message(message.data)
-            else:
-                continue
+            command = _read_command(message, config)
         except ProtocolError as exc:
-            outbox.post(json.dumps(_error_event(exc, message)))
+            outbox.post(json.dumps(_error_event(exc)))
+            continue
+        except Exception as exc:  # a bug in the checks must not end the session
+            log.exception("could not read a message")
+            outbox.post(
+                json.dumps({"type": "error", "message": f"could not read the message: {exc}"})
+            )
+            continue
+        if command is None:
             continue
         worker.submit(command)
+        while worker.busy and not websocket.closed:  # back-pressure on a flood
+            await asyncio.sleep(0.01)
 
 
-def _error_event(exc: ProtocolError, message) -> dict:
+def _read_command(message, config):
+    """A TEXT or BINARY WebSocket message -> a validated command (None for other kinds)."""
+    if message.type == WSMsgType.TEXT:
+        size = len(message.data.encode())
+        if size > config.max_text_bytes:
+            raise ProtocolError(
+                f"text message of {size} bytes exceeds the limit of {config.max_text_bytes} bytes"
+            )
+        return parse_text_message(message.data)
+    if message.type == WSMsgType.BINARY:
+        return parse_binary_message(message.data)
+    return None
+
+
+def _error_event(exc: ProtocolError) -> dict:
+    """The error reply to an invalid message, with the command type and id when readable."""
     event = {"type": "error", "message": str(exc)}
-    if exc.field is not None:
-        event["field"] = exc.field
-    if message.type == WSMsgType.TEXT:  # echo the id of a readable but invalid command
-        try:
-            request = json.loads(message.data)
-            if isinstance(request, dict) and isinstance(request.get("id"), (int, str)):
-                event["id"] = request["id"]
-            if isinstance(request, dict) and isinstance(request.get("type"), str):
-                event["command"] = request["type"][:64]
-        except (json.JSONDecodeError, RecursionError):
-            pass
+    for key, value in (("field", exc.field), ("command", exc.command), ("id", exc.request_id)):
+        if value is not None:
+            event[key] = value
     return event
 
 

@@ -6,6 +6,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+import numpy as np
+
 SESSION_FILE_NAME = "session.json"
 MAX_UNZIPPED_BYTES = 256 * 1024 * 1024
 
@@ -31,7 +33,24 @@ def load(data: bytes, generator):
         _unzip(data, root)
         if not (root / SESSION_FILE_NAME).is_file():
             raise ValueError(f"the uploaded session has no {SESSION_FILE_NAME}")
-        return DragSession.load(root / SESSION_FILE_NAME, generator)
+        try:
+            session = DragSession.load(root / SESSION_FILE_NAME, generator)
+        except Exception as exc:  # whatever a hostile file makes the loader raise
+            raise _invalid(str(exc).replace(f"{folder}/", ""), exc) from None
+    for name, latent in (("w", session.w), ("w0", session.w0)):
+        if not np.isfinite(latent).all():  # it would render black and drag nowhere
+            raise _invalid(f"{name} holds NaN or infinite values")
+    return session
+
+
+def _invalid(what: str, cause=None) -> ValueError:
+    """ValueError("not a valid session file: <what>"), said once, with the cause's type when
+    that is not already a ValueError of the session loader."""
+    prefix = "not a valid session file: "
+    what = what.removeprefix(prefix)
+    if cause is not None and not isinstance(cause, ValueError):
+        what = f"{type(cause).__name__}: {what}"
+    return ValueError(prefix + what)
 
 
 def _unzip(data: bytes, root: Path):

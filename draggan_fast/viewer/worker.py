@@ -7,22 +7,36 @@ Outbox), where frames and progress are latest-wins.
 """
 
 import json
+import logging
 import queue
 import threading
 import time
 
 import numpy as np
 
-from draggan_fast.stylegan.errors import CheckpointError
 from draggan_fast.viewer import session_files
 from draggan_fast.viewer.drag_recording import DragRecording
+from draggan_fast.viewer.image_history import ImageHistory
 from draggan_fast.viewer.protocol import MAX_POINTS, pack_envelope
+from draggan_fast.viewer.replies import (
+    INPUT_ERRORS,
+    decode_mask,
+    describe_error,
+    error_reply,
+    id_of,
+)
+
+log = logging.getLogger(__name__)
 
 # Commands that end a running drag before they apply (they replace the latent or the session).
 _ENDS_DRAG = {"new_image", "undo", "reset_image", "load_session", "stop", "start"}
 _DEFAULT_PARAMS = {"lr": 1e-3, "lambda_mask": 20.0, "r1": 3.0, "r2": 12.0}
 _SESSION_PARAMS = tuple(_DEFAULT_PARAMS)  # those the session itself takes
 _DEFAULT_IMAGE = {"seed": 0, "truncation_psi": 0.7, "latent_space": "w+"}
+# A client may queue this much before the server stops reading its messages (back-pressure):
+# a flood waits in the client's socket, not in this process.
+MAX_QUEUED_COMMANDS = 64
+MAX_QUEUED_BYTES = 32 * 1024 * 1024  # of payloads (masks, uploaded sessions)
 _REPLIED = object()  # _apply's answer when it sent the reply itself
 
 
@@ -40,6 +54,9 @@ class SessionWorker:
         self._post = post
         self._disconnect = disconnect
         self._commands = queue.Queue()
+        self._queued_bytes = 0  # payload bytes in self._commands
+        self._queued_lock = threading.Lock()
+        self._closing = threading.Event()
         self._thread = threading.Thread(target=self._main, name="draggan-session", daemon=True)
         self._image = {"model": registry.default_name, **_DEFAULT_IMAGE}
         self._params = {
@@ -53,6 +70,7 @@ class SessionWorker:
                 self._image[name] = self._options.pop(name)
         self._session = None
         self._recording = DragRecording()
+        self._replaced = ImageHistory()  # for undo of new_image / load_session
         self._frame_seq = 0
         self._ms_per_step = None
         self.dragging = False
@@ -63,9 +81,20 @@ class SessionWorker:
         self._thread.start()
 
     def submit(self, command: dict):
+        with self._queued_lock:
+            self._queued_bytes += len(command.get("payload", b""))
         self._commands.put(command)
 
+    @property
+    def busy(self) -> bool:
+        """True while the queue is full: stop reading the connection until it drains."""
+        full = self._commands.qsize() >= MAX_QUEUED_COMMANDS
+        return self._thread.is_alive() and (full or self._queued_bytes >= MAX_QUEUED_BYTES)
+
     def close(self):
+        """The connection went away: what is queued is dropped, the thread ends after the
+        command (or drag step) under way."""
+        self._closing.set()
         self._commands.put(None)
 
     def join(self, timeout=None):
@@ -80,25 +109,45 @@ class SessionWorker:
             self._send_frame(self._session.image())
             follow_up = None
             while True:
-                command = self._commands.get() if follow_up is None else follow_up
-                if command is None:
-                    return
+                command = self._take(wait=True) if follow_up is None else follow_up
                 follow_up = self._handle(command)
         except _Close:
             return
-        except Exception as exc:  # the engine failed: tell the client, end the session
+        except Exception as exc:  # no session to go on with (its first image failed)
+            log.exception("viewer session failed")
             self._send({"type": "error", "message": f"session failed: {exc}", "fatal": True})
             self._disconnect(1011, "session failed")
+        finally:  # nothing of a closed connection outlives its thread
+            self._session = None
+            self._recording.clear()
+            self._replaced.clear()
+
+    def _take(self, wait):
+        """The next queued command (queue.Empty when none and not `wait`); _Close once the
+        connection has gone."""
+        command = self._commands.get() if wait else self._commands.get_nowait()
+        if command is None or self._closing.is_set():
+            raise _Close
+        with self._queued_lock:
+            self._queued_bytes -= len(command.get("payload", b""))
+        return command
 
     def _handle(self, command):
-        """Apply and answer one command; returns a command that ended a drag it ran, if any."""
+        """Apply and answer one command; returns a command that ended a drag it ran, if any.
+        A command that fails gets an error reply (with its id) and changes nothing more: the
+        session goes on with what it had, and the client gets the state to show it."""
         try:
             reply = self._apply(command)
-        except (ValueError, IndexError, KeyError, FileNotFoundError, CheckpointError) as exc:
-            self._send(_error_reply(command, exc))
+        except _Close:
+            raise
+        except Exception as exc:
+            if not isinstance(exc, INPUT_ERRORS):
+                log.exception("viewer command %s failed", command["type"])
+            self._send(error_reply(command, exc))
+            self._send_state()
             return None
         if reply is not _REPLIED:
-            self._send({"type": "ok", "command": command["type"], **_id_of(command), **reply})
+            self._send({"type": "ok", "command": command["type"], **id_of(command), **reply})
         if command["type"] == "start":
             return self._drag(command.get("max_steps", self._params["max_steps"]))
         return None
@@ -110,7 +159,9 @@ class SessionWorker:
         session = self._session
         reply = {}
         if kind == "new_image":
+            replaced = self._replaced.snapshot(self._image, session)
             self._open_image(**{k: command[k] for k in command if k in self._image})
+            self._replaced.push(replaced)
         elif kind == "set_params":
             self._set_params({k: command[k] for k in command if k in self._params})
         elif kind == "add_point":
@@ -125,11 +176,11 @@ class SessionWorker:
         elif kind == "clear_points":
             session.clear_points()
         elif kind == "set_mask":
-            session.set_mask(_decode_mask(command, self._image_size()))
+            session.set_mask(decode_mask(command, self._image_size()))
         elif kind == "clear_mask":
             session.clear_mask()
         elif kind == "undo":
-            session.undo()
+            reply["undone"] = "drag" if session.undo() else self._undo_new_image()
         elif kind == "reset_image":
             session.reset()
             self._recording.clear()
@@ -138,7 +189,9 @@ class SessionWorker:
             self._send_file(command, name, data, mime)
             return _REPLIED
         elif kind == "load_session":
+            replaced = self._replaced.snapshot(self._image, session)
             self._session = session_files.load(command["payload"], self._current_generator())
+            self._replaced.push(replaced)
             self._recording.clear()
             self._send_mask()
         elif kind == "export_gif":
@@ -189,9 +242,14 @@ class SessionWorker:
                 image = self._session.image()
                 self._recording.add(image)
                 self._send_frame(image)
-        except (ValueError, RuntimeError) as exc:  # e.g. out of memory: the session stays usable
+        except _Close:
+            raise
+        except Exception as exc:  # e.g. out of memory: the session stays usable
+            if not isinstance(exc, (*INPUT_ERRORS, RuntimeError)):
+                log.exception("viewer drag failed")
             failure = exc
-            self._send({"type": "error", "command": "start", "message": f"drag failed: {exc}"})
+            message = f"drag failed: {describe_error(exc)}"
+            self._send({"type": "error", "command": "start", "message": message})
         finally:
             self.dragging = False
         ending = outcome["ending"]
@@ -201,7 +259,7 @@ class SessionWorker:
         self._send({"type": "stopped", "reason": reason, "steps": outcome["steps"]})
         self._send_state()
         if ending is not None and ending["type"] == "stop":
-            self._send({"type": "ok", "command": "stop", **_id_of(ending)})
+            self._send({"type": "ok", "command": "stop", **id_of(ending)})
             return None
         return ending
 
@@ -209,11 +267,9 @@ class SessionWorker:
         """Apply the queued commands; return the first one that ends the drag (unapplied)."""
         while True:
             try:
-                command = self._commands.get_nowait()
+                command = self._take(wait=False)
             except queue.Empty:
                 return None
-            if command is None:
-                raise _Close
             if command["type"] in _ENDS_DRAG:
                 return command
             self._handle(command)
@@ -233,6 +289,18 @@ class SessionWorker:
         )
         self._image = image
         self._recording.clear()
+
+    def _undo_new_image(self):
+        """Back to the image before the last new_image / load_session, as it was then (w,
+        points, mask), under the current parameters. Returns "image", or None when none."""
+        restored = self._replaced.pop(self._registry.get)
+        if restored is None:
+            return None
+        self._image, self._session = restored
+        self._session.configure(**{k: self._params[k] for k in _SESSION_PARAMS})
+        self._recording.clear()
+        self._send_mask()
+        return "image"
 
     def _set_params(self, changes):
         session_changes = {k: v for k, v in changes.items() if k in _SESSION_PARAMS}
@@ -270,7 +338,7 @@ class SessionWorker:
 
     def _send_file(self, command, name, data, mime):
         header = {"kind": "file", "command": command["type"], "name": name, "mime": mime}
-        self._post(pack_envelope({**header, **_id_of(command)}, data), None)
+        self._post(pack_envelope({**header, **id_of(command)}, data), None)
 
     def _send_mask(self):
         """The session's movable mask as uint8 [H, W] (1 = movable), for the page's overlay."""
@@ -344,25 +412,3 @@ class SessionWorker:
                 "image": {"width": width, "height": height},
             }
         )
-
-
-def _id_of(command):
-    return {"id": command["id"]} if "id" in command else {}
-
-
-def _error_reply(command, exc):
-    message = str(exc) if not isinstance(exc, KeyError) else f"missing {exc}"
-    return {"type": "error", "command": command["type"], "message": message, **_id_of(command)}
-
-
-def _decode_mask(command, image_size):
-    """set_mask payload: uint8 [height, width], row-major, nonzero = movable -> bool array."""
-    height, width = image_size
-    if (command["height"], command["width"]) != (height, width):
-        raise ValueError(
-            f"mask is {command['width']}x{command['height']}, the image is {width}x{height}"
-        )
-    payload = command["payload"]
-    if len(payload) != width * height:
-        raise ValueError(f"mask payload has {len(payload)} bytes, expected {width * height}")
-    return np.frombuffer(payload, dtype=np.uint8).reshape(height, width) != 0

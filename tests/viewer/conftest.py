@@ -1,6 +1,10 @@
 """A real viewer server on loopback, serving a tiny random generator through the real
 DragSession; clients connect with draggan_fast.client."""
 
+import contextlib
+import os
+import shutil
+
 import pytest
 import torch
 
@@ -62,3 +66,42 @@ def connect(server, **kwargs) -> ViewerClient:
 def client(server):
     with connect(server) as viewer_client:
         yield viewer_client
+
+
+# The page in headless Chromium: Debian's `chromium` (scripts/ci_system_deps.sh installs it).
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+]  # fmt: skip
+needs_chromium = pytest.mark.skipif(
+    not os.path.exists(CHROMIUM),
+    reason="chromium is not installed (apt-get install -y chromium; see scripts/ci_system_deps.sh)",
+)
+
+
+@contextlib.contextmanager
+def open_page(url, errors=None):
+    """The page at `url` in headless Chromium; page errors and console errors go to `errors`."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        if errors is not None:
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.set_default_timeout(120_000)
+        page.goto(url)
+        try:
+            yield page
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def page(server):
+    """The page on a fresh server; the test fails if the page logged an error."""
+    errors = []
+    with open_page(server.url, errors) as browser_page:
+        yield browser_page
+    assert errors == []

@@ -6,39 +6,12 @@ DRAGGAN_FAST_SCREENSHOTS=DIR it also saves 1280x800 screenshots of the page ther
 """
 
 import os
-import shutil
 import time
 from pathlib import Path
 
-import pytest
+from tests.viewer.conftest import HANDLE, IMAGE_SIZE, TARGET, needs_chromium
 
-from tests.viewer.conftest import HANDLE, IMAGE_SIZE, TARGET
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
-]  # fmt: skip
-pytestmark = pytest.mark.skipif(
-    not os.path.exists(CHROMIUM),
-    reason="chromium is not installed (apt-get install -y chromium; see scripts/ci_system_deps.sh)",
-)
-
-
-@pytest.fixture
-def page(server):
-    sync_api = pytest.importorskip("playwright.sync_api")
-    errors = []
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 800})
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.set_default_timeout(120_000)
-        page.goto(server.url)
-        yield page
-        browser.close()
-    assert errors == []
+pytestmark = needs_chromium
 
 
 def wait_until(page, expression, timeout_s=120):

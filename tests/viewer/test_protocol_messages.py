@@ -13,6 +13,7 @@ from draggan_fast.viewer.protocol import (
     parse_text_message,
     unpack_envelope,
 )
+from draggan_fast.viewer.server import BackgroundServer
 
 
 def test_envelope_round_trip_and_layout():
@@ -105,3 +106,46 @@ def test_a_client_that_stops_reading_is_disconnected():
     socket = asyncio.run(scenario())
     assert socket.closed and socket.close_code == 1008
     assert len(socket.sent) <= 1  # at most the message that was in flight
+
+
+def test_a_client_that_leaves_large_files_unread_is_disconnected():
+    async def scenario(posts):
+        socket = SlowSocket()
+        outbox = Outbox(socket, asyncio.get_running_loop(), max_pending_bytes=1000)
+        sender = asyncio.create_task(outbox.run())
+        await asyncio.sleep(0)
+        for data in posts:
+            outbox.post(data)
+            await asyncio.sleep(0)
+        await asyncio.sleep(0.01)
+        socket.gate.set()
+        await asyncio.sleep(0.01)
+        outbox.close()
+        await sender
+        return socket
+
+    one_big_file = asyncio.run(scenario([b"x" * 5000]))  # a file over the budget alone: sent
+    assert not one_big_file.closed and one_big_file.sent == [b"x" * 5000]
+    files = asyncio.run(scenario([b"first", b"x" * 600, b"y" * 600]))
+    assert files.closed and files.close_code == 1008
+
+
+def test_the_client_reports_an_unreadable_server_message_and_reads_on():
+    from aiohttp import web
+
+    from draggan_fast.client import ViewerClient
+
+    async def rogue(request):
+        websocket = web.WebSocketResponse()
+        await websocket.prepare(request)
+        await websocket.send_bytes(b"DGF1 not an envelope")
+        await websocket.send_str('{"type": "hello"}')
+        await websocket.receive()
+        return websocket
+
+    server = BackgroundServer(registry=None)  # the viewer's app, plus a rogue endpoint
+    server._app.router.add_get("/rogue/ws", rogue)
+    with server, ViewerClient(f"{server.url}/rogue", timeout=20) as client:
+        error = client.next_message()
+        assert error.type == "error" and "unreadable message from the server" in error["message"]
+        assert client.next_message().type == "hello"

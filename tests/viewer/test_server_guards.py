@@ -7,6 +7,7 @@ import urllib.error
 import urllib.request
 
 import aiohttp
+import numpy as np
 import pytest
 
 from draggan_fast.client import ViewerClient, ViewerError
@@ -143,3 +144,44 @@ def test_a_broken_model_file_is_an_error_not_a_crash(tmp_path, registry):
             with pytest.raises(ConnectionError):
                 client.next_message()
             assert client.close_code == 1011
+
+
+def test_errors_to_binary_commands_keep_their_id(server):
+    """A client waiting for a binary command's reply gets the error, not its own timeout."""
+    with ViewerClient(server.url, timeout=20) as client:
+        client.wait_for("frame")
+        with pytest.raises(ViewerError, match="height must be in") as mask:
+            client.set_mask(np.ones((4097, 1)))
+        assert mask.value.event["command"] == "set_mask" and mask.value.event["field"] == "height"
+        with pytest.raises(ViewerError, match=r"name must be a string of 1\.\.200"):
+            client.load_session(b"PK", name="x" * 300)
+        header = {"type": "set_mask", "width": -64, "height": 64, "id": 13}
+        client.send_raw(pack_envelope(header, bytes(64)))
+        error = client.wait_for("error")
+        assert error["id"] == 13 and "width must be in" in error["message"]
+        assert client.get_state()["points"] == []
+
+
+DEEP = "[" * 2000 + "]" * 2000
+HUGE = "9" * 5000
+UNREADABLE = [
+    (DEEP, "nested too deeply"),
+    ('{"type": "new_image", "id": 1, "seed": ' + HUGE + "}", "is not valid JSON"),
+    ('{"type": "new_image", "id": 2, "seed": ' + HUGE[:4000] + "}", "seed must be in"),
+    ('{"type": "get_state", "id": ' + HUGE[:4000] + "}", "id must be an integer"),
+    ('{"type": ["get_state"], "id": 3}', "unknown command type"),
+    (pack_envelope({"type": "set_mask"})[:8] + DEEP.encode(), "nested too deeply"),
+]
+
+
+@pytest.mark.parametrize("raw, message", UNREADABLE, ids=range(len(UNREADABLE)))
+def test_deep_nesting_and_huge_integers_get_an_error_not_a_close(client, raw, message):
+    if isinstance(raw, bytes):  # the envelope's length field must cover the deep header
+        raw = MAGIC + len(DEEP).to_bytes(4, "little") + DEEP.encode()
+    client.send_raw(raw)
+    error = client.wait_for("error")
+    assert message in error["message"] and len(error["message"]) < 300, error
+    client.send_raw(pack_envelope({"type": "new_image", "id": 4, "seed": int(HUGE[:4000])}))
+    binary = client.wait_for("error")
+    assert binary["id"] == 4 and "seed must be in" in binary["message"]
+    assert client.get_state()["seed"] == 0  # the session goes on, unchanged

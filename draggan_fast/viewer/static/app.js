@@ -18,6 +18,26 @@ let pendingFrame = null; // latest frame not yet drawn: frames are latest-wins h
 let drawScheduled = false;
 let pointer = null; // the mouse interaction under way
 let progress = null; // the latest step metadata
+let errorShown = false; // the message line shows an error (cleared by the next success)
+let fatalError = null; // the error that ended the session, kept when the connection closes
+let placedAPoint = false; // the canvas hint shows until the first point
+const fieldOfCommand = new Map(); // command id -> the control whose value it sent
+const replacingEdits = new Set(); // ids of new_image commands that replace points or a drag
+const UNDONE = { image: "back to the previous image", null: "nothing to undo" };
+
+// Each control that mirrors a server setting -> that setting in a state event.
+const CONTROL_STATE = {
+  model: (s) => s.model,
+  seed: (s) => s.seed,
+  psi: (s) => s.truncation_psi,
+  "latent-space": (s) => s.latent_space,
+  lr: (s) => s.params.lr,
+  "lambda-mask": (s) => s.params.lambda_mask,
+  r1: (s) => s.params.r1,
+  r2: (s) => s.params.r2,
+  "render-every": (s) => s.params.render_every,
+  "max-steps": (s) => s.params.max_steps,
+};
 
 const STOP_REASONS = { done: "done: every handle reached its target", max_steps: "stopped at max steps", stopped: "stopped", error: "failed" };
 
@@ -43,8 +63,19 @@ function onEvent(event) {
     case "stopped":
       showMessage(`${STOP_REASONS[event.reason] ?? event.reason} after ${event.steps} steps`, false);
       break;
+    case "ok":
+      fieldOfCommand.delete(event.id);
+      if (errorShown) showMessage("", false); // a later command went through: the error is old
+      if (replacingEdits.delete(event.id)) {
+        showMessage("new image; Undo (Ctrl+Z) brings back the previous one with its edits", false);
+      }
+      if (event.command === "undo") showMessage(UNDONE[event.undone] ?? "", false);
+      break;
     case "error":
+      if (event.fatal) fatalError = event.message;
       showMessage(event.message, true);
+      if (fieldOfCommand.has(event.id)) revertControl(fieldOfCommand.get(event.id));
+      fieldOfCommand.delete(event.id);
       break;
   }
 }
@@ -55,18 +86,11 @@ function applyState(event) {
   mask.resize(width, height);
   if (!event.has_mask) mask.clear();
   if (!pointer) points.update(event.points);
-  syncControl("model", event.model);
-  $("backend").textContent = `backend: ${event.backend}`;
-  syncControl("seed", event.seed);
-  syncControl("psi", event.truncation_psi);
-  syncControl("latent-space", event.latent_space);
-  const params = event.params;
-  syncControl("lr", params.lr);
-  syncControl("lambda-mask", params.lambda_mask);
-  syncControl("r1", params.r1);
-  syncControl("r2", params.r2);
-  syncControl("render-every", params.render_every);
-  syncControl("max-steps", params.max_steps);
+  if (event.points.length) placedAPoint = true;
+  // A short label; what runs and why (a paragraph for the fast backend) in its tooltip.
+  $("backend").textContent = `backend: ${event.backend.split(":")[0]}`;
+  $("backend").title = event.backend;
+  for (const id of Object.keys(CONTROL_STATE)) syncControl(id, CONTROL_STATE[id](event));
   refreshText();
   scheduleDraw();
 }
@@ -86,10 +110,19 @@ function onFile(header, bytes) {
   download(new Blob([bytes], { type: header.mime }), header.name);
 }
 
+// The session is gone: nothing sent now would arrive, so the controls are disabled and the
+// page says so, after the error that ended it (if one did).
 function onClosed(code, reason) {
   state.running = false;
+  document.body.classList.add("disconnected");
+  for (const control of document.querySelectorAll("#panel button, #panel input, #panel select")) {
+    control.disabled = true;
+  }
+  $("reload").hidden = false;
+  points.pendingHandle = null;
   refreshText();
-  showMessage(`disconnected (${code}${reason ? ": " + reason : ""}); reload the page to start again`, true);
+  const closed = `disconnected (${code}${reason ? ": " + reason : ""}); reload the page to start a new session`;
+  showMessage(fatalError ? `${fatalError}. ${closed}` : closed, true);
 }
 
 // ------------------------------------------------------------------ drawing
@@ -158,21 +191,44 @@ function refreshText() {
       return item;
     }),
   );
-  const parts = [state.running ? "running" : "idle", `step ${progress?.step ?? state.step}`];
+  if (!connection.open) {
+    $("status").textContent = connection.connecting ? "connecting..." : "disconnected";
+    refreshHint();
+    return;
+  }
+  // While a drag runs, the latest step's numbers; otherwise the session's own (after an undo,
+  // a reset or a point edit the last drag's distances are stale).
+  const step = state.running ? (progress?.step ?? state.step) : state.step;
+  const distances = state.running
+    ? (progress?.distances ?? [])
+    : points.points.map((p) => Math.hypot(p.target[0] - p.handle[0], p.target[1] - p.handle[1]));
+  const parts = [state.running ? "running" : "idle", `step ${step}`];
   if (progress?.ms_per_step != null) {
     parts.push(`${progress.ms_per_step.toFixed(1)} ms/step`, `${progress.steps_per_s.toFixed(1)} steps/s`);
   }
-  if (progress?.distances?.length) {
-    parts.push(`distances ${progress.distances.map((d) => d.toFixed(1)).join(", ")} px`);
-  }
+  if (distances.length) parts.push(`distances ${distances.map((d) => d.toFixed(1)).join(", ")} px`);
   if (points.pendingHandle) parts.push("click the target for the new handle");
   $("status").textContent = parts.join(" · ");
+  const { width, height } = state.image;
+  if (width) $("save-png").textContent = `Save PNG ${width}×${height}`;
+  if (view.width) $("save-png-view").textContent = `Save PNG ${view.width}×${view.height}`;
+  refreshHint();
+}
+
+// The first-time hint on the canvas: what a click does, until the first point is placed.
+function refreshHint() {
+  const hint = $("hint");
+  hint.hidden = placedAPoint || !connection.open || !state.image.width || tool() === "mask";
+  hint.textContent = points.pendingHandle
+    ? "Now click where that point should go (its target)"
+    : "Click a point to drag (a handle), then where it should go (its target)";
 }
 
 function showMessage(text, isError) {
   const message = $("message");
   message.textContent = text;
   message.style.color = isError ? "" : "var(--muted)";
+  errorShown = isError && text !== "";
 }
 
 // ------------------------------------------------------------------ mouse
@@ -191,7 +247,7 @@ const brushRadius = () => Number($("brush-size").value) / 2;
 const hitRadius = () => (10 * state.image.width) / view.clientWidth; // 10 CSS px
 
 view.addEventListener("mousedown", (event) => {
-  if (event.button !== 0 || !state.image.width) return;
+  if (event.button !== 0 || !state.image.width || !connection.open) return;
   view.focus();
   const xy = imagePoint(event);
   if (tool() === "mask") {
@@ -281,11 +337,16 @@ $("clear-mask").addEventListener("click", () => {
 $("mask-show").addEventListener("change", scheduleDraw);
 $("brush-size").addEventListener("input", () => ($("brush-size-value").textContent = $("brush-size").value));
 for (const radio of document.querySelectorAll("input[name=tool]")) {
-  radio.addEventListener("change", () => view.classList.toggle("mask-tool", tool() === "mask"));
+  radio.addEventListener("change", () => {
+    view.classList.toggle("mask-tool", tool() === "mask");
+    refreshHint();
+  });
 }
 
-$("model").addEventListener("change", () => connection.send("new_image", { model: $("model").value }));
-$("latent-space").addEventListener("change", () => connection.send("new_image", { latent_space: $("latent-space").value }));
+$("model").addEventListener("change", () => sendField("new_image", { model: $("model").value }, "model"));
+$("latent-space").addEventListener("change", () =>
+  sendField("new_image", { latent_space: $("latent-space").value }, "latent-space"),
+);
 $("seed").addEventListener("change", () => sendNumber("new_image", "seed", "seed"));
 $("psi").addEventListener("change", () => sendNumber("new_image", "truncation_psi", "psi"));
 $("random-seed").addEventListener("click", () => {
@@ -301,15 +362,44 @@ function sendNumber(command, field, id) {
   const value = Number($(id).value);
   if ($(id).value === "" || !Number.isFinite(value)) {
     showMessage(`${field} must be a number`, true);
+    revertControl(id);
     return;
   }
-  connection.send(command, { [field]: value });
+  sendField(command, { [field]: value }, id);
+}
+
+// A command that sends a control's value: if the server refuses it, the control goes back to
+// the value the server kept.
+function sendField(command, fields, id) {
+  const commandId = connection.send(command, fields);
+  if (commandId === null) return;
+  fieldOfCommand.set(commandId, id);
+  const edited = points.points.length > 0 || state.step > 0 || state.has_mask;
+  if (command === "new_image" && edited) replacingEdits.add(commandId);
+}
+
+function revertControl(id) {
+  if (state.params && CONTROL_STATE[id] && state.model !== undefined) {
+    $(id).value = String(CONTROL_STATE[id](state));
+  }
 }
 
 $("save-png").addEventListener("click", () => {
   if (!frameCanvas.width) return;
   frameCanvas.toBlob((blob) => download(blob, `draggan-seed${state.seed}-step${state.step}.png`), "image/png");
 });
+$("save-png-view").addEventListener("click", () => {
+  if (!frameCanvas.width) return;
+  const shown = document.createElement("canvas"); // the image as shown, without the markers
+  shown.width = view.width;
+  shown.height = view.height;
+  const context = shown.getContext("2d");
+  context.imageSmoothingEnabled = frameCanvas.width >= view.width;
+  context.drawImage(frameCanvas, 0, 0, shown.width, shown.height);
+  const name = `draggan-seed${state.seed}-step${state.step}-${shown.width}px.png`;
+  shown.toBlob((blob) => download(blob, name), "image/png");
+});
+$("reload").addEventListener("click", () => location.reload());
 $("export-gif").addEventListener("click", () => connection.send("export_gif"));
 $("save-session").addEventListener("click", () => connection.send("save_session"));
 $("load-session").addEventListener("click", () => $("session-file").click());
@@ -369,7 +459,7 @@ const KEY_ACTIONS = {
 
 document.addEventListener("keydown", (event) => {
   const shortcut = shortcutFor(event);
-  if (!shortcut) return;
+  if (!shortcut || !connection.open) return;
   event.preventDefault();
   KEY_ACTIONS[shortcut.action](shortcut.delta);
   view.classList.toggle("mask-tool", tool() === "mask");

@@ -42,6 +42,10 @@ export class Connection {
     return this.socket.readyState === WebSocket.OPEN;
   }
 
+  get connecting() {
+    return this.socket.readyState === WebSocket.CONNECTING;
+  }
+
   receive(data) {
     if (typeof data === "string") {
       this.handlers.event(JSON.parse(data));
