@@ -1,6 +1,7 @@
 """draggan-fast: a fast, safe, headless engine for DragGAN on StyleGAN2 generators.
 
-Public API: `load_generator`, `z_from_seed`, `DragSession`, `StepResult`, `CheckpointError`.
+Public API: `load_generator`, `z_from_seed`, `DragSession`, `StepResult`, `CheckpointError`,
+`invert`, `Inversion`.
 Everything else is internal and may move. Names resolve lazily, so `import draggan_fast` is cheap.
 """
 
@@ -14,6 +15,8 @@ _PUBLIC = {
     "z_from_seed": "draggan_fast.stylegan.seeds",
     "DragSession": "draggan_fast.session",
     "StepResult": "draggan_fast.session",
+    "invert": "draggan_fast.inversion",
+    "Inversion": "draggan_fast.inversion",
 }
 
 __all__ = [*_PUBLIC, "__version__"]
