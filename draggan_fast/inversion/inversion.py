@@ -63,7 +63,7 @@ def _check_settings(latent_space, steps, tuning_steps, pivotal_tuning, perceptua
 def invert(
     G, image, *, latent_space="w+", steps=300, pivotal_tuning=True, tuning_steps=300,
     device=None, progress=None, perceptual_weights=None, discriminator=None,
-    perceptual_weight=0.1, pixel_loss="mse", lr=0.1, tuning_lr=1e-3,
+    perceptual_weight=0.1, pixel_loss="mse", lr=0.2, tuning_lr=1e-3,
 ) -> Inversion:  # fmt: skip
     """Invert a photo into generator G: W+ (or W) projection, then pivotal tuning.
 
