@@ -3,7 +3,8 @@
 Follows the semantics of the official StyleGAN2-ADA projector (`projector.py`), rewritten: start
 at the mapping network's `w_avg`, Adam with a learning rate ramped up over the first 5% of steps
 and down (cosine) over the last 25%, Gaussian noise added to w early on (scaled by w's spread,
-fading out over the first 75% of steps) to escape poor local optima. Differences: the loss is a
+fading out over the first 75% of steps) to escape poor local optima; that noise comes from a
+fixed seed, so an inversion is repeatable. Differences: the loss is a
 pixel MSE plus a weighted perceptual distance (`perceptual.py`) instead of VGG LPIPS alone, W+
 (one vector per style input) is the default, and the noise buffers stay FIXED at G's
 `noise_const` (noise_mode "const", as DragSession renders) rather than optimised and
@@ -66,6 +67,7 @@ def project(
     count = G.num_ws if latent_space == "w+" else 1
     w = w_avg.reshape(1, 1, -1).repeat(1, count, 1).requires_grad_(True)  # [1, count, w_dim]
     optimizer = torch.optim.Adam([w], lr=lr, betas=(0.9, 0.999))
+    noise_source = torch.Generator(device=device).manual_seed(0)
     if perceptual is not None:
         perceptual.set_target(target)
     for step in range(steps):
@@ -73,7 +75,8 @@ def project(
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(t, lr) if steps > 1 else lr
         noise_scale = w_std * initial_noise * max(0.0, 1.0 - t / noise_ramp) ** 2
-        w_noisy = w + torch.randn_like(w) * noise_scale
+        w_noise = torch.randn(w.shape, generator=noise_source, device=device)
+        w_noisy = w + w_noise * noise_scale
         ws = w_noisy.expand(1, G.num_ws, -1)  # [1, num_ws, w_dim]
         image = G.synthesis(ws, noise_mode="const")  # [1, 3, H, W]
         loss = reconstruction_loss(image, target, perceptual, perceptual_weight, pixel_loss)

@@ -119,3 +119,10 @@ def test_bad_settings(tiny_G, made_photo, settings, message):
 def test_bad_image_fails_before_any_work(tiny_G):
     with pytest.raises(ValueError, match="image array must be uint8"):
         invert(tiny_G, np.zeros([8, 8, 3], np.float64))
+
+
+def test_inversion_is_repeatable(tiny_G, made_photo):
+    first = invert(tiny_G, made_photo, steps=5, tuning_steps=2, **FAST)
+    second = invert(tiny_G, made_photo, steps=5, tuning_steps=2, **FAST)
+    np.testing.assert_array_equal(first.w, second.w)
+    np.testing.assert_array_equal(first.image, second.image)
