@@ -35,10 +35,11 @@ def add_arguments(parser):
         default="w+",
         help="projected latent: one w, or one per style input (default w+)",
     )
-    parser.add_argument("--steps", type=int, default=300, help="projection steps (default 300)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="projection steps (default: draggan_fast.invert's)")  # fmt: skip
     tuning = parser.add_mutually_exclusive_group()
-    tuning.add_argument("--tuning-steps", type=int, default=300,
-                        help="pivotal tuning steps (default 300)")  # fmt: skip
+    tuning.add_argument("--tuning-steps", type=int, default=None,
+                        help="pivotal tuning steps (default: draggan_fast.invert's)")  # fmt: skip
     tuning.add_argument("--no-tuning", action="store_true", help="skip pivotal tuning")
     add_device_argument(parser)
     parser.add_argument("--json", type=Path, default=None, help="also write a JSON report")
@@ -53,7 +54,7 @@ def output_paths(out: Path) -> dict:
 
 
 def _check_arguments(args):
-    if args.steps < 0 or args.tuning_steps < 0:
+    if any(value is not None and value < 0 for value in (args.steps, args.tuning_steps)):
         raise CommandError("--steps and --tuning-steps must be >= 0")
     if not args.photo.is_file():
         raise CommandError(f"{args.photo}: no such file")
@@ -120,18 +121,20 @@ def run(args) -> int:
     _check_arguments(args)
     device = pick_device(args.device)
     G = load_generator(args.model or default_model_path(), device=device)
-    tuning_steps = 0 if args.no_tuning else args.tuning_steps
-    bar = tqdm(total=args.steps + tuning_steps, unit="step", dynamic_ncols=True, leave=False)
+    options = {"latent_space": args.latent_space, "pivotal_tuning": not args.no_tuning}
+    for name in ("steps", "tuning_steps"):
+        if getattr(args, name) is not None:
+            options[name] = getattr(args, name)
+    bar = tqdm(unit="step", dynamic_ncols=True, leave=False)
 
     def on_step(progress):
+        if bar.n == 0 or progress.step == 1:
+            bar.reset(total=progress.total)
         bar.update(1)
         bar.set_postfix_str(f"{progress.stage} loss {progress.loss:.4f}", refresh=False)
 
     try:
-        inversion = invert(
-            G, args.photo, latent_space=args.latent_space, steps=args.steps,
-            pivotal_tuning=tuning_steps > 0, tuning_steps=tuning_steps, progress=on_step,
-        )  # fmt: skip
+        inversion = invert(G, args.photo, progress=on_step, **options)
     finally:
         bar.close()
     session = DragSession(inversion.generator, w=inversion.w, latent_space=args.latent_space)
