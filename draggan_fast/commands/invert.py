@@ -125,18 +125,22 @@ def run(args) -> int:
     for name in ("steps", "tuning_steps"):
         if getattr(args, name) is not None:
             options[name] = getattr(args, name)
-    bar = tqdm(unit="step", dynamic_ncols=True, leave=False)
+    bars = []  # one per stage, opened by its first step (a bad photo fails before any)
 
     def on_step(progress):
-        if bar.n == 0 or progress.step == 1:
-            bar.reset(total=progress.total)
-        bar.update(1)
-        bar.set_postfix_str(f"{progress.stage} loss {progress.loss:.4f}", refresh=False)
+        if progress.step == 1:
+            if bars:
+                bars[-1].close()
+            bars.append(tqdm(total=progress.total, desc=progress.stage, unit="step",
+                             dynamic_ncols=True, leave=False))  # fmt: skip
+        bars[-1].update(1)
+        bars[-1].set_postfix_str(f"loss {progress.loss:.4f}", refresh=False)
 
     try:
         inversion = invert(G, args.photo, progress=on_step, **options)
     finally:
-        bar.close()
+        if bars:
+            bars[-1].close()
     session = DragSession(inversion.generator, w=inversion.w, latent_space=args.latent_space)
     paths = _write_outputs(args, inversion, session)
     metrics = inversion.metrics
