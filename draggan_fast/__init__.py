@@ -1,7 +1,8 @@
 """draggan-fast: a fast, safe, headless engine for DragGAN on StyleGAN2 generators.
 
 Public API: `load_generator`, `z_from_seed`, `DragSession`, `StepResult`, `CheckpointError`,
-`default_model_path` (the bundled generator, the CLI's default --model).
+`default_model_path` (the bundled generator, the CLI's default --model),
+`invert`, `Inversion` (a photo projected into a generator, ready to drag).
 Everything else is internal and may move. Names resolve lazily, so `import draggan_fast` is cheap.
 """
 
@@ -16,6 +17,8 @@ _PUBLIC = {
     "DragSession": "draggan_fast.session.drag_session",
     "StepResult": "draggan_fast.step.result",
     "default_model_path": "draggan_fast.assets_registry",
+    "invert": "draggan_fast.inversion",
+    "Inversion": "draggan_fast.inversion",
 }
 
 __all__ = [*_PUBLIC, "__version__"]
