@@ -18,7 +18,6 @@ import torch.nn.functional as F
 from torch.profiler import record_function
 
 from draggan_fast.kernels.mask import mask_term
-from draggan_fast.kernels.motion import motion_disk as motion_disk  # re-exported for its tests
 from draggan_fast.kernels.motion import motion_supervision
 from draggan_fast.kernels.tracking import track
 from draggan_fast.step.backend import (

@@ -5,12 +5,12 @@ import math
 import pytest
 import torch
 
+from draggan_fast.kernels.motion import motion_disk
 from draggan_fast.step.backend import DragConfig, build_styles, create_backend, image_to_uint8
 from draggan_fast.step.reference import (
     ReferenceBackend,
     is_done,
     mask_loss,
-    motion_disk,
     motion_loss,
     take_references,
     track_handles,
