@@ -14,7 +14,8 @@ kernels and autograd formulas, so a custom op would add a schema and nothing els
 import math
 
 from draggan_fast import dispatch
-from draggan_fast.stylegan import ops
+from draggan_fast.stylegan.ops.bias_act import bias_act
+from draggan_fast.stylegan.ops.upfirdn2d import upfirdn2d
 
 OP_NAME = "filtered_lrelu"
 SQRT2 = math.sqrt(2)  # the default gain: keeps the magnitude of a leaky-ReLU signal
@@ -74,12 +75,12 @@ def filtered_lrelu_reference(
     """The definition of `filtered_lrelu` in plain PyTorch (arguments as there)."""
     _check(x, fu, fd, b, up, down, gain, slope, clamp)
     px0, px1, py0, py1 = _parse_padding(padding)
-    x = ops.bias_act(x, b)  # [N, C, H, W]
-    x = ops.upfirdn2d(
+    x = bias_act(x, b)  # [N, C, H, W]
+    x = upfirdn2d(
         x, fu, up=up, padding=[px0, px1, py0, py1], gain=up**2, flip_filter=flip_filter
     )  # [N, C, H * up + py0 + py1 - fu_h + 1, ...]
-    x = ops.bias_act(x, act="lrelu", alpha=slope, gain=gain, clamp=clamp)
-    return ops.upfirdn2d(x, fd, down=down, flip_filter=flip_filter)  # [N, C, out_h, out_w]
+    x = bias_act(x, act="lrelu", alpha=slope, gain=gain, clamp=clamp)
+    return upfirdn2d(x, fd, down=down, flip_filter=flip_filter)  # [N, C, out_h, out_w]
 
 
 _IMPLEMENTATIONS = {"reference": filtered_lrelu_reference}
