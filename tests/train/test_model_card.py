@@ -1,21 +1,16 @@
 """The model card writer (stylegan/training/model_card.py) and its entry point
 (draggan_fast/install_default_model.py): where the files go is the caller's, the machine behind
-eval-drag's times is the eval JSON's, and the stylegan layer imports nothing above it."""
+eval-drag's times is the eval JSON's (the layers' imports: tests/test_layers.py)."""
 
-import ast
 import json
 import shutil
-from pathlib import Path
 
 import pytest
 
-import draggan_fast
-import draggan_fast.stylegan
 from draggan_fast.assets_registry import default_detector_path, default_model_path
 from draggan_fast.install_default_model import BUNDLED
 from draggan_fast.stylegan.training.model_card import BundledFiles, install, write_card
 
-STYLEGAN_DIR = Path(draggan_fast.stylegan.__file__).resolve().parent
 CONFIG = {
     "resolution": 64, "z_dim": 128, "w_dim": 128, "mapping_layers": 4, "channel_base": 16384,
     "channel_max": 64, "batch_size": 32, "g_lr": 0.0025, "d_lr": 0.0025, "r1_gamma": 0.05,
@@ -23,34 +18,6 @@ CONFIG = {
     "num_fp16_res": 0, "seed": 0, "data_seed": 0,
 }  # fmt: skip
 TABLE = "| backend | points |\n| --- | --- |\n| fast | 1 |"
-
-
-def _upward_imports(path):
-    """draggan_fast modules outside the stylegan/kernels/_C layers that `path` imports
-    (draggan_fast.dispatch, the op layers' one dispatch, is a leaf: tests/test_dispatch.py)."""
-    found = []
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names = [f"{node.module}.{alias.name}" for alias in node.names]
-        else:
-            continue
-        for name in names:
-            parts = name.split(".")
-            below = (["stylegan"], ["kernels"], ["_C"], ["dispatch"])
-            if parts[0] == "draggan_fast" and parts[1:2] not in below:
-                found.append(name)
-    return found
-
-
-def test_the_stylegan_layer_imports_nothing_above_it():
-    upward = {
-        str(path.relative_to(STYLEGAN_DIR)): _upward_imports(path)
-        for path in sorted(STYLEGAN_DIR.rglob("*.py"))
-    }
-    assert {path: names for path, names in upward.items() if names} == {}
-    assert _upward_imports(Path(draggan_fast.__file__).parent / "install_default_model.py")
 
 
 def test_the_entry_point_names_the_bundled_files():
