@@ -7,8 +7,9 @@
 #    --no-deps -e .`) while the drag kernels' tests run their Triton kernels on CUDA (they need
 #    no compiled ops; the package is used in place, through lib_pythonpath.sh's shim);
 # 2. `draggan-fast info` (build, CUDA self-checks, dispatch per op);
-# 3. the CUDA tests and the rest of the suite on this machine's torch (stylegan and its ops,
-#    session, bench, the trainer's CUDA test), in parallel workers (pytest-xdist);
+# 3. the CUDA tests and the rest of the suite on this machine's torch (stylegan and its ops, the
+#    one dispatch, step with its CUDA graph, session, bench, the trainer's CUDA test), in
+#    parallel workers (pytest-xdist);
 # 4. benchmarks, alone on the machine, each under its own time limit (SIGINT, so pytest-benchmark
 #    still writes what finished): the generator ops (compiled vs reference, eager and
 #    inductor-compiled), the drag step (reference,
@@ -89,7 +90,8 @@ step 90 info "$PYTHON" -m draggan_fast info
 
 # 3. The rest of the suite, CUDA tests included.
 step 200 tests_rest "$PYTHON" -m pytest -q -p no:cacheprovider -n 12 -rfEs --timeout 150 \
-    tests/stylegan tests/session tests/bench tests/train/test_trainer.py -k \
+    tests/stylegan tests/test_dispatch.py tests/step tests/session tests/bench \
+    tests/train/test_trainer.py -k \
     "not test_trainer or cuda"
 
 # 4. Benchmarks, one at a time.
