@@ -23,7 +23,7 @@ from draggan_fast.kernels.validation import (
     check_radius,
 )
 
-METRICS = ("l2", "l1")  # the distances tracking can use (session_inputs takes them from here)
+METRICS = ("l2", "l1")  # the distances tracking can use (session/inputs.py takes them from here)
 
 dispatch.register("track_handles", "drag", drag_implementations("tracking"))
 
