@@ -51,5 +51,5 @@ def test_a_feature_map_of_another_shape_is_refused(tmp_path, family):
     channels, height, width = G.feature_shape(DragSession(G).config.feature_block)
     arrays["references/feature_map"] = np.zeros([1, channels, height, width + 1], np.float32)
     np.savez(tmp_path / "s.npz", **arrays)
-    with pytest.raises(ValueError, match="references/feature_map is .* block's"):
+    with pytest.raises(ValueError, match=r"references/feature_map is .* block's"):
         DragSession.load(tmp_path / "s.json", G)
