@@ -187,6 +187,8 @@ class FrozenFeatureSynthesis:
         if self.synthesis.padding:  # padded image columns -> the rectangle's columns
             handles = handles - handles.new_tensor([0.0, (size - image_size[1]) // 2])
         regions = self.regions_around(handles, extent, native_size, image_size)
+        # A handle deep in StyleGAN-Human's white margin reads only padding: no box there.
+        regions = [(t, b, left, r) for t, b, left, r in regions if t < b and left < r]
         return regions, native_size[0] * native_size[1]
 
     @staticmethod

@@ -104,9 +104,10 @@ def test_frozen_blocks_on_human_match_the_padded_generator_dense_and_on_regions(
     torch.testing.assert_close(features, expected, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(frozen.image_so_far(ws, outputs), expected_img, rtol=1e-5, atol=1e-6)
 
-    handles = torch.tensor([[6.0, 12.0], [24.0, 18.0]])  # (row, col) of the padded 32 x 32 image
+    # (row, col) of the padded 32 x 32 image; the last one in the white margin (no box)
+    handles = torch.tensor([[6.0, 12.0], [24.0, 18.0], [10.0, 1.0]])
     regions, area = frozen.handle_regions(handles, extent=1)
-    assert area == 16 * 8
+    assert area == 16 * 8 and len(regions) == 2
     assert all(
         0 <= left < right <= 8 and 0 <= top < bottom <= 16 for top, bottom, left, right in regions
     )
@@ -136,3 +137,17 @@ def test_fast_human_steps_read_regions_when_they_pay(fixtures_dir):
 def test_every_family_has_its_fast_paths_listed():
     assert set(FAST_PATHS_BY_FAMILY) == set(FAMILIES)
     assert all(len(paths) == 4 for paths in FAST_PATHS_BY_FAMILY.values())
+
+
+def test_fast_backend_follows_the_reference_from_humans_white_margin(fixtures_dir):
+    """A handle in the padding (x < 16 of 64) reads zeros, on the fast path's regions too."""
+    G = load_fixture_generator(fixtures_dir, HUMAN_FIXTURE)
+    sessions = {b: DragSession(G, seed=2, backend=b, lr=0.01) for b in ("reference", "fast")}
+    for session in sessions.values():
+        session.add_point((4, 30), (20, 30))
+        session.add_point((40, 20), (44, 24))
+    for _ in range(3):
+        expected = sessions["reference"].step()
+        result = sessions["fast"].step()
+        np.testing.assert_array_equal(result.handles, expected.handles)
+    np.testing.assert_allclose(sessions["fast"].w, sessions["reference"].w, rtol=0, atol=1e-5)
