@@ -6,6 +6,11 @@ the weights never change during a drag (see the class). It can also compute the 
 only on regions around the handles (`regions`), which is all tracking and motion supervision
 read when there is no mask and no image to render.
 
+It serves the StyleGAN2 block structure: square generators and StyleGAN-Human's rectangles
+(their blocks run on the H x H/2 rectangles and the feature map comes out zero-padded to a
+square, as `run_blocks` pads it). StyleGAN3 has no such blocks: `applies` says so, and the fast
+step runs the generator's own layers there.
+
 It is made of the layers' own pieces (stylegan/layers.py: the affine's scaled parameters, the
 noise window, the resampling and activation arguments, the demodulation), so a change to a
 layer changes it too; tests/step/test_fast_backend.py checks it against the blocks themselves.
@@ -53,13 +58,21 @@ class FrozenFeatureSynthesis:
 
     @staticmethod
     def applies(synthesis, feature_block, device):
-        """(bool, reason): the CPU runs the reference modulated convolution in float32."""
+        """(bool, reason): StyleGAN2-structured blocks (square or StyleGAN-Human) on the CPU in
+        float32, where the reference modulated convolution runs."""
+        if not all(hasattr(block, "conv1") for block in synthesis.blocks[: feature_block + 1]):
+            return False, "no StyleGAN2 blocks (StyleGAN3): the generator's own layers"
         if device.type != "cpu":
             return False, f"{device.type}: the generator's own modulated convolution"
         blocks = synthesis.blocks[: feature_block + 1]
         if any(block.compute_dtype(device) != torch.float32 for block in blocks):
             return False, "float16 blocks: the generator's own modulated convolution"
-        return True, "CPU float32: demodulation from precomputed weight squares"
+        padded = " (StyleGAN-Human: on the rectangles, then padded)" if synthesis.padding else ""
+        return True, f"CPU float32: demodulation from precomputed weight squares{padded}"
+
+    def _width(self, block):
+        """Width of `block`'s output as the blocks compute it: H/2 for StyleGAN-Human."""
+        return block.resolution if self.synthesis.square else block.resolution // 2
 
     def _styles(self, layer, w):  # w: [1, w_dim] -> [1, C_in], the layer's affine
         affine_weight, affine_bias = self.affines[layer]
@@ -121,12 +134,13 @@ class FrozenFeatureSynthesis:
         return self._layer(block.conv1, x, ws[:, self.rows[block.conv1]], noise_mode, offset)
 
     def features(self, ws, noise_mode, regions=None):
-        """ws [1, num_ws, w_dim] -> (features [1, C, h, w], every block's output).
+        """ws [1, num_ws, w_dim] -> (features [1, C, h, w] as `run_blocks` returns them (padded
+        to a square for StyleGAN-Human), every block's output (unpadded)).
 
         Layers whose row is fixed (see `fix_rows`) take their premodulated weights; the others
         read their row of ws, with autograd. With `regions` (native (top, bottom, left, right)
-        boxes of the feature map), the feature block is computed only there, from crops of the
-        previous block's output, and is zero elsewhere.
+        boxes of the blocks' (unpadded) map, see `handle_regions`), the feature block is
+        computed only there, from crops of the previous block's output, and is zero elsewhere.
         """
         dense = self.blocks if regions is None else self.blocks[:-1]
         outputs = []
@@ -137,12 +151,13 @@ class FrozenFeatureSynthesis:
         if regions is not None:
             x = self._feature_block_on(regions, x, ws, noise_mode)
             outputs.append(x)
-        return x, outputs
+        return (self.synthesis.pad(x, 0.0) if self.synthesis.padding else x), outputs
 
     def _feature_block_on(self, regions, previous, ws, noise_mode):
         block = self.blocks[-1]
-        size = block.resolution
-        features = previous.new_zeros([1, block.conv1.out_channels, size, size])
+        features = previous.new_zeros(
+            [1, block.conv1.out_channels, block.resolution, self._width(block)]
+        )
         for top, bottom, left, right in regions:
             in_top = max(top // 2 - CROP_MARGIN, 0)
             in_left = max(left // 2 - CROP_MARGIN, 0)
@@ -161,6 +176,20 @@ class FrozenFeatureSynthesis:
         with torch.no_grad():
             last = self._block(self.blocks[-1], outputs[-2].detach(), ws.detach(), noise_mode)
         return [*outputs[:-1], last]
+
+    def handle_regions(self, handles, extent):
+        """(boxes of the feature block's unpadded map around `handles` (see `regions_around`),
+        that map's area). handles: [K, 2] (row, col) pixels of the (padded) image, CPU."""
+        block = self.blocks[-1]
+        native_size = (block.resolution, self._width(block))
+        size = self.synthesis.img_resolution
+        image_size = (size, size if self.synthesis.square else size // 2)
+        if self.synthesis.padding:  # padded image columns -> the rectangle's columns
+            handles = handles - handles.new_tensor([0.0, (size - image_size[1]) // 2])
+        regions = self.regions_around(handles, extent, native_size, image_size)
+        # A handle deep in StyleGAN-Human's white margin reads only padding: no box there.
+        regions = [(t, b, left, r) for t, b, left, r in regions if t < b and left < r]
+        return regions, native_size[0] * native_size[1]
 
     @staticmethod
     def regions_around(handles, extent, native_size, image_size):

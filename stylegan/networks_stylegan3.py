@@ -170,6 +170,10 @@ class Generator(torch.nn.Module):
         """(height, width) of the images."""
         return self.img_resolution, self.img_resolution
 
+    def unpad(self, img):
+        """`img` as it is: StyleGAN3 images are never padded (the StyleGAN2 classes' API)."""
+        return img
+
     def feature_shape(self, index):
         """(channels, height, width) of feature `index`, layer L<index>'s output with margins."""
         layer = self.synthesis.blocks[index]

@@ -10,6 +10,7 @@ HELP = "benchmark drag steps: ms per step, phase breakdown, peak memory, fast/re
 
 ARCH_HELP = (
     "generator shape with random weights: ffhq512, afhq512, car512 (512 px config-f), 256, 1024, "
+    "sg3t512, sg3r512, sg3t1024, sg3r1024 (StyleGAN3-T/R), human1024 (StyleGAN-Human 1024x512), "
     "tiny (64 px, smoke tests); or default (the bundled model)"
 )
 

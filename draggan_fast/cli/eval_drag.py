@@ -52,7 +52,11 @@ def add_arguments(parser):
         "--backend", "--backends", dest="backends", default=None,
         help="comma-separated backends (default: every backend)",
     )  # fmt: skip
-    parser.add_argument("--model", type=Path, default=None, help="generator (default: bundled)")
+    parser.add_argument(
+        "--model", type=Path, default=None,
+        help="generator (default: bundled); a StyleGAN2 of the faces the landmark detector was "
+        "trained on: StyleGAN3 and StyleGAN-Human generators do not apply",
+    )  # fmt: skip
     parser.add_argument("--detector", type=Path, default=None, help="detector (default: bundled)")
     parser.add_argument(
         "--lr", type=float, default=3e-3,
@@ -122,6 +126,11 @@ def run(args) -> int:
     point_sets, backends = _parse(args)
     device = pick_device(args.device)
     G = load_generator(args.model or default_model_path(), device=device)
+    if G.family != "stylegan2":
+        raise CommandError(
+            f"--model {args.model}: a {G.family} generator; eval-drag's landmark detector reads "
+            "the bundled StyleGAN2's faces only"
+        )
     detector = load_detector(args.detector or default_detector_path())
     session_kwargs = {"truncation_psi": args.psi, "device": device, "lr": args.lr}
     for name in ("r1", "r2"):

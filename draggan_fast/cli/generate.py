@@ -1,4 +1,6 @@
-"""`draggan-fast generate`: images for a list of seeds, as the DragGAN GUI would show them."""
+"""`draggan-fast generate`: images for a list of seeds, as the DragGAN GUI would show them, each
+the generator's own shape (StyleGAN-Human: the H x H/2 rectangle, without the padding the drag
+works on)."""
 
 from __future__ import annotations
 
@@ -15,7 +17,10 @@ from draggan_fast.cli.args import (
 )
 
 NAME = "generate"
-HELP = "generate one PNG per seed (seedNNNN.png), seeds as in the DragGAN GUI"
+HELP = (
+    "generate one PNG per seed (seedNNNN.png), seeds as in the DragGAN GUI; StyleGAN-Human "
+    "images are their H x H/2 rectangles"
+)
 
 
 def add_arguments(parser):
@@ -58,8 +63,9 @@ def run(args) -> int:
             z = z_from_seed(seed, G.z_dim).to(device)
             ws = G.mapping(z, label, truncation_psi=args.psi,
                            truncation_cutoff=args.truncation_cutoff)  # fmt: skip
-            img = G.synthesis(ws, noise_mode=args.noise_mode)  # [1, 3, H, W]
+            img = G.unpad(G.synthesis(ws, noise_mode=args.noise_mode))  # [1, 3, H, W]
             path = args.outdir / f"seed{seed:04d}.png"
             Image.fromarray(image_to_uint8(img).cpu().numpy()).save(path)
-    print(f"wrote {len(seeds)} image(s) of {G.img_resolution}x{G.img_resolution} to {args.outdir}")
+    height, width = G.image_shape
+    print(f"wrote {len(seeds)} image(s) of {width}x{height} to {args.outdir}")
     return 0

@@ -1,4 +1,5 @@
-"""`draggan-fast info`: the build of the compiled ops and which implementation each op runs."""
+"""`draggan-fast info`: the build of the compiled ops, which implementation each op runs, and
+which fast paths of the `fast` backend apply to which generator family."""
 
 import json
 import platform
@@ -6,7 +7,10 @@ import platform
 from draggan_fast.cli import CommandError
 
 NAME = "info"
-HELP = "show the compiled-ops build (torch/CUDA versions, archs) and per-device op dispatch"
+HELP = (
+    "show the compiled-ops build (torch/CUDA versions, archs), per-device op dispatch and the "
+    "fast paths per generator family"
+)
 
 
 def add_arguments(parser):
@@ -52,6 +56,16 @@ def _dispatch_rows(device):
     return dispatch.describe(device) + rows
 
 
+def _fast_paths_by_family():
+    """{family: {fast path: whether and how it applies}} of the fast backend (an "unavailable"
+    entry if it cannot be imported, so that `info` still reports on a broken install)."""
+    try:
+        from draggan_fast.step.fast import FAST_PATHS_BY_FAMILY
+    except ImportError as exc:
+        return {"all": {"fast backend": f"unavailable ({exc})"}}
+    return FAST_PATHS_BY_FAMILY
+
+
 def collect(devices=None):
     """Everything `info` prints, as a dict."""
     import torch
@@ -70,6 +84,7 @@ def collect(devices=None):
         "extension": build,
         "compiled_ops": _compiled_ops() if build["available"] else {},
         "dispatch": {},
+        "fast_paths_by_family": _fast_paths_by_family(),
     }
     for device in devices:
         try:
@@ -104,6 +119,11 @@ def _print_text(report):
         print(f"dispatch on {device}:")
         for row in tables["generator_ops"] + tables["drag_ops"]:
             print(f"  {row['op']:<32} {row['implementation']:<10} {row['reason']}")
+    print("fast paths per family (the fast backend; session.backend names the choice made):")
+    for family, paths in report["fast_paths_by_family"].items():
+        print(f"  {family}:")
+        for path, applies in paths.items():
+            print(f"    {path}: {applies}")
 
 
 def run(args):

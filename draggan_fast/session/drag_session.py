@@ -300,9 +300,13 @@ class DragSession:
         self._stroke_open = False
         return result
 
-    def image(self) -> np.ndarray:
-        """uint8 [H, W, 3] image of the current w."""
+    def image(self, unpadded: bool = False) -> np.ndarray:
+        """uint8 [H, W, 3] image of the current w, the square the drag works on (StyleGAN-Human:
+        its rectangle padded left and right with white, as DragGAN shows it); `unpadded`: the
+        generated rectangle, `generator.image_shape` (the same square for other families)."""
         image = self._backend.render(self._state())
+        if unpadded:  # [H, W, 3] -> [1, 3, H, W] -> the generator's rectangle
+            image = self.generator.unpad(image.permute(2, 0, 1)[None])[0].permute(1, 2, 0)
         with record_function("draggan/image_transfer"):
             return image.cpu().numpy()
 

@@ -224,8 +224,8 @@ def check_state(state, check, G, device, current, make_optimizer) -> CheckedStat
             check.require(False, f"movable_mask: {exc}")
     references = state["references"]
     if references is not None:
-        block = G.synthesis.blocks[config.feature_block]
-        references = check_references(check, references, len(handles), block, device)
+        feature_shape = G.feature_shape(config.feature_block)  # (C, h, w), every family
+        references = check_references(check, references, len(handles), feature_shape, device)
     step = check.step(state["step"])
     optimizer = make_optimizer(w.requires_grad_(True), hyperparameters["lr"])
     optimizer_state = check.optimizer(state["optimizer"], w, optimizer.param_groups[0])
@@ -272,16 +272,17 @@ def check_points(check, name, value, size, device) -> torch.Tensor:
     return torch.tensor(rows, dtype=torch.float32, device=device).reshape(-1, 2)
 
 
-def check_references(check, references, count, block, device) -> FeatureReferences:
-    """{"handle_features": [K, C], "feature_map": [1, C, h, w]} of the feature block."""
+def check_references(check, references, count, feature_shape, device) -> FeatureReferences:
+    """{"handle_features": [K, C], "feature_map": [1, C, h, w]} of the feature block, whose
+    (C, h, w) is `feature_shape` (G.feature_shape: StyleGAN-Human's padded square, StyleGAN3's
+    layer output with its margin)."""
     check.require(isinstance(references, dict), "references is not a dict")
     for name in ("handle_features", "feature_map"):
         check.require(name in references, f"references/{name} is missing")
-    channels = block.conv1.out_channels
+    channels = feature_shape[0]
     feature_map = check.tensor(
-        "references/feature_map", references["feature_map"],
-        (1, channels, block.resolution, block.resolution), device, keep_float_dtype=True,
-        whose="the feature block's ",
+        "references/feature_map", references["feature_map"], (1, *feature_shape), device,
+        keep_float_dtype=True, whose="the feature block's ",
     )  # fmt: skip
     shape = list(getattr(references["handle_features"], "shape", []))
     check.require(

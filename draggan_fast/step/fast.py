@@ -156,14 +156,39 @@ def feature_regions(frozen, state, config):
         return None
     if config.noise_mode == "random":
         return None
-    image_size = (frozen.synthesis.img_resolution,) * 2
-    native_size = (frozen.blocks[-1].resolution,) * 2
     # Tracking reads U within tracking_radius of a handle; motion supervision reads the disk
     # (motion_radius, candidates one further) around the tracked handle, shifted by up to 1.
     extent = config.tracking_radius + config.motion_radius + 3
-    regions = frozen.regions_around(state.handles, extent, native_size, image_size)
+    regions, native_area = frozen.handle_regions(state.handles, extent)
     area = sum((bottom - top) * (right - left) for top, bottom, left, right in regions)
-    return regions if area <= native_size[0] * native_size[1] // 2 else None
+    return regions if area <= native_area // 2 else None
+
+
+# Which fast paths each generator family gets, and why: what `draggan-fast info` prints.
+# (The per-session choice is made at the first step and named by `session.backend`.)
+FAST_PATHS_BY_FAMILY = {
+    "stylegan2": {
+        "drag kernels": "yes: tracking, motion and mask read the native feature map",
+        "frozen-weight feature blocks": "CPU float32 (elsewhere the blocks with "
+        "fused_modconv=False)",
+        "feature block on regions around the handles": "with the frozen blocks, no mask",
+    },
+    "stylegan_human": {
+        "drag kernels": "yes, on the zero-padded square feature map",
+        "frozen-weight feature blocks": "CPU float32: the blocks run on the H x H/2 "
+        "rectangles, then the map is padded as run_blocks pads it",
+        "feature block on regions around the handles": "with the frozen blocks, no mask "
+        "(boxes in the rectangle's columns)",
+    },
+    "stylegan3": {
+        "drag kernels": "yes, on the layer's output with its margin",
+        "frozen-weight feature blocks": "no (no StyleGAN2 blocks): the generator's own layers",
+        "feature block on regions around the handles": "no (it needs the frozen blocks)",
+    },
+}
+for _family, _paths in FAST_PATHS_BY_FAMILY.items():
+    _tested = "" if _family == "stylegan2" else " (not yet checked on CUDA for this family)"
+    _paths["torch.compile, CUDA graph"] = f"as asked (compile=True; CUDA graph on CUDA){_tested}"
 
 
 def _snapshot(optimizer, w):

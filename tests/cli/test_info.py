@@ -41,3 +41,18 @@ def test_info_text_and_bad_device(capsys):
         assert f"{row['op']:<32} {row['implementation']:<10} {row['reason']}" in out
     assert main(["info", "--device", "warp-drive"]) == 2
     assert "--device 'warp-drive' is not a torch device" in capsys.readouterr().err
+
+
+def test_info_says_which_fast_paths_apply_to_which_family(capsys):
+    from draggan_fast.step.fast import FAST_PATHS_BY_FAMILY
+
+    assert main(["info", "--json", "--device", "cpu"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["fast_paths_by_family"] == FAST_PATHS_BY_FAMILY
+    assert main(["info", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    section = out[out.index("fast paths per family") :]
+    for family in ("stylegan2:", "stylegan_human:", "stylegan3:"):
+        assert f"  {family}\n" in section
+    stylegan3 = section[section.index("stylegan3:") :]
+    assert "frozen-weight feature blocks: no (no StyleGAN2 blocks)" in stylegan3
