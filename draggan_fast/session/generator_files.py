@@ -14,10 +14,12 @@ against some base model) because the session knows no base: it travels with the 
 Layout: `<session>.safetensors` beside `<session>.json` in draggan-fast's generator format
 (`draggan_fast/stylegan/native_format.py`: weights + config, no code), and in the JSON
 `"generator_file": {"file": "<name>.safetensors", "sha256": "<hex of the file's bytes>"}`.
-Reading trusts neither: the name must be a plain `.safetensors` file name in the session's
-folder, the bytes must hash to the recorded sha256 and parse as our safetensors format (a
-pickle is refused before anything is parsed); every failure is one line, ValueError("not a
-valid session file: ...").
+As with the arrays' .npz, the file read is always the session's own name with .safetensors
+(`file` records it for people): a session renamed or staged under another name, its files
+together, still opens, and a JSON can never point at another path. Reading trusts nothing: the
+bytes must hash to the recorded sha256 and parse as our safetensors format (a pickle is refused
+before anything is parsed); every failure is one line, ValueError("not a valid session
+file: ...").
 """
 
 from __future__ import annotations
@@ -64,14 +66,10 @@ def _require(condition, message):
 
 
 def check_entry(entry) -> dict:
-    """The JSON's "generator_file" entry, checked: {"file": plain name, "sha256": 64 hex}."""
+    """The JSON's "generator_file" entry, checked: {"file": str, "sha256": 64 hex digits}."""
     _require(isinstance(entry, dict), "generator_file is not a JSON object")
     name, digest = entry.get("file"), entry.get("sha256")
-    _require(
-        isinstance(name, str) and name == Path(name).name and name not in ("", ".", "..")
-        and "\\" not in name and name.lower().endswith(SUFFIX),
-        f"generator_file.file must be a {SUFFIX} file name beside the session, got {name!r}",
-    )  # fmt: skip
+    _require(isinstance(name, str), "generator_file.file must be a file name")
     _require(
         isinstance(digest, str) and len(digest) == 64
         and all(char in "0123456789abcdef" for char in digest),
@@ -88,7 +86,7 @@ def read_generator(entry, session_path, device=None) -> torch.nn.Module:
     from draggan_fast.stylegan.native_format import looks_like_safetensors
 
     entry = check_entry(entry)
-    path = Path(session_path).parent / entry["file"]
+    path = generator_path(session_path)  # not entry["file"]: see the module docstring
     _require(path.is_file(), f"its generator file {path} is missing")
     size = path.stat().st_size
     _require(size <= MAX_BYTES, f"{path}: {size} bytes, more than {MAX_BYTES} for a generator")
