@@ -298,21 +298,26 @@ class SessionWorker:
         model and drag it from there; Undo brings back the image it replaced. A cancelling
         command is applied next; the session stays as it was."""
         replaced = self._replaced.snapshot(self._image, self._session)
+        previewed = []
 
         def on_progress(step):
             self._send(photo_opening.progress_event(step), latest_key="photo_progress")
             if photo_opening.wants_frame(step):
                 info = {"stage": step.stage, "step": step.step, "total": step.total}
                 self._send_frame(step.image, {"photo": info})
+                previewed.append(True)
 
         try:
             inversion = photo_opening.invert_upload(
                 command, self._current_generator(), poll=self._poll_photo, on_progress=on_progress
             )
-        except photo_opening.PhotoCancelled as exc:
-            self._follow_up = exc.command
-            self._send_frame(self._session.image())  # the image the preview covered
-            raise ValueError(str(exc)) from None
+        except Exception as exc:  # cancelled, or failed midway: the session stays as it was
+            if previewed:
+                self._send_frame(self._session.image())  # the image the previews covered
+            if isinstance(exc, photo_opening.PhotoCancelled):
+                self._follow_up = exc.command
+                raise ValueError(str(exc)) from None
+            raise
         from draggan_fast import DragSession
 
         self._session = DragSession(
