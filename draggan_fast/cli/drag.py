@@ -10,6 +10,8 @@ be given); the step settings it saved stay unless given here (--lr, --r1, --r2, 
 
 from __future__ import annotations
 
+import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -298,8 +300,6 @@ def _write_outputs(args, session, frames):
     written: a failure leaves no file behind."""
     from PIL import Image
 
-    from draggan_fast.session.generator_files import is_tuned
-
     final_image = session.image()  # uint8 [H, W, 3], after the last update
     frames = [*frames, final_image]
     with StagedOutputs() as staged:
@@ -309,6 +309,10 @@ def _write_outputs(args, session, frames):
         if args.mp4 is not None:
             write_mp4(frames, staged.path(args.mp4))
         if args.save_session is not None:
-            # a photo's session (tuned generator) also writes its weights beside it
-            siblings = [".npz", ".safetensors"] if is_tuned(session.generator) else [".npz"]
-            session.save(staged.path(args.save_session, siblings=siblings))
+            # Saved under its final name (a photo's session names its .safetensors in the JSON),
+            # in a private folder beside it; each file then waits with the other outputs.
+            final = args.save_session
+            with tempfile.TemporaryDirectory(prefix=".draggan-session-", dir=final.parent) as tmp:
+                session.save(Path(tmp) / final.name)
+                for written in sorted(Path(tmp).iterdir()):
+                    os.replace(written, staged.path(final.with_name(written.name)))

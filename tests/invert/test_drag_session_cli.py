@@ -41,6 +41,7 @@ def test_drag_continues_an_inverted_session_on_its_tuned_generator(inverted, tmp
         "edited.json", "edited.npz", "edited.safetensors", "result.png",
     ]  # fmt: skip
 
+    assert json.loads(saved.read_text())["generator_file"]["file"] == "edited.safetensors"
     expected = DragSession.load(session_path, backend="reference")
     expected.configure(lr=0.05)
     expected.add_point((10, 12), (15, 14))
