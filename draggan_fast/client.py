@@ -313,5 +313,11 @@ class ViewerClient:
     def load_session(self, data: bytes, name: str = "session"):
         return self.request({"type": "load_session", "name": name}, data)
 
+    def open_photo(self, data: bytes, name: str = "photo.png", **fields):
+        """Upload a photo (the bytes of an image file) to invert and then drag; waits for the
+        ok reply (its PSNR and timing fields). photo_progress events and preview frames arrive
+        meanwhile (read them with next_message). fields: steps, tuning_steps."""
+        return self.request({"type": "open_photo", "name": name, **fields}, data)
+
     def export_gif(self, fps: int = 10) -> bytes:
         return self.request({"type": "export_gif", "fps": fps}).data

@@ -1,7 +1,17 @@
-"""`draggan-fast drag`: run one drag headless and write the result (optionally a GIF, an MP4)."""
+"""`draggan-fast drag`: run one drag headless and write the result (optionally a GIF, an MP4).
+
+`--session SESSION.json` continues a saved session instead of starting from a seed: one that
+`draggan-fast invert` wrote (a real photo, on its tuned generator, which the session names) or
+`--save-session` did. Its latent space, optimised layers, seed and points come from the file
+(--points are added to its points; --seed, --psi, --latent-space and --optimized-layers cannot
+be given); the step settings it saved stay unless given here (--lr, --r1, --r2, --lambda-mask,
+--tracking). Its generator is the one it names, else --model, else the bundled model.
+"""
 
 from __future__ import annotations
 
+import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -31,7 +41,15 @@ TARGET_COLOR = (40, 90, 255)
 
 def add_arguments(parser):
     add_model_argument(parser)
-    parser.add_argument("--seed", type=int_in(0, MAX_SEED), default=0, help="image seed")
+    parser.add_argument(
+        "--session",
+        type=Path,
+        metavar="JSON",
+        help="continue this saved session (e.g. from `draggan-fast invert`) instead of a seed",
+    )
+    parser.add_argument(
+        "--seed", type=int_in(0, MAX_SEED), default=None, help="image seed (default: 0)"
+    )
     parser.add_argument(
         "--points",
         required=True,
@@ -76,31 +94,28 @@ def add_arguments(parser):
     parser.add_argument(
         "--latent-space",
         choices=["w", "w+"],
-        default="w+",
-        help="optimise one style vector shared by all layers (w) or one per layer (w+)",
+        help="one style vector shared by all layers, w, or one per layer, w+ (default: w+)",
     )
     parser.add_argument(
         "--optimized-layers",
         type=int,
-        default=6,
-        help="style vectors optimised (the rest stay fixed)",
+        help="style vectors optimised, the rest stay fixed (default: 6)",
     )
     parser.add_argument(
-        "--lr", type=finite_float(0, above=True), default=1e-3, help="Adam learning rate"
+        "--lr", type=finite_float(0, above=True), help="Adam learning rate (default: 1e-3)"
     )
-    parser.add_argument("--psi", type=finite_float(), default=0.7, help="truncation psi")
+    parser.add_argument("--psi", type=finite_float(), help="truncation psi (default: 0.7)")
     parser.add_argument(
-        "--r1", type=finite_float(0, above=True), default=3, help="motion radius, 512-px units"
+        "--r1", type=finite_float(0, above=True), help="motion radius, 512-px units (default: 3)"
     )
     parser.add_argument(
-        "--r2", type=finite_float(0, above=True), default=12, help="tracking radius, 512-px units"
+        "--r2", type=finite_float(0, above=True), help="tracking radius, 512-px units (default: 12)"
     )
-    parser.add_argument("--lambda-mask", type=finite_float(0), default=20, help="mask weight")
+    parser.add_argument("--lambda-mask", type=finite_float(0), help="mask weight (default: 20)")
     parser.add_argument(
         "--tracking",
         choices=["l2", "l1"],
-        default="l2",
-        help="feature distance of point tracking: l2 (the official choice) or l1",
+        help="feature distance of point tracking: l2, the official choice, or l1 (default: l2)",
     )
     parser.add_argument(
         "--keep-going",
@@ -111,8 +126,22 @@ def add_arguments(parser):
     add_device_argument(parser)
 
 
+# Defaults of the options a --session run takes from its file: (attribute, option, default).
+START_SETTINGS = (("seed", "--seed", 0), ("psi", "--psi", 0.7),
+                  ("latent_space", "--latent-space", "w+"),
+                  ("optimized_layers", "--optimized-layers", 6))  # fmt: skip
+STEP_SETTINGS = (("lr", "lr", 1e-3), ("r1", "r1", 3), ("r2", "r2", 12),
+                 ("lambda_mask", "lambda_mask", 20), ("tracking", "tracking", "l2"))  # fmt: skip
+
+
 def _check_arguments(args):
     """Every input and output checked before the model loads: nothing runs for a bad one."""
+    if args.session is not None:
+        given = [option for name, option, _ in START_SETTINGS if getattr(args, name) is not None]
+        if given:
+            raise CommandError(f"{', '.join(given)}: fixed by --session {args.session}")
+        if not args.session.is_file():
+            raise CommandError(f"--session {args.session}: no such file")
     check_output("--out", args.out, image_suffixes(), kind="an image file")
     if args.gif is not None:
         check_output("--gif", args.gif, {".gif"})
@@ -124,6 +153,7 @@ def _check_arguments(args):
     if args.save_session is not None:
         check_output("--save-session", args.save_session, {".json"})
         check_output("--save-session", args.save_session.with_suffix(".npz"))
+        check_output("--save-session", args.save_session.with_suffix(".safetensors"))
     outputs = [args.out, args.gif, args.mp4, args.save_session]
     resolved = [path.resolve() for path in outputs if path is not None]
     if len(set(resolved)) < len(resolved):
@@ -171,13 +201,24 @@ def run(args) -> int:
     from draggan_fast import DragSession, load_generator
 
     mask = _read_mask(args.mask) if args.mask is not None else None
-    G = load_generator(model_path(args.model), device=pick_device(args.device))
+    device = pick_device(args.device)
+    if args.session is not None:
+        session = _continue_session(args, device)
+    else:
+        G = load_generator(model_path(args.model), device=device)
+        start = {name: default if getattr(args, name) is None else getattr(args, name)
+                 for name, _, default in START_SETTINGS + STEP_SETTINGS}  # fmt: skip
+        try:
+            session = DragSession(
+                G, seed=start["seed"], truncation_psi=start["psi"],
+                latent_space=start["latent_space"], n_optimized_layers=start["optimized_layers"],
+                lr=start["lr"], r1=start["r1"], r2=start["r2"],
+                lambda_mask=start["lambda_mask"], tracking=start["tracking"],
+                backend=args.backend,
+            )  # fmt: skip
+        except ValueError as exc:
+            raise option_error(exc) from None
     try:
-        session = DragSession(
-            G, seed=args.seed, truncation_psi=args.psi, latent_space=args.latent_space,
-            n_optimized_layers=args.optimized_layers, lr=args.lr, r1=args.r1, r2=args.r2,
-            lambda_mask=args.lambda_mask, tracking=args.tracking, backend=args.backend,
-        )  # fmt: skip
         if mask is not None:
             session.set_mask(mask)
     except ValueError as exc:
@@ -222,6 +263,38 @@ def run(args) -> int:
     return 0
 
 
+def _names_generator(path: Path) -> bool:
+    """Whether the session file at `path` names its own generator (unreadable files: False,
+    `DragSession.load` then says what is wrong with them)."""
+    import json
+
+    try:
+        return json.loads(path.read_text()).get("generator_file") is not None
+    except (OSError, UnicodeDecodeError, ValueError, AttributeError, RecursionError):
+        return False
+
+
+def _continue_session(args, device):
+    """The session of --session on its own generator, else --model's, else the bundled one;
+    step settings given on the command line replace the saved ones."""
+    from draggan_fast import DragSession, load_generator
+
+    G = None
+    if args.model is not None or not _names_generator(args.session):
+        G = load_generator(model_path(args.model), device=device)
+    try:
+        session = DragSession.load(args.session, G, backend=args.backend, device=device)
+    except (FileNotFoundError, ValueError) as exc:
+        raise CommandError(f"--session {args.session}: {exc}") from None
+    changes = {setting: getattr(args, name) for name, setting, _ in STEP_SETTINGS
+               if getattr(args, name) is not None}  # fmt: skip
+    try:
+        session.configure(**changes)
+    except ValueError as exc:
+        raise option_error(exc) from None
+    return session
+
+
 def _write_outputs(args, session, frames):
     """Every output, each to a temporary file beside it, moved into place only when all are
     written: a failure leaves no file behind."""
@@ -236,4 +309,10 @@ def _write_outputs(args, session, frames):
         if args.mp4 is not None:
             write_mp4(frames, staged.path(args.mp4))
         if args.save_session is not None:
-            session.save(staged.path(args.save_session, siblings=[".npz"]))
+            # Saved under its final name (a photo's session names its .safetensors in the JSON),
+            # in a private folder beside it; each file then waits with the other outputs.
+            final = args.save_session
+            with tempfile.TemporaryDirectory(prefix=".draggan-session-", dir=final.parent) as tmp:
+                session.save(Path(tmp) / final.name)
+                for written in sorted(Path(tmp).iterdir()):
+                    os.replace(written, staged.path(final.with_name(written.name)))

@@ -2,9 +2,11 @@
 
 Writes, all or nothing (staged in a hidden folder beside --out, then moved into place):
 - SESSION.json + SESSION.npz: the drag session (`DragSession.save`), starting at the inversion's
-  latent; continue it in Python with `DragSession.load(SESSION.json, G)` on the generator below;
+  latent; continue it with `draggan-fast drag --session SESSION.json` or, in Python,
+  `DragSession.load(SESSION.json)`;
 - SESSION.safetensors: the generator the session runs on (the pivotally tuned copy of --model;
-  --model itself, re-saved, with --no-tuning), in draggan-fast's safetensors format;
+  --model itself, re-saved, with --no-tuning), in draggan-fast's safetensors format, written by
+  `DragSession.save(..., include_generator=True)`: the session JSON names it with its sha256;
 - SESSION.png: the photo as the generator sees it (cropped, resized) | the reconstruction;
 - --json REPORT: psnr_projection, psnr_tuned, seconds_projection, seconds_tuning and settings.
 """
@@ -73,15 +75,13 @@ def _write_outputs(args, inversion, session):
     """Stage every file in a hidden folder beside --out, then move each into place."""
     from PIL import Image
 
-    from draggan_fast.stylegan.native_format import save_generator
-
     paths = output_paths(args.out)
     staging = Path(tempfile.mkdtemp(prefix=".invert-", dir=args.out.parent))
     report_tmp = None
     try:
         staged = {role: staging / path.name for role, path in paths.items()}
-        session.save(staged["session"])  # also writes staged["arrays"]
-        save_generator(inversion.generator, staged["generator"])
+        # also writes staged["arrays"] and staged["generator"], named and hashed in the JSON
+        session.save(staged["session"], include_generator=True)
         photo, image = inversion.photo, inversion.image
         side_by_side = Image.new("RGB", (photo.shape[1] + image.shape[1], photo.shape[0]))
         side_by_side.paste(Image.fromarray(photo), (0, 0))

@@ -14,6 +14,7 @@ from draggan_fast.inversion.preprocess import generator_size, load_photo
 from draggan_fast.inversion.progress import psnr, to_uint8
 from draggan_fast.inversion.projection import project
 from draggan_fast.inversion.tuning import tune
+from draggan_fast.session.generator_files import mark_tuned
 
 LATENT_SPACES = ("w", "w+")
 PIXEL_LOSSES = ("mse", "l1")
@@ -32,7 +33,8 @@ class Inversion:
     metrics: psnr_projection and psnr_tuned (dB against `photo`; psnr_tuned None without
        tuning), seconds_projection and seconds_tuning (0.0 without tuning), perceptual (the
        feature extractor used), latent_space, steps, tuning_steps.
-    tuned: whether `generator` is a tuned copy (a session must then save its weights).
+    tuned: whether `generator` is a tuned copy, then marked so (`generator_files.mark_tuned`)
+       that `DragSession.save` writes its weights beside the session.
     """
 
     w: np.ndarray
@@ -124,6 +126,7 @@ def invert(
         started = time.perf_counter()
         with torch.enable_grad():
             generator = tune(G, ws, target, steps=tuning_steps, lr=tuning_lr, **settings)
+        mark_tuned(generator)  # sessions on it save its weights (session/generator_files.py)
         metrics["seconds_tuning"] = time.perf_counter() - started
         with torch.no_grad():
             reconstruction = to_uint8(generator.synthesis(ws, noise_mode="const"))

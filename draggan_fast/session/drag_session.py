@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch.profiler import record_function
 
-from draggan_fast.session import file_format, inputs, runs
+from draggan_fast.session import file_format, generator_files, inputs, runs
 from draggan_fast.session import state as state_checks
 from draggan_fast.step.backend import DragState, create_backend
 from draggan_fast.step.result import StepResult
@@ -385,17 +385,44 @@ class DragSession:
 
     # ------------------------------------------------------------------ files
 
-    def save(self, path):
-        """Write `path` (JSON) and its arrays beside it (`path` with suffix .npz); no pickle."""
-        file_format.write_state(self.state_dict(), path)
+    def save(self, path, *, include_generator=None):
+        """Write `path` (JSON) and its arrays beside it (`path` with suffix .npz); no pickle.
+
+        The generator's weights go beside them too (`path` with suffix .safetensors, named and
+        hashed in the JSON, so `load(path)` needs no G) when include_generator is True, or when
+        it is None (the default) and the generator is marked as tuned: a photo's generator from
+        `draggan_fast.invert`, or one `load` restored from a session
+        (draggan_fast/session/generator_files.py)."""
+        if include_generator is None:
+            include_generator = generator_files.is_tuned(self.generator)
+        generator_file = None
+        if include_generator:
+            generator_file = generator_files.write_generator(self.generator, path)
+        file_format.write_state(self.state_dict(), path, generator_file)
 
     @classmethod
-    def load(cls, path, G, *, backend=None, device=None) -> DragSession:
+    def load(cls, path, G=None, *, backend=None, device=None) -> DragSession:
         """A session saved by `save`, on generator G (which must have the same shapes);
         backend/device override the saved ones. A file that is not a valid session raises
-        ValueError("not a valid session file: ...")."""
+        ValueError("not a valid session file: ...").
+
+        A session saved with its generator's weights (a real photo's tuned generator) runs on
+        those, read from the file it names after checking its sha256 (safetensors only), even
+        when G is given: G then only gives the device (unless `device` does) and must have the
+        same shapes. G may be None only for such sessions."""
         state = file_format.read_state(path)
         check = state_checks.Checker("file")
+        if state["generator_file"] is not None:
+            if G is not None:
+                shape = state_checks.generator_shape(G)
+                check.require(
+                    state["generator"] == shape,
+                    f"it was saved for a generator of shape {state['generator']}, G is {shape}",
+                )
+                device = device if device is not None else G.mapping.w_avg.device
+            G = generator_files.read_generator(state["generator_file"], path, device)
+        elif G is None:
+            raise ValueError(f"{path}: the session names no generator file; pass its generator G")
         shape = state_checks.generator_shape(G)
         check.require(
             state["generator"] == shape,

@@ -9,7 +9,8 @@ Layout: `<path>` (JSON: format, version, generator, hyperparameters, points as (
 step, optimizer param_groups and its non-tensor state) and `<path with suffix .npz>` holding
 `w0`, `w` (the optimised tensor), `movable_mask` (when set), `references/handle_features` and
 `references/feature_map` (when taken) and `optimizer/<key>` (tensor state of the optimizer's one
-parameter).
+parameter). A session on a generator of its own (a photo's tuned one) also names it:
+`"generator_file": {"file", "sha256"}` (see draggan_fast/session/generator_files.py).
 """
 
 from __future__ import annotations
@@ -38,8 +39,9 @@ def _to_numpy(tensor) -> np.ndarray:
     return tensor.numpy()
 
 
-def write_state(state: dict, path) -> None:
-    """Write a session state dict to `path` (JSON) and `arrays_path(path)` (npz)."""
+def write_state(state: dict, path, generator_file: dict | None = None) -> None:
+    """Write a session state dict to `path` (JSON) and `arrays_path(path)` (npz);
+    generator_file: the entry of the generator written beside them (`generator_files`)."""
     path = Path(path)
     if path.suffix.lower() == ".npz":
         raise ValueError(f"{path}: give the JSON path (e.g. session.json); the .npz goes beside it")
@@ -75,6 +77,8 @@ def write_state(state: dict, path) -> None:
         },
         "arrays": arrays_path(path).name,
     }
+    if generator_file is not None:
+        description["generator_file"] = generator_file
     np.savez(arrays_path(path), **{name: _to_numpy(value) for name, value in arrays.items()})
     path.write_text(json.dumps(description, indent=1))
 
@@ -114,7 +118,9 @@ def _read(path):
 
 def read_state(path) -> dict:
     """The session state dict saved at `path`: its layout checked here, its values by
-    `DragSession.load_state_dict`. Arrays come as numpy arrays, points as JSON lists."""
+    `DragSession.load_state_dict`. Arrays come as numpy arrays, points as JSON lists;
+    "generator_file" is the JSON's entry naming the session's own generator (checked by
+    `generator_files.read_generator`), or None."""
     description, arrays = _read(path)
     _require("w0" in arrays and "w" in arrays, "arrays w0 and w are missing")
     hyperparameters = dict(_section(description, "hyperparameters"))
@@ -157,4 +163,5 @@ def read_state(path) -> dict:
         "movable_mask": arrays.get("movable_mask"),
         "references": references,
         "step": description.get("step", 0),
+        "generator_file": description.get("generator_file"),
     }

@@ -4,7 +4,7 @@ Text messages are JSON objects with a "type". Binary messages (both directions) 
 envelope: the magic b"DGF1", a little-endian uint32 header length, the header (UTF-8 JSON) and a
 payload. Server -> client that is a frame (header kind "frame", payload RGB uint8 [H, W, 3]) or
 a file (kind "file"); client -> server a command whose header is validated like a text command
-and whose payload is its data (set_mask, load_session).
+and whose payload is its data (set_mask, load_session, open_photo).
 """
 
 import json
@@ -163,6 +163,15 @@ COMMANDS = {
     "save_session": ({}, (), False),
     "load_session": ({"name": _text(200)}, (), True),
     "export_gif": ({"fps": _number(1, 50, integer=True)}, (), False),
+    "open_photo": (
+        {
+            "name": _text(200),
+            "steps": _number(0, 2000, integer=True),
+            "tuning_steps": _number(0, 2000, integer=True),
+        },
+        (),
+        True,
+    ),
 }
 
 

@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from draggan_fast.viewer import session_files
+from draggan_fast.viewer import photo_opening, session_files
 from draggan_fast.viewer.drag_recording import DragRecording
 from draggan_fast.viewer.image_history import ImageHistory
 from draggan_fast.viewer.protocol import MAX_POINTS, pack_envelope
@@ -29,7 +29,7 @@ from draggan_fast.viewer.replies import (
 log = logging.getLogger(__name__)
 
 # Commands that end a running drag before they apply (they replace the latent or the session).
-_ENDS_DRAG = {"new_image", "undo", "reset_image", "load_session", "stop", "start"}
+_ENDS_DRAG = {"new_image", "undo", "reset_image", "load_session", "open_photo", "stop", "start"}
 _DEFAULT_PARAMS = {"lr": 1e-3, "lambda_mask": 20.0, "r1": 3.0, "r2": 12.0}
 _SESSION_PARAMS = tuple(_DEFAULT_PARAMS)  # those the session itself takes
 _DEFAULT_IMAGE = {"seed": 0, "truncation_psi": 0.7, "latent_space": "w+"}
@@ -72,6 +72,7 @@ class SessionWorker:
         self._recording = DragRecording()
         self._replaced = ImageHistory()  # for undo of new_image / load_session
         self._frame_seq = 0
+        self._follow_up = None  # a command that cancelled an open_photo, to apply next
         self._ms_per_step = None
         self.dragging = False
 
@@ -145,12 +146,12 @@ class SessionWorker:
                 log.exception("viewer command %s failed", command["type"])
             self._send(error_reply(command, exc))
             self._send_state()
-            return None
+            return self._take_follow_up()
         if reply is not _REPLIED:
             self._send({"type": "ok", "command": command["type"], **id_of(command), **reply})
         if command["type"] == "start":
             return self._drag(command.get("max_steps", self._params["max_steps"]))
-        return None
+        return self._take_follow_up()
 
     def _apply(self, command):
         """Apply one command to the session; returns extra fields for the ok reply, or _REPLIED
@@ -194,13 +195,15 @@ class SessionWorker:
             self._replaced.push(replaced)
             self._recording.clear()
             self._send_mask()
+        elif kind == "open_photo":
+            reply = self._open_photo(command)
         elif kind == "export_gif":
             data = self._recording.gif(command.get("fps", 10))
             self._send_file(command, "drag.gif", data, "image/gif")
             return _REPLIED
         elif kind == "start" and len(session.handles) == 0:
             raise ValueError("no points to drag: place a handle and its target first")
-        if kind in ("new_image", "undo", "reset_image", "load_session", "render"):
+        if kind in ("new_image", "undo", "reset_image", "load_session", "open_photo", "render"):
             self._send_frame(self._session.image())
         if kind not in ("render", "start", "stop"):
             self._send_state()
@@ -289,6 +292,57 @@ class SessionWorker:
         )
         self._image = image
         self._recording.clear()
+
+    def _open_photo(self, command):
+        """Invert the uploaded photo (draggan_fast/viewer/photo_opening.py) into the current
+        model and drag it from there; Undo brings back the image it replaced. A cancelling
+        command is applied next; the session stays as it was."""
+        replaced = self._replaced.snapshot(self._image, self._session)
+        previewed = []
+
+        def on_progress(step):
+            self._send(photo_opening.progress_event(step), latest_key="photo_progress")
+            if photo_opening.wants_frame(step):
+                info = {"stage": step.stage, "step": step.step, "total": step.total}
+                self._send_frame(step.image, {"photo": info})
+                previewed.append(True)
+
+        try:
+            inversion = photo_opening.invert_upload(
+                command, self._current_generator(), poll=self._poll_photo, on_progress=on_progress
+            )
+        except Exception as exc:  # cancelled, or failed midway: the session stays as it was
+            if previewed:
+                self._send_frame(self._session.image())  # the image the previews covered
+            if isinstance(exc, photo_opening.PhotoCancelled):
+                self._follow_up = exc.command
+                raise ValueError(str(exc)) from None
+            raise
+        from draggan_fast import DragSession
+
+        self._session = DragSession(
+            inversion.generator, w=inversion.w, latent_space=self._image["latent_space"],
+            **{k: self._params[k] for k in _SESSION_PARAMS}, **self._options,
+        )  # fmt: skip
+        self._replaced.push(replaced)
+        self._recording.clear()
+        return photo_opening.metrics_reply(inversion)
+
+    def _poll_photo(self):
+        """Between two inversion steps: a command of ENDS_PHOTO cancels it, others are refused."""
+        while True:
+            try:
+                command = self._take(wait=False)
+            except queue.Empty:
+                return
+            if command["type"] in photo_opening.ENDS_PHOTO:
+                raise photo_opening.PhotoCancelled(command)
+            busy = ValueError("busy opening a photo: wait for it, or send stop to cancel it")
+            self._send(error_reply(command, busy))
+
+    def _take_follow_up(self):
+        command, self._follow_up = self._follow_up, None
+        return command
 
     def _undo_new_image(self):
         """Back to the image before the last new_image / load_session, as it was then (w,

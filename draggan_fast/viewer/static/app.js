@@ -2,6 +2,7 @@
 import { Connection } from "./connection.js";
 import { shortcutFor } from "./keyboard.js";
 import { MaskPainter } from "./mask.js";
+import { PhotoOpener } from "./photo.js";
 import { PointEditor } from "./points.js";
 
 const $ = (id) => document.getElementById(id);
@@ -46,6 +47,11 @@ const connection = new Connection({ event: onEvent, frame: onFrame, mask: onMask
 // ------------------------------------------------------------------ server messages
 
 function onEvent(event) {
+  onEventOfPage(event);
+  photo.onEvent(event);
+}
+
+function onEventOfPage(event) {
   switch (event.type) {
     case "hello":
       limits = event.limits;
@@ -314,7 +320,7 @@ function removePoint(index) {
 // ------------------------------------------------------------------ controls
 
 function toggleStart() {
-  if (state.running) connection.send("stop");
+  if (state.running || photo.busy) connection.send("stop");
   else connection.send("start", { max_steps: Number($("max-steps").value) });
 }
 
@@ -403,6 +409,11 @@ $("reload").addEventListener("click", () => location.reload());
 $("export-gif").addEventListener("click", () => connection.send("export_gif"));
 $("save-session").addEventListener("click", () => connection.send("save_session"));
 $("load-session").addEventListener("click", () => $("session-file").click());
+const photo = new PhotoOpener({
+  button: $("open-photo"), input: $("photo-file"), steps: $("photo-steps"), say: showMessage,
+  send: (type, fields, payload) => connection.send(type, fields, payload),
+  maxBytes: () => limits.max_message_bytes ?? 0,
+});
 $("session-file").addEventListener("change", async () => {
   const file = $("session-file").files[0];
   $("session-file").value = "";

@@ -1,0 +1,44 @@
+"""The page's "Open photo...": upload a small PNG, see the inversion's progress, then drag a
+point on the photo (headless Chromium against a real server; skips without chromium)."""
+
+import numpy as np
+from PIL import Image
+
+from tests.viewer.conftest import HANDLE, TARGET, needs_chromium
+from tests.viewer.test_browser import canvas_pixels, click_image, wait_until
+
+pytestmark = needs_chromium
+
+MESSAGE = "document.getElementById('message').textContent"
+
+
+def test_upload_a_photo_see_progress_then_drag_it(page, tmp_path):
+    wait_until(page, "document.getElementById('status').textContent.startsWith('idle')")
+    ramp = np.linspace(0, 255, 48, dtype=np.uint8)
+    photo = np.stack(np.broadcast_arrays(ramp[None, :], ramp[:, None], 128 + 0 * ramp[:, None]), -1)
+    path = tmp_path / "face.png"
+    Image.fromarray(photo.astype(np.uint8)).save(path)
+    before = canvas_pixels(page)
+
+    page.fill("#photo-steps", "6")  # projection and tuning steps, each (a busy CPU is slow)
+    page.set_input_files("#photo-file", str(path))
+    wait_until(page, f"{MESSAGE}.includes('step ') && {MESSAGE}.includes('/6')")
+    progress = page.text_content("#message")
+    assert progress.startswith("face.png: ") and "(Stop cancels)" in progress
+    wait_until(page, f"{MESSAGE}.includes('face.png opened')", timeout_s=180)
+    assert " dB" in page.text_content("#message")
+    page.wait_for_timeout(100)  # the next animation frame has drawn the photo
+    opened = canvas_pixels(page)
+    assert opened != before
+
+    page.locator("details summary", has_text="Advanced").click()
+    page.fill("#lr", "0.01")
+    page.fill("#max-steps", "4")
+    page.locator("#max-steps").press("Tab")
+    click_image(page, *HANDLE)
+    click_image(page, *TARGET)
+    wait_until(page, "document.querySelector('#point-list li')?.textContent.startsWith('(20, 30)')")
+    page.click("#start")
+    wait_until(page, f"{MESSAGE}.includes(' after ')")
+    wait_until(page, "document.getElementById('status').textContent.startsWith('idle')")
+    assert canvas_pixels(page) != opened  # the photo was dragged
