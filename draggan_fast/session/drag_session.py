@@ -259,15 +259,25 @@ class DragSession:
     def _launch_step(self, render, halted=None):
         """Run one step; -> (deferred StepResult, the step's done flag on the device).
         halted: bool scalar on the device (backends that stay on the device only), see run()."""
+        state = self._begin_step(halted)
+        # A step differentiates w: it must also under a caller's no_grad or inference_mode,
+        # where it would otherwise leave w unchanged without a word.
+        with torch.inference_mode(False), torch.enable_grad():
+            output = self._backend.step(state, render)
+        return self._end_step(output)
+
+    def _begin_step(self, halted=None) -> DragState:
+        """Before a step (alone or in a batch, draggan_fast.session.batch): check there are
+        points, remember where a run started (undo); -> the state the backend steps."""
         if len(self._handles) == 0:
             raise ValueError("no points to drag: add_point(handle, target) first")
         if not self._stroke_open:  # the first step of a run: remember where it started
             self._history = [*self._history[-(MAX_HISTORY - 1) :], self._snapshot()]
             self._stroke_open = True
-        # A step differentiates w: it must also under a caller's no_grad or inference_mode,
-        # where it would otherwise leave w unchanged without a word.
-        with torch.inference_mode(False), torch.enable_grad():
-            output = self._backend.step(self._state(halted), render)
+        return self._state(halted)
+
+    def _end_step(self, output):
+        """After a step: keep its references and handles; -> (deferred StepResult, done flag)."""
         self._references = output.references
         self._handles = output.handles
         self._step_count += 1
