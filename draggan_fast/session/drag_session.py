@@ -287,7 +287,7 @@ class DragSession:
         )  # fmt: skip
         return result, output.done
 
-    def run(self, max_steps=200, until_done=True, callback=None, render_every=1):
+    def run(self, max_steps=200, until_done=True, callback=None, render_every=1, stepper=None):
         """Up to max_steps steps (stopping at the first done step when until_done).
 
         Step results carry an image every `render_every` steps (0: never). `callback(result)`
@@ -296,11 +296,18 @@ class DragSession:
         Without a callback, a backend that stays on the device (fast) reads the done flags
         only every `done_check_interval(device)` steps; the steps it queued after the done
         step change nothing, and the session ends as if it had stopped there.
+        `stepper(session, render) -> StepResult`, when given, takes each step instead of
+        `step()` (the viewer's scheduler: it batches sessions, draggan_fast.session.batch).
         """
         max_steps = inputs.check_int("max_steps", max_steps, 0, MAX_STEPS)
         render_every = inputs.check_int("render_every", render_every, 0, MAX_STEPS)
         self._stroke_open = False
-        if callback is None and self._backend.stays_on_device:
+        if stepper is not None:
+            result = runs.run_stepwise(
+                lambda render: stepper(self, render), max_steps, until_done, callback,
+                render_every,
+            )  # fmt: skip
+        elif callback is None and self._backend.stays_on_device:
             result, extra_steps = runs.run_queued(
                 self._launch_step, self.device, max_steps, until_done, render_every
             )

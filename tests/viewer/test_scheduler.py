@@ -1,0 +1,148 @@
+"""The viewer's step scheduler (draggan_fast/viewer/scheduler.py): batches bounded by max_batch
+and the memory budget, every dragging session advances (round robin), finished sessions are not
+waited for, a failed batch fails only the session it belongs to, and batched steps equal steps
+taken alone."""
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from draggan_fast import DragSession
+from draggan_fast.step.batch import estimated_step_bytes
+from draggan_fast.viewer.scheduler import StepScheduler
+from tests.session.conftest import tiny_generator
+
+
+@pytest.fixture(scope="module")
+def G():
+    return tiny_generator()
+
+
+def dragging_session(G, seed, backend="reference", **settings):
+    session = DragSession(G, seed=seed, lr=0.01, backend=backend, **settings)
+    session.add_point((10, 12), (18, 14))
+    return session
+
+
+class RecordingSteps:
+    """A stand-in for step_together that records each batch (indices of sessions)."""
+
+    def __init__(self, sessions, seconds=0.002, fail=None):
+        self.index = {id(session): index for index, session in enumerate(sessions)}
+        self.batches = []
+        self.seconds, self.fail = seconds, fail
+        self.lock = threading.Lock()
+
+    def __call__(self, sessions, renders):
+        batch = [self.index[id(session)] for session in sessions]
+        with self.lock:
+            self.batches.append(batch)
+        time.sleep(self.seconds)
+        if self.fail is not None and self.fail in batch:
+            raise RuntimeError(f"session {self.fail} failed")
+        return [f"result {index}" for index in batch]
+
+
+def drive(scheduler, sessions, steps):
+    """Each session's worker: `steps` steps through the scheduler, then finished()."""
+    outcomes = {index: [] for index in range(len(sessions))}
+
+    def worker(index, session):
+        for _ in range(steps[index]):
+            try:
+                outcomes[index].append(scheduler.step(session, render=False))
+            except RuntimeError as exc:
+                outcomes[index].append(exc)
+        scheduler.finished(session)
+
+    threads = [
+        threading.Thread(target=worker, args=(index, session), daemon=True)
+        for index, session in enumerate(sessions)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads), "a session starved"
+    return outcomes
+
+
+def test_every_session_advances_in_batches_of_at_most_max_batch(G):
+    sessions = [dragging_session(G, seed) for seed in range(4)]
+    sessions.append(dragging_session(G, 9, feature_block=1))  # incompatible: steps alone
+    recorder = RecordingSteps(sessions)
+    scheduler = StepScheduler(max_batch=3, gather_s=0.05, step_sessions=recorder)
+    outcomes = drive(scheduler, sessions, steps=[6, 6, 6, 6, 6])
+
+    for index, results in outcomes.items():
+        assert results == [f"result {index}"] * 6
+    assert all(len(batch) <= 3 for batch in recorder.batches)
+    assert all(batch == [4] for batch in recorder.batches if 4 in batch)  # never mixed in
+    assert max(len(batch) for batch in recorder.batches) > 1  # batches did form
+    assert sum(scheduler.batch_sizes.values()) == len(recorder.batches)
+    # Round robin: no session gets two steps ahead of another that is still dragging.
+    counts = [0] * len(sessions)
+    for batch in recorder.batches:
+        for index in batch:
+            counts[index] += 1
+        active = [count for count in counts if count < 6]
+        if active:
+            assert max(counts) - min(active) <= 2, (counts, recorder.batches)
+
+
+def test_max_batch_1_steps_each_alone_in_turn(G):
+    sessions = [dragging_session(G, seed) for seed in range(3)]
+    recorder = RecordingSteps(sessions)
+    scheduler = StepScheduler(max_batch=1, step_sessions=recorder)
+    drive(scheduler, sessions, steps=[4, 4, 4])
+    assert all(len(batch) == 1 for batch in recorder.batches)
+    assert sorted(index for (index,) in recorder.batches) == [0] * 4 + [1] * 4 + [2] * 4
+
+
+def test_a_finished_session_is_not_waited_for(G):
+    first, second = dragging_session(G, 0), dragging_session(G, 1)
+    recorder = RecordingSteps([first, second], seconds=0)
+    scheduler = StepScheduler(max_batch=4, gather_s=30.0, step_sessions=recorder)
+    drive(scheduler, [first, second], steps=[1, 1])  # both finished() after one step
+    started = time.monotonic()
+    assert scheduler.step(first) == "result 0"
+    assert time.monotonic() - started < 10  # not the 30 s gather window
+    scheduler.finished(first)
+
+
+def test_a_failing_batch_fails_only_its_own_session(G):
+    sessions = [dragging_session(G, seed) for seed in range(3)]
+    recorder = RecordingSteps(sessions, fail=1)
+    scheduler = StepScheduler(max_batch=3, gather_s=0.05, step_sessions=recorder)
+    outcomes = drive(scheduler, sessions, steps=[3, 3, 3])
+    assert outcomes[0] == ["result 0"] * 3 and outcomes[2] == ["result 2"] * 3
+    assert all(isinstance(outcome, RuntimeError) for outcome in outcomes[1])
+
+
+def test_the_memory_budget_bounds_the_batch(G):
+    session = dragging_session(G, 0)
+    cost = estimated_step_bytes(G, session.config.feature_block)
+    assert cost > 0
+    assert StepScheduler(max_batch=8, memory_budget_bytes=cost).limit(session) == 2
+    assert StepScheduler(max_batch=8, memory_budget_bytes=cost // 2).limit(session) == 1
+    assert StepScheduler(max_batch=8, memory_budget_bytes=100 * cost).limit(session) == 8
+    assert StepScheduler(max_batch=8).limit(session) == 8
+    with pytest.raises(ValueError, match="max_batch"):
+        StepScheduler(max_batch=0)
+
+
+@pytest.mark.parametrize("backend", ["reference", "fast"])
+def test_scheduled_steps_equal_steps_alone(G, backend):
+    scheduled = [dragging_session(G, seed, backend) for seed in (1, 2, 3)]
+    alone = [dragging_session(G, seed, backend) for seed in (1, 2, 3)]
+    scheduler = StepScheduler(max_batch=3, gather_s=0.5)
+    outcomes = drive(scheduler, scheduled, steps=[3, 3, 3])
+    for index, session in enumerate(alone):
+        for result in outcomes[index]:
+            expected = session.step()
+            np.testing.assert_allclose(result.handles, expected.handles, atol=1e-5)
+            assert result.losses["total"] == pytest.approx(expected.losses["total"], rel=1e-4)
+        np.testing.assert_allclose(scheduled[index].w, session.w, rtol=0, atol=1e-5)
+    assert max(scheduler.batch_sizes) > 1
