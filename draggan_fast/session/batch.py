@@ -44,10 +44,10 @@ def describe_plan(sessions, max_batch=None) -> list[str]:
     for group in plan(sessions, max_batch):
         session = sessions[group[0]]
         reason = why_alone(session._backend)
-        if reason is None:
-            reason = session._backend.batch_note(session.device) if len(group) > 1 else (
-                f"alone: {session.backend}"
-            )  # fmt: skip
+        if reason is None and len(group) == 1:
+            reason = f"one session: the {session._backend.name!r} backend's own step"
+        elif reason is None:
+            reason = session._backend.batch_note(session.device)
         lines.append(f"sessions {group}: {reason}")
     return lines
 

@@ -106,7 +106,7 @@ def test_plan_groups_compatible_sessions_and_bounds_the_batch(G):
     assert plan(sessions) == [[0, 2, 4], [1], [3], [5]]
     assert plan(sessions, max_batch=2) == [[0, 2], [4], [1], [3], [5]]
     lines = describe_plan(sessions)
-    assert lines[0].startswith("sessions [0, 2, 4]: reference") and "alone" in lines[1]
+    assert lines[0].startswith("sessions [0, 2, 4]: reference") and "one session" in lines[1]
 
 
 def test_step_together_keeps_undo_and_refuses_bad_input(G):
