@@ -40,7 +40,10 @@ _SHARED_LOCK = threading.Lock()
 
 def shared_scheduler(device, max_batch=DEFAULT_MAX_BATCH, memory_budget_bytes=None):
     """The process's scheduler for `device` with these bounds (made on first use)."""
-    key = (str(torch.device(device)), max_batch, memory_budget_bytes)
+    device = torch.device(device)
+    if device.type == "cuda" and device.index is None:  # "cuda" and "cuda:0" are one device
+        device = torch.device("cuda", torch.cuda.current_device())
+    key = (str(device), max_batch, memory_budget_bytes)
     with _SHARED_LOCK:
         if key not in _SHARED:
             _SHARED[key] = StepScheduler(max_batch, memory_budget_bytes)

@@ -3,15 +3,18 @@ and the memory budget, every dragging session advances (round robin), finished s
 waited for, a failed batch fails only the session it belongs to, and batched steps equal steps
 taken alone."""
 
+import re
 import threading
 import time
 
 import numpy as np
 import pytest
+import torch
 
 from draggan_fast import DragSession
+from draggan_fast.cli import CommandError, build_parser
 from draggan_fast.step.batch import estimated_step_bytes
-from draggan_fast.viewer.scheduler import StepScheduler
+from draggan_fast.viewer.scheduler import StepScheduler, shared_scheduler
 from tests.session.conftest import tiny_generator
 
 
@@ -146,3 +149,21 @@ def test_scheduled_steps_equal_steps_alone(G, backend):
             assert result.losses["total"] == pytest.approx(expected.losses["total"], rel=1e-4)
         np.testing.assert_allclose(scheduled[index].w, session.w, rtol=0, atol=1e-5)
     assert max(scheduler.batch_sizes) > 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--max-batch", "0"], "--max-batch must be in [1, 256], got 0"),
+        (["--batch-memory-mb", "-5"], "--batch-memory-mb must be positive, got -5.0"),
+    ],
+)  # fmt: skip
+def test_view_refuses_bad_batch_bounds(args, message):
+    parsed = build_parser().parse_args(["view", "--no-browser", "--model", "x", *args])
+    with pytest.raises(CommandError, match=re.escape(message)):
+        parsed._run(parsed)
+
+
+def test_the_scheduler_of_a_device_is_shared():
+    assert shared_scheduler("cpu", 4) is shared_scheduler(torch.device("cpu"), 4)
+    assert shared_scheduler("cpu", 4) is not shared_scheduler("cpu", 2)
