@@ -63,6 +63,16 @@ def step_group(
     return backends[0].step_batch(states, renders)
 
 
+def _output_elements(block, image_resolution) -> int:
+    """Elements of one sample's output of a synthesis block (StyleGAN2) or layer (StyleGAN3)."""
+    channels = getattr(getattr(block, "conv1", block), "out_channels", 512)
+    size = getattr(block, "resolution", None)
+    if size is None:
+        out_size = getattr(block, "out_size", None)
+        size = int(max(out_size)) if out_size is not None else image_resolution
+    return int(channels) * int(size) * int(size)
+
+
 def estimated_step_bytes(generator, feature_block: int) -> int:
     """A rough upper estimate of the memory one more drag in a batch costs during a step: the
     float32 activations of the blocks up to the feature block, kept for the backward, and their
@@ -70,9 +80,7 @@ def estimated_step_bytes(generator, feature_block: int) -> int:
     synthesis = generator.synthesis
     total = 0
     for index, block in enumerate(synthesis.blocks):
-        resolution = getattr(block, "resolution", synthesis.img_resolution)
-        channels = getattr(block, "out_channels", 512)
-        per_layer = channels * resolution * resolution * 4  # float32 bytes of one output
+        per_output = _output_elements(block, synthesis.img_resolution) * 4  # float32 bytes
         # the layers' outputs, their pre-activations and the gradients of both (x2 margin)
-        total += per_layer * (8 if index <= feature_block else 2)
+        total += per_output * (8 if index <= feature_block else 2)
     return total
