@@ -1,7 +1,7 @@
 """The viewer's step scheduler (draggan_fast/viewer/scheduler.py): batches bounded by max_batch
 and the memory budget, every dragging session advances (round robin), finished sessions are not
 waited for, a failed batch fails only the session it belongs to, and batched steps equal steps
-taken alone."""
+taken alone; two viewer clients drag at once through it."""
 
 import re
 import threading
@@ -16,6 +16,7 @@ from draggan_fast.cli import CommandError, build_parser
 from draggan_fast.step.batch import estimated_step_bytes
 from draggan_fast.viewer.scheduler import StepScheduler, shared_scheduler
 from tests.session.conftest import tiny_generator
+from tests.viewer.conftest import DRAG_LR, HANDLE, TARGET, connect
 
 
 @pytest.fixture(scope="module")
@@ -167,3 +168,21 @@ def test_view_refuses_bad_batch_bounds(args, message):
 def test_the_scheduler_of_a_device_is_shared():
     assert shared_scheduler("cpu", 4) is shared_scheduler(torch.device("cpu"), 4)
     assert shared_scheduler("cpu", 4) is not shared_scheduler("cpu", 2)
+
+
+def test_two_clients_drag_at_once_through_one_scheduler(server, monkeypatch):
+    scheduler = shared_scheduler("cpu")  # the viewer's default: max_batch 8, on the CPU
+    monkeypatch.setattr(scheduler, "gather_s", 2.0)  # a batch forms whatever the machine's load
+    batches_before = dict(scheduler.batch_sizes)
+    with connect(server) as first, connect(server) as second:
+        for client in (first, second):
+            client.add_point(HANDLE, TARGET)
+            client.set_params(lr=DRAG_LR)
+            client.discard_pending()
+        first.start(max_steps=5)
+        second.start(max_steps=5)
+        for client in (first, second):  # neither stalls: both drags end on their own
+            stopped = client.wait_for("stopped", timeout=120)
+            assert stopped["reason"] in ("max_steps", "done") and stopped["steps"] >= 1
+    pairs = scheduler.batch_sizes.get(2, 0) - batches_before.get(2, 0)
+    assert pairs >= 1  # their steps were batched
