@@ -14,7 +14,7 @@ import torch
 from draggan_fast import DragSession
 from draggan_fast.cli import CommandError, build_parser
 from draggan_fast.step.batch import estimated_step_bytes
-from draggan_fast.viewer.scheduler import StepScheduler, shared_scheduler
+from draggan_fast.viewer.scheduler import StepScheduler, _Request, shared_scheduler
 from tests.session.conftest import tiny_generator
 from tests.viewer.conftest import DRAG_LR, HANDLE, TARGET, connect
 
@@ -77,7 +77,7 @@ def test_every_session_advances_in_batches_of_at_most_max_batch(G):
     sessions = [dragging_session(G, seed) for seed in range(4)]
     sessions.append(dragging_session(G, 9, feature_block=1))  # incompatible: steps alone
     recorder = RecordingSteps(sessions)
-    scheduler = StepScheduler(max_batch=3, gather_s=0.05, step_sessions=recorder)
+    scheduler = StepScheduler(max_batch=3, gather_s=0.5, step_sessions=recorder)
     outcomes = drive(scheduler, sessions, steps=[6, 6, 6, 6, 6])
 
     for index, results in outcomes.items():
@@ -86,14 +86,29 @@ def test_every_session_advances_in_batches_of_at_most_max_batch(G):
     assert all(batch == [4] for batch in recorder.batches if 4 in batch)  # never mixed in
     assert max(len(batch) for batch in recorder.batches) > 1  # batches did form
     assert sum(scheduler.batch_sizes.values()) == len(recorder.batches)
-    # Round robin: no session gets two steps ahead of another that is still dragging.
-    counts = [0] * len(sessions)
-    for batch in recorder.batches:
-        for index in batch:
-            counts[index] += 1
-        active = [count for count in counts if count < 6]
-        if active:
-            assert max(counts) - min(active) <= 2, (counts, recorder.batches)
+
+
+def test_the_lowest_round_leads_and_no_one_runs_two_rounds_ahead():
+    """The choice of the next batch, without threads: requests of given rounds and arrival."""
+    scheduler = StepScheduler(max_batch=3, gather_s=0)
+    s0, s1, s2, s3, alone = (object() for _ in range(5))
+    requests = [  # (session, key, round, arrival)
+        (s3, "k", 4, 5), (s0, "k", 3, 10), (s1, "k", 2, 11), (s2, "k", 2, 12),
+        (alone, "other", 1, 13),
+    ]  # fmt: skip
+    for session, key, round_, order in requests:
+        scheduler._rounds[id(session)] = round_
+        scheduler._pending.append(_Request(session, False, key, round_, order))
+
+    def next_batch():
+        with scheduler._condition:
+            return [request.session for request in scheduler._next_batch()]
+
+    assert next_batch() == [alone]  # the lowest round leads, whatever came first
+    assert next_batch() == [s1, s2, s0]  # rounds 2, 2, 3: oldest first within a round
+    assert next_batch() == [s3]  # round 4 waited: it would have been two rounds ahead
+    assert scheduler._rounds[id(s1)] == 3 and scheduler._rounds[id(alone)] == 2
+    assert scheduler._pending == []
 
 
 def test_max_batch_1_steps_each_alone_in_turn(G):
