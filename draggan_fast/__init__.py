@@ -1,6 +1,7 @@
 """draggan-fast: a fast, safe, headless engine for DragGAN on StyleGAN2 generators.
 
 Public API: `load_generator`, `z_from_seed`, `DragSession`, `StepResult`, `CheckpointError`,
+`step_together`, `SessionBatch` (several sessions stepped in one batch),
 `default_model_path` (the bundled generator, the CLI's default --model),
 `invert`, `Inversion` (a photo projected into a generator, ready to drag).
 Everything else is internal and may move. Names resolve lazily, so `import draggan_fast` is cheap.
@@ -15,6 +16,8 @@ _PUBLIC = {
     "CheckpointError": "draggan_fast.stylegan.errors",
     "z_from_seed": "draggan_fast.stylegan.seeds",
     "DragSession": "draggan_fast.session.drag_session",
+    "step_together": "draggan_fast.session.batch",
+    "SessionBatch": "draggan_fast.session.batch",
     "StepResult": "draggan_fast.step.result",
     "default_model_path": "draggan_fast.assets_registry",
     "invert": "draggan_fast.inversion",

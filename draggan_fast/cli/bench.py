@@ -67,6 +67,37 @@ def add_arguments(parser):
         help="steps run under the profiler for the breakdown and trace; 0: none",
     )  # fmt: skip
     parser.add_argument("--json", metavar="OUT", help="write the full report as JSON to OUT")
+    parser.add_argument(
+        "--sessions", metavar="N,N,...",
+        help="instead: N sessions stepped as one batch vs one after another, e.g. 1,2,4,8 "
+        "(aggregate steps/s and per-session step latency, side by side)",
+    )  # fmt: skip
+
+
+def _run_sessions(args, arch) -> int:
+    from draggan_fast.bench import presets, report, sessions
+    from draggan_fast.bench.workload import DragWorkload
+
+    if args.compile or args.no_cuda_graph or args.profile is not None:
+        raise ValueError("--sessions does not take --compile, --no-cuda-graph or --profile")
+    options = sessions.SessionsOptions(
+        source=presets.describe_source(arch, args.model),
+        backends=parse_backends("--backend", args.backend),
+        device=pick_device(args.device),
+        counts=sessions.parse_counts(args.sessions),
+        steps=args.steps,
+        warmup=args.warmup,
+        workload=DragWorkload(
+            handles=args.handles, mask=args.mask, render_every=args.render_every, seed=args.seed
+        ),
+    )
+    document = sessions.run_sessions_benchmark(
+        options, argv=sys.argv, progress=lambda text: print(text, file=sys.stderr, flush=True)
+    )
+    print(sessions.format_sessions_report(document), end="")
+    if args.json is not None:
+        print(f"report: {report.write_json(document, args.json)}")
+    return 0
 
 
 def run(args) -> int:
@@ -74,6 +105,8 @@ def run(args) -> int:
     from draggan_fast.bench.workload import DragWorkload
 
     arch = args.arch if args.arch is not None or args.model is not None else "256"
+    if args.sessions is not None:
+        return _run_sessions(args, arch)
     if args.profile is not None and args.profile_steps == 0:
         raise ValueError("--profile needs --profile-steps of at least 1")
     source = presets.describe_source(arch, args.model)

@@ -51,6 +51,15 @@ def add_arguments(parser):
         help="largest message a client may send, in MiB",
     )
     parser.add_argument(
+        "--max-batch", type=int, default=8, metavar="N",
+        help="step up to N dragging sessions on the device as one batch (1: each alone, in "
+        "turn; default: %(default)s)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--batch-memory-mb", type=float, default=None, metavar="MB",
+        help="memory the sessions of one batch may take beyond the first (default: no bound)",
+    )  # fmt: skip
+    parser.add_argument(
         "--allow-origin", action="append", default=[], type=web_origin, metavar="ORIGIN",
         help="another page origin allowed to connect, as scheme://host[:port] (repeatable)",
     )  # fmt: skip
@@ -100,6 +109,13 @@ def run(args) -> int:
         raise CommandError(f"--port must be in [0, 65535], got {args.port}")
     if args.idle_timeout <= 0 or args.max_message_mb <= 0:
         raise CommandError("--idle-timeout and --max-message-mb must be positive")
+    if not 1 <= args.max_batch <= 256:
+        raise CommandError(f"--max-batch must be in [1, 256], got {args.max_batch}")
+    if args.batch_memory_mb is not None and args.batch_memory_mb <= 0:
+        raise CommandError(f"--batch-memory-mb must be positive, got {args.batch_memory_mb}")
+    batch_memory = None
+    if args.batch_memory_mb is not None:
+        batch_memory = int(args.batch_memory_mb * 1024 * 1024)
     registry = ModelRegistry(_model_paths(args), args.models_dir, device=pick_device(args.device))
     from draggan_fast import DragSession
 
@@ -110,7 +126,10 @@ def run(args) -> int:
         host=args.host, max_sessions=args.max_sessions, idle_timeout_s=args.idle_timeout,
         max_message_bytes=int(args.max_message_mb * 1024 * 1024),
         allowed_origins=tuple(args.allow_origin),
-        session_options={"backend": args.backend},
+        session_options={
+            "backend": args.backend, "max_batch": args.max_batch,
+            "batch_memory_bytes": batch_memory,
+        },
     )  # fmt: skip
     if not config.loopback:
         print(f"warning: serving on {args.host}: anyone who can reach this address can use it")

@@ -259,15 +259,25 @@ class DragSession:
     def _launch_step(self, render, halted=None):
         """Run one step; -> (deferred StepResult, the step's done flag on the device).
         halted: bool scalar on the device (backends that stay on the device only), see run()."""
+        state = self._begin_step(halted)
+        # A step differentiates w: it must also under a caller's no_grad or inference_mode,
+        # where it would otherwise leave w unchanged without a word.
+        with torch.inference_mode(False), torch.enable_grad():
+            output = self._backend.step(state, render)
+        return self._end_step(output)
+
+    def _begin_step(self, halted=None) -> DragState:
+        """Before a step (alone or in a batch, draggan_fast.session.batch): check there are
+        points, remember where a run started (undo); -> the state the backend steps."""
         if len(self._handles) == 0:
             raise ValueError("no points to drag: add_point(handle, target) first")
         if not self._stroke_open:  # the first step of a run: remember where it started
             self._history = [*self._history[-(MAX_HISTORY - 1) :], self._snapshot()]
             self._stroke_open = True
-        # A step differentiates w: it must also under a caller's no_grad or inference_mode,
-        # where it would otherwise leave w unchanged without a word.
-        with torch.inference_mode(False), torch.enable_grad():
-            output = self._backend.step(self._state(halted), render)
+        return self._state(halted)
+
+    def _end_step(self, output):
+        """After a step: keep its references and handles; -> (deferred StepResult, done flag)."""
         self._references = output.references
         self._handles = output.handles
         self._step_count += 1
@@ -277,7 +287,7 @@ class DragSession:
         )  # fmt: skip
         return result, output.done
 
-    def run(self, max_steps=200, until_done=True, callback=None, render_every=1):
+    def run(self, max_steps=200, until_done=True, callback=None, render_every=1, stepper=None):
         """Up to max_steps steps (stopping at the first done step when until_done).
 
         Step results carry an image every `render_every` steps (0: never). `callback(result)`
@@ -286,11 +296,18 @@ class DragSession:
         Without a callback, a backend that stays on the device (fast) reads the done flags
         only every `done_check_interval(device)` steps; the steps it queued after the done
         step change nothing, and the session ends as if it had stopped there.
+        `stepper(session, render) -> StepResult`, when given, takes each step instead of
+        `step()` (the viewer's scheduler: it batches sessions, draggan_fast.session.batch).
         """
         max_steps = inputs.check_int("max_steps", max_steps, 0, MAX_STEPS)
         render_every = inputs.check_int("render_every", render_every, 0, MAX_STEPS)
         self._stroke_open = False
-        if callback is None and self._backend.stays_on_device:
+        if stepper is not None:
+            result = runs.run_stepwise(
+                lambda render: stepper(self, render), max_steps, until_done, callback,
+                render_every,
+            )  # fmt: skip
+        elif callback is None and self._backend.stays_on_device:
             result, extra_steps = runs.run_queued(
                 self._launch_step, self.device, max_steps, until_done, render_every
             )

@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import abc
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
+from torch.profiler import record_function
 
 # Backend name -> module that defines and registers it (imported on first use).
 BACKEND_MODULES = {
@@ -87,6 +89,46 @@ class StepOutput:
     image: torch.Tensor | None  # uint8 [H, W, 3] of this step's forward pass when asked, or None
 
 
+@dataclass
+class PendingStep:
+    """One session's step after its forward pass, tracking and losses, before the optimizer: the
+    part of a step that is the same whether the forward pass ran alone or in a batch."""
+
+    state: DragState
+    handles: torch.Tensor  # [K, 2] float32 (row, col): found by this step's tracking
+    references: FeatureReferences  # those in force
+    done: torch.Tensor  # bool scalar
+    losses: dict[str, torch.Tensor]  # scalars "motion", "mask", "total" (total: with grad)
+    steps: bool  # run zero_grad, backward and the optimizer step (a host decision)
+    after_step: Callable[[], None] | None = None  # run after the optimizer step (fast: undo)
+
+    def output(self, image: torch.Tensor | None) -> StepOutput:
+        losses = {name: value.detach() for name, value in self.losses.items()}
+        return StepOutput(self.handles, self.references, self.done, losses, image)
+
+
+def optimise(pendings: list[PendingStep]) -> None:
+    """The update of one or several sessions' steps: each stepping session's gradient zeroed, one
+    backward of the sum of their total losses (each w gets exactly its own gradient: no sample of
+    the synthesis reads another), then each optimizer's step."""
+    stepping = [pending for pending in pendings if pending.steps]
+    with record_function("draggan/backward"):
+        for pending in stepping:
+            pending.state.optimizer.zero_grad()
+        # A total without grad (no term at all) gives no gradient, so Adam skips its w.
+        with_grad = [pending for pending in stepping if pending.losses["total"].requires_grad]
+        if with_grad:
+            torch.autograd.backward(
+                [pending.losses["total"] for pending in with_grad],
+                inputs=[pending.state.w for pending in with_grad],
+            )
+    with record_function("draggan/optimizer"):
+        for pending in stepping:
+            pending.state.optimizer.step()
+            if pending.after_step is not None:
+                pending.after_step()
+
+
 def build_styles(w: torch.Tensor, w0: torch.Tensor, config: DragConfig) -> torch.Tensor:
     """The official ws builder: optimised rows first, w0 for the rest. -> [1, num_ws, w_dim]."""
     n = config.n_optimized_layers
@@ -114,6 +156,7 @@ class StepBackend(abc.ABC):
 
     name: ClassVar[str]
     stays_on_device: ClassVar[bool] = False
+    batches: ClassVar[bool] = False  # step_batch runs several sessions in one forward pass
     compiles: ClassVar[bool] = False
     graphs: ClassVar[bool] = False
 
@@ -137,6 +180,17 @@ class StepBackend(abc.ABC):
         """Track the handles, apply motion supervision (+ mask term) and, unless done, one
         optimizer step on `state.w`. `image` is the uint8 image of this step's forward pass
         (before the update) when `render`, else None."""
+
+    def step_batch(self, states: list[DragState], renders: list[bool]) -> list[StepOutput]:
+        """One step of each state (sessions on the same generator, feature block and noise mode):
+        their styles stacked into one forward pass, then each state's own tracking and losses,
+        one backward of the sum and each optimizer's step (`optimise`). Results equal stepping
+        each alone within float tolerance (the batched convolutions sum in another order)."""
+        raise NotImplementedError(f"the {self.name!r} backend does not step sessions in batches")
+
+    def batch_note(self, device: torch.device) -> str:
+        """One line: what a batch of this backend's sessions runs on `device`."""
+        return f"{self.name}: one forward pass for the batch"
 
     def make_optimizer(self, w: torch.Tensor, lr: float) -> torch.optim.Optimizer:
         """The optimizer over w (official: Adam with default betas and eps)."""

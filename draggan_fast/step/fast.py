@@ -41,10 +41,12 @@ from draggan_fast.kernels import (
 from draggan_fast.step.backend import (
     DragState,
     FeatureReferences,
+    PendingStep,
     StepBackend,
     StepOutput,
     build_styles,
     image_to_uint8,
+    optimise,
     register_backend,
 )
 from draggan_fast.step.cuda_graph import GRAPH_ENV_VAR, DeviceStep, StepGraph
@@ -62,8 +64,22 @@ class FrozenBlocks(NamedTuple):
     reason: str  # why (FrozenFeatureSynthesis.applies), for describe()
 
 
+class DragLosses(NamedTuple):
+    """What `drag_losses` computes for one session, all on the device."""
+
+    tracked: torch.Tensor  # [K, 2] float32 (row, col): the handles found by tracking
+    loss_motion: torch.Tensor  # scalar
+    loss_mask: torch.Tensor  # scalar, lambda included (0 without a mask)
+    total: torch.Tensor  # scalar: motion + mask, differentiable in w
+    done: torch.Tensor  # bool scalar: every handle within stop_distance
+    update: torch.Tensor  # bool scalar: False where the reference step leaves w alone
+    handle_features: torch.Tensor  # [K, C]: the references in force
+    feature_map: torch.Tensor  # [1, C, h, w]: the references in force
+
+
 class ForwardPass(NamedTuple):
-    """What `forward_and_losses` computes, all on the device."""
+    """What `forward_and_losses` computes, all on the device: DragLosses' fields, then ws,
+    features and image_state."""
 
     tracked: torch.Tensor  # [K, 2] float32 (row, col): the handles found by tracking
     loss_motion: torch.Tensor  # scalar
@@ -78,28 +94,20 @@ class ForwardPass(NamedTuple):
     image_state: object  # what `render_rest` needs
 
 
-def forward_and_losses(
-    synthesis, frozen, regions, w, w0, references, handles, targets, movable_mask, config
-):  # fmt: skip
-    """The differentiable part of a step, all on the device (no host sync).
-
-    frozen: a FrozenFeatureSynthesis or None (then the generator's own blocks run); regions:
-    None, or the boxes of the feature map that the tracking and losses read (frozen only); w: the
-    optimised latent; references: FeatureReferences or None (then taken from this pass);
-    handles, targets: [K, 2] float32 (row, col); movable_mask: [H, W] or None.
-    Returns a ForwardPass; its `update` is False when the reference step would leave w alone
-    (done, or no loss term at all).
-    """
-    size = (synthesis.img_resolution, synthesis.img_resolution)
+def forward_features(synthesis, frozen, regions, ws, config):
+    """ws [B, num_ws, w_dim] -> (features [B, C, h, w], what `render_rest` needs): the frozen
+    blocks (B = 1 only) or the generator's own blocks with `fused_modconv=False`."""
     with record_function("draggan/forward_features"):
-        ws = build_styles(w, w0, config)  # [1, num_ws, w_dim]
         if frozen is not None:
-            features, image_state = frozen.features(ws, config.noise_mode, regions)
-        else:
-            features, image_state = synthesis.run_blocks(
-                ws, 0, config.feature_block + 1, noise_mode=config.noise_mode,
-                fused_modconv=False,
-            )  # fmt: skip
+            return frozen.features(ws, config.noise_mode, regions)
+        return synthesis.run_blocks(
+            ws, 0, config.feature_block + 1, noise_mode=config.noise_mode, fused_modconv=False,
+        )  # fmt: skip
+
+
+def drag_losses(size, features, references, handles, targets, movable_mask, config):
+    """One session's tracking and losses on its feature map [1, C, h, w] (with grad), all on the
+    device. references: FeatureReferences or None (then taken from `features`)."""
     if references is None:
         handle_features = sample_upsampled(features.detach(), handles, size)  # [K, C]
         feature_map = features.detach()
@@ -122,15 +130,39 @@ def forward_and_losses(
         has_term = torch.ones_like(has_term)
     total = loss_motion + loss_mask
     update = has_term & ~done
-    return ForwardPass(
-        tracked, loss_motion, loss_mask, total, done, update, handle_features, feature_map, ws,
-        features, image_state,
-    )  # fmt: skip
+    return DragLosses(
+        tracked, loss_motion, loss_mask, total, done, update, handle_features, feature_map
+    )
+
+
+def forward_and_losses(
+    synthesis, frozen, regions, w, w0, references, handles, targets, movable_mask, config
+):  # fmt: skip
+    """The differentiable part of a step, all on the device (no host sync).
+
+    frozen: a FrozenFeatureSynthesis or None (then the generator's own blocks run); regions:
+    None, or the boxes of the feature map that the tracking and losses read (frozen only); w: the
+    optimised latent; references: FeatureReferences or None (then taken from this pass);
+    handles, targets: [K, 2] float32 (row, col); movable_mask: [H, W] or None.
+    Returns a ForwardPass; its `update` is False when the reference step would leave w alone
+    (done, or no loss term at all).
+    """
+    size = (synthesis.img_resolution, synthesis.img_resolution)
+    ws = build_styles(w, w0, config)  # [1, num_ws, w_dim]
+    features, image_state = forward_features(synthesis, frozen, regions, ws, config)
+    losses = drag_losses(size, features, references, handles, targets, movable_mask, config)
+    return ForwardPass(*losses, ws, features, image_state)
+
+
+def render_rest(synthesis, frozen, regions, ws, features, image_state, config):
+    """uint8 [H, W, 3] image of this pass (of a batch of one)."""
+    return image_to_uint8(synthesis_rest(synthesis, frozen, regions, ws, features, image_state,
+                                         config))  # fmt: skip
 
 
 @torch.no_grad()
-def render_rest(synthesis, frozen, regions, ws, features, image_state, config):
-    """uint8 [H, W, 3] image of this pass: the blocks after the feature block, no autograd."""
+def synthesis_rest(synthesis, frozen, regions, ws, features, image_state, config):
+    """Images [B, 3, H, W] of this pass: the blocks after the feature block, no autograd."""
     ws = ws.detach()
     if frozen is not None:
         outputs = [output.detach() for output in image_state]
@@ -144,7 +176,7 @@ def render_rest(synthesis, frozen, regions, ws, features, image_state, config):
         ws, config.feature_block + 1, None, x=features.detach(), img=img,
         noise_mode=config.noise_mode,
     )  # fmt: skip
-    return image_to_uint8(img)
+    return img
 
 
 def feature_regions(frozen, state, config):
@@ -191,10 +223,33 @@ for _family, _paths in FAST_PATHS_BY_FAMILY.items():
     _paths["torch.compile, CUDA graph"] = f"as asked (compile=True; CUDA graph on CUDA){_tested}"
 
 
-def _snapshot(optimizer, w):
-    """Copies of the optimizer state of w (absent entries count as zeros, as Adam starts)."""
-    state = optimizer.state.get(w, {})
-    return {name: value.clone() for name, value in state.items() if torch.is_tensor(value)}
+def _undo_point(state):
+    """(w, the optimizer state of w) copied before a step, for `_keep_unless` (absent optimizer
+    entries count as zeros, as Adam starts)."""
+    optimizer_state = state.optimizer.state.get(state.w, {})
+    return state.w.detach().clone(), {
+        name: value.clone() for name, value in optimizer_state.items() if torch.is_tensor(value)
+    }
+
+
+def _pending_step(state, losses: DragLosses, undo) -> PendingStep:
+    """A session's step before the optimizer, decided on the device: the optimizer always
+    steps, then `_keep_unless` undoes it where the reference step would leave w alone (and
+    where `state.halted`, a step after done, which also keeps the handles)."""
+    tracked, done, update = losses.tracked, losses.done, losses.update
+    if state.halted is not None:  # a step after done: a no-op, decided on the device
+        update = update & ~state.halted
+        tracked = torch.where(state.halted, state.handles, tracked)
+        done = done | state.halted
+    w_before, optimizer_before = undo
+    return PendingStep(
+        state=state, handles=tracked,
+        references=FeatureReferences(losses.handle_features, losses.feature_map), done=done,
+        losses={"motion": losses.loss_motion, "mask": losses.loss_mask, "total": losses.total},
+        steps=True,
+        after_step=lambda: _keep_unless(update, state.optimizer, state.w, w_before,
+                                        optimizer_before),
+    )  # fmt: skip
 
 
 def _keep_unless(update, optimizer, w, w_before, state_before):
@@ -224,6 +279,7 @@ class FastBackend(StepBackend):
     name = "fast"
 
     stays_on_device = True
+    batches = True
     compiles = True
     graphs = True
 
@@ -278,31 +334,52 @@ class FastBackend(StepBackend):
         regions = None
         if not self.compile:  # compiled, every new box size would compile again
             regions = feature_regions(frozen, state, config)
-        w_before = state.w.detach().clone()
-        optimizer_before = _snapshot(state.optimizer, state.w)
-
+        undo = _undo_point(state)
         forward = self._losses(
             synthesis, frozen, regions, state.w, state.w0, state.references, state.handles,
             state.targets, state.movable_mask, config,
         )  # fmt: skip
-        tracked, done, update = forward.tracked, forward.done, forward.update
-        if state.halted is not None:  # a step after done: a no-op, decided on the device
-            update = update & ~state.halted
-            tracked = torch.where(state.halted, state.handles, tracked)
-            done = done | state.halted
-        with record_function("draggan/backward"):
-            state.optimizer.zero_grad()
-            if forward.total.requires_grad:  # False only when nothing depends on w
-                torch.autograd.backward(forward.total, inputs=[state.w])
-        with record_function("draggan/optimizer"):
-            state.optimizer.step()
-            _keep_unless(update, state.optimizer, state.w, w_before, optimizer_before)
-        losses = {"motion": forward.loss_motion, "mask": forward.loss_mask, "total": forward.total}
+        pending = _pending_step(state, DragLosses(*forward[: len(DragLosses._fields)]), undo)
+        optimise([pending])
         return DeviceStep(
-            tracked, done, {name: value.detach() for name, value in losses.items()},
-            FeatureReferences(forward.handle_features, forward.feature_map), forward.ws,
-            forward.features, (regions, forward.image_state),
+            pending.handles, pending.done, pending.output(None).losses, pending.references,
+            forward.ws, forward.features, (regions, forward.image_state),
         )  # fmt: skip
+
+    def batch_note(self, device: torch.device) -> str:
+        return (
+            "fast: the generator's own blocks (fused_modconv=False) on the stacked w's, the "
+            "fused drag ops per session; eager (no CUDA graph, no torch.compile, no CPU frozen "
+            "blocks: those premodulate each session's own w0 rows)"
+        )
+
+    def step_batch(self, states: list[DragState], renders: list[bool]) -> list[StepOutput]:
+        config = states[0].config  # feature_block and noise_mode: the same for the batch
+        synthesis = states[0].generator.synthesis
+        states[0].generator.requires_grad_(False)  # frozen: only the w's get gradients
+        size = (synthesis.img_resolution, synthesis.img_resolution)
+        undo_points = [_undo_point(state) for state in states]
+        ws = torch.cat([build_styles(state.w, state.w0, state.config) for state in states])
+        features, image_state = forward_features(synthesis, None, None, ws, config)  # [B, ...]
+        pendings = []
+        for index, (state, undo) in enumerate(zip(states, undo_points)):
+            losses = drag_losses(
+                size, features[index : index + 1], state.references, state.handles,
+                state.targets, state.movable_mask, state.config,
+            )  # fmt: skip
+            pendings.append(_pending_step(state, losses, undo))
+        optimise(pendings)
+        images = [None] * len(states)
+        rendered = [index for index, render in enumerate(renders) if render]
+        if rendered:
+            with record_function("draggan/synthesis_rest"):
+                img = synthesis_rest(
+                    synthesis, None, None, ws[rendered], features[rendered],
+                    image_state[rendered], config,
+                )  # fmt: skip  # [R, 3, H, W]
+            for row, index in enumerate(rendered):
+                images[index] = image_to_uint8(img[row : row + 1])
+        return [pending.output(image) for pending, image in zip(pendings, images)]
 
     def step(self, state: DragState, render: bool) -> StepOutput:
         config = state.config

@@ -23,9 +23,11 @@ from draggan_fast.kernels.tracking import track
 from draggan_fast.step.backend import (
     DragState,
     FeatureReferences,
+    PendingStep,
     StepBackend,
     StepOutput,
     image_to_uint8,
+    optimise,
     register_backend,
 )
 
@@ -79,27 +81,66 @@ def is_done(handles_rc, targets_rc, stop_distance) -> bool:
     return True
 
 
+def rows(tensor: torch.Tensor, indices: list[int]) -> torch.Tensor:
+    """tensor[indices] along the batch, the tensor itself when that is all of it."""
+    return tensor if indices == list(range(len(tensor))) else tensor[indices]
+
+
+def stacked_styles(states: list[DragState]) -> torch.Tensor:
+    """Each state's ws stacked: [B, num_ws, w_dim], differentiable in each state's w."""
+    styles = [state.styles() for state in states]  # B x [1, num_ws, w_dim]
+    return styles[0] if len(styles) == 1 else torch.cat(styles)
+
+
 @register_backend
 class ReferenceBackend(StepBackend):
-    """Plain PyTorch, official order of operations; runs on any device."""
+    """Plain PyTorch, official order of operations; runs on any device. A step is the batch of
+    one: `step_batch` runs the forward pass of several sessions at once, the rest per session."""
 
     name = "reference"
+    batches = True
 
     def describe(self, device: torch.device) -> str:
         return "reference: plain PyTorch, the official DragGAN step"
 
+    def batch_note(self, device: torch.device) -> str:
+        return "reference: the generator's blocks on the stacked w's, drag math per session"
+
     def step(self, state: DragState, render: bool) -> StepOutput:
-        config = state.config
-        synthesis = state.generator.synthesis
+        return self.step_batch([state], [render])[0]
+
+    def step_batch(self, states: list[DragState], renders: list[bool]) -> list[StepOutput]:
+        config = states[0].config  # feature_block and noise_mode: the same for the batch
+        synthesis = states[0].generator.synthesis
         stop = config.feature_block + 1
+        size = (synthesis.img_resolution, synthesis.img_resolution)
+        with record_function("draggan/forward_features"):
+            ws = stacked_styles(states)  # [B, num_ws, w_dim]
+            x, img = synthesis.run_blocks(ws, 0, stop, noise_mode=config.noise_mode)
+        pendings = [
+            self._track_and_losses(state, x[index : index + 1], size)
+            for index, state in enumerate(states)
+        ]
+        optimise(pendings)
+        images = [None] * len(states)
+        rendered = [index for index, render in enumerate(renders) if render]
+        if rendered:
+            with record_function("draggan/synthesis_rest"), torch.no_grad():
+                _, img = synthesis.run_blocks(
+                    rows(ws.detach(), rendered), stop, None, x=rows(x.detach(), rendered),
+                    img=rows(img.detach(), rendered), noise_mode=config.noise_mode,
+                )  # fmt: skip
+            for row, index in enumerate(rendered):
+                images[index] = image_to_uint8(img[row : row + 1])
+        return [pending.output(image) for pending, image in zip(pendings, images)]
+
+    @staticmethod
+    def _track_and_losses(state: DragState, x: torch.Tensor, size) -> PendingStep:
+        """One session's part of a step on its feature map x [1, C, h, w] (with grad)."""
+        config = state.config
         handles_rc = state.handles.tolist()
         targets_rc = state.targets.tolist()
-
-        with record_function("draggan/forward_features"):
-            ws = state.styles()  # [1, num_ws, w_dim]
-            x, img = synthesis.run_blocks(ws, 0, stop, noise_mode=config.noise_mode)
-            size = (synthesis.img_resolution, synthesis.img_resolution)
-            features = upsample_features(x, size)  # [1, C, H, W]
+        features = upsample_features(x, size)  # [1, C, H, W]
 
         references = state.references
         if references is None:
@@ -125,31 +166,11 @@ class ReferenceBackend(StepBackend):
                 )
                 loss = loss + loss_mask
 
-        if not done:
-            with record_function("draggan/backward"):
-                state.optimizer.zero_grad()
-                if loss.requires_grad:  # no term at all: no gradient, so Adam skips w
-                    torch.autograd.backward(loss, inputs=[state.w])
-            with record_function("draggan/optimizer"):
-                state.optimizer.step()
-
-        image = None
-        if render:
-            with record_function("draggan/synthesis_rest"), torch.no_grad():
-                _, img = synthesis.run_blocks(
-                    ws.detach(), stop, None, x=x.detach(), img=img.detach(),
-                    noise_mode=config.noise_mode,
-                )  # fmt: skip
-                image = image_to_uint8(img)
-
-        return StepOutput(
+        return PendingStep(
+            state=state,
             handles=torch.tensor(handles_rc, dtype=torch.float32, device=state.handles.device),
             references=references,
             done=torch.tensor(done),
-            losses={
-                "motion": loss_motion.detach(),
-                "mask": loss_mask.detach(),
-                "total": loss.detach(),
-            },
-            image=image,
+            losses={"motion": loss_motion, "mask": loss_mask, "total": loss},
+            steps=not done,
         )

@@ -25,6 +25,7 @@ from draggan_fast.viewer.replies import (
     error_reply,
     id_of,
 )
+from draggan_fast.viewer.scheduler import DEFAULT_MAX_BATCH, shared_scheduler
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,9 @@ class SessionWorker:
         for name in _DEFAULT_IMAGE:
             if name in self._options:
                 self._image[name] = self._options.pop(name)
+        # Steps through the device's scheduler, batched with other sessions (1: alone).
+        self._max_batch = self._options.pop("max_batch", DEFAULT_MAX_BATCH)
+        self._batch_memory = self._options.pop("batch_memory_bytes", None)
         self._session = None
         self._recording = DragRecording()
         self._replaced = ImageHistory()  # for undo of new_image / load_session
@@ -235,10 +239,14 @@ class SessionWorker:
             return outcome["ending"] is None and not outcome["no_points"]
 
         failure = None
+        session, scheduler = self._session, None
+        if self._max_batch > 1:
+            scheduler = shared_scheduler(session.device, self._max_batch, self._batch_memory)
         try:
-            self._session.run(
+            session.run(
                 max_steps=max_steps, until_done=True, callback=between_steps,
                 render_every=self._params["render_every"],
+                stepper=None if scheduler is None else scheduler.step,
             )  # fmt: skip
             if outcome["steps"] and not (outcome["done"] and outcome["image"]):
                 # Step images show w before each update: show (and record) where it ended.
@@ -255,6 +263,8 @@ class SessionWorker:
             self._send({"type": "error", "command": "start", "message": message})
         finally:
             self.dragging = False
+            if scheduler is not None:
+                scheduler.finished(session)
         ending = outcome["ending"]
         stopped = ending is not None or outcome["no_points"]
         reason = "done" if outcome["done"] else "stopped" if stopped else "max_steps"
