@@ -126,10 +126,9 @@ def build_app(config: ServeConfig):
 
         @api.get("/healthz")
         async def healthz(self):
-            sessions = self.replica.sessions
             return {
                 "status": "ok", "replica": self.replica.replica,
-                "sessions": sum(not s.closed for s in sessions.values()),
+                "sessions": len(self.replica.sessions),
                 "max_sessions": self.replica.config.max_sessions,
             }  # fmt: skip
 
@@ -162,6 +161,7 @@ def build_app(config: ServeConfig):
         async def close(self, session_id: str, request: Request):
             hosted = await self._session(request, session_id)
             await self._call(hosted.close)
+            self.replica.sessions.pop(session_id, None)  # its slot is free again
             return {"type": "ok", "closed": session_id}
 
     return DragSessions.bind(config.to_dict())

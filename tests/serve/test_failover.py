@@ -76,6 +76,10 @@ def test_a_killed_replicas_session_resumes_on_the_other_one(app_url):
     restored = resumed["restored_step"]
     assert seen_before_kill - CHECKPOINT_EVERY <= restored <= seen_before_kill + CHECKPOINT_EVERY
     assert restored % CHECKPOINT_EVERY == 0  # taken by a periodic checkpoint
+    print(
+        f"last step seen before the kill {seen_before_kill}, restored from step {restored} on "
+        f"{resumed['replica']} after {victim.reconnects} retried request(s)"
+    )
     final = victim.wait_until_stopped(timeout_s=120)
     assert final["stopped_reason"] == "max_steps" and final["step"] == DRAG_STEPS
     assert final["handles"] != [list(FAR_HANDLE)]  # the resumed drag moved the handle
