@@ -1,5 +1,7 @@
 """`draggan-fast serve --ray`: deploy the drag session server on Ray Serve (N replicas)."""
 
+import threading
+
 from draggan_fast.cli import CommandError
 
 NAME = "serve"
@@ -71,6 +73,7 @@ def run(args) -> int:
     ray.init(address=args.address, include_dashboard=False)
     try:
         serve.start(http_options={"host": args.host, "port": args.port})
+        print(f"deploying {config.replicas} replicas on Ray Serve ...", flush=True)
         serve.run(build_app(config), name="draggan", route_prefix="/", blocking=False)
         print(
             f"draggan-fast on Ray Serve: http://{args.host}:{args.port}/ ({config.replicas} "
@@ -78,8 +81,6 @@ def run(args) -> int:
             f"{config.checkpoint_dir}); Ctrl+C to stop",
             flush=True,
         )
-        import threading
-
         threading.Event().wait()
     finally:
         serve.shutdown()
