@@ -1,8 +1,9 @@
 """What a viewer session holds in memory, counted for the server's /healthz report.
 
-A walk over the session's objects (the DragSession, its optimizer, the drag recording, the undo
-history of replaced images) adding up the tensors and arrays it reaches, each storage once. The
-generator is shared by every session and not counted. The walk reads objects another thread
+A walk from a session's worker over the objects of this package it holds (the DragSession, its
+optimizer, the drag recording, the undo history of replaced images) adding up the tensors and
+arrays it reaches, each storage once. Generators (torch modules) are shared by every session
+and not counted. The walk reads objects another thread
 may be changing: a walk that trips over a change is retried, and None says it never settled.
 """
 

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import WSMsgType, web
 
+from draggan_fast.viewer.accounting import held_bytes
 from draggan_fast.viewer.outbox import Outbox
 from draggan_fast.viewer.protocol import (
     MAX_POINTS,
@@ -197,7 +198,7 @@ async def _healthz(request):
     sessions = []
     for session_id, connection in connections.items():
         worker = connection.worker
-        memory = await loop.run_in_executor(None, lambda w=worker: w.memory_bytes)
+        memory = await loop.run_in_executor(None, held_bytes, worker)
         sessions.append({
             "session": session_id, "memory_bytes": memory, "dragging": worker.dragging,
             "steps": worker.step_count, "idle_s": round(now - connection.last_message, 3),

@@ -103,13 +103,6 @@ class SessionWorker:
         self._thread.join(timeout)
 
     @property
-    def memory_bytes(self) -> int | None:
-        """Tensor and array bytes this session holds (accounting.held_bytes; None: unsettled)."""
-        from draggan_fast.viewer.accounting import held_bytes
-
-        return held_bytes(self._session, self._recording, self._replaced, self._commands.queue)
-
-    @property
     def step_count(self) -> int:
         session = self._session
         return 0 if session is None else session.step_count

@@ -1,7 +1,9 @@
 """The limits that keep a shared viewer server alive, against a real server on loopback: the
 /healthz report with per-session memory, idle sessions expiring (saved first when the server
 has a save directory), the per-connection command rate, and a flooding client not slowing
-another session's drag (measured: its step rate with and without the flood)."""
+another session's drag (measured: its step rate with and without the flood, best of two each;
+the flooding client runs in this process, so it is paced at ~20x the allowed rate to keep its
+own CPU use from being what is measured)."""
 
 import json
 import threading
@@ -91,7 +93,7 @@ def test_a_flooding_client_does_not_slow_another_sessions_steps(make_server):
     with connect(server) as dragger, connect(server) as flooder:
         dragger.add_point(FAR_HANDLE, FAR_TARGET)
         _drag_rate(dragger, 3)  # warm-up
-        alone = _drag_rate(dragger, steps)
+        alone = max(_drag_rate(dragger, steps) for _ in range(2))
         flooding = threading.Event()
         sent = [0]
 
@@ -103,13 +105,14 @@ def test_a_flooding_client_does_not_slow_another_sessions_steps(make_server):
                 except (TimeoutError, ConnectionError):
                     return
                 sent[0] += 1
+                time.sleep(0.001)  # ~20x the allowed rate; the client shares this process's GIL
 
         flooding.set()
         thread = threading.Thread(target=flood, daemon=True)
         flood_started = time.monotonic()
         thread.start()
         time.sleep(0.5)  # the burst is spent; the flood is on
-        flooded = _drag_rate(dragger, steps)
+        flooded = max(_drag_rate(dragger, steps) for _ in range(2))
         flood_seconds = time.monotonic() - flood_started
         flooding.clear()
         thread.join(timeout=30)
