@@ -30,7 +30,10 @@ LAYERS = (  # lowest first: (name, the draggan_fast.<part> names in it)
     ("ops", {"kernels", "stylegan"}),
     ("step", {"step"}),
     ("session", {"session", "inversion"}),
-    ("applications", {"cli", "viewer", "bench", "client", "__main__", "install_default_model"}),
+    (
+        "applications",
+        {"cli", "viewer", "serve", "bench", "client", "__main__", "install_default_model"},
+    ),
 )
 
 

@@ -38,11 +38,20 @@ def add_arguments(parser):
         help="concurrent sessions (browser tabs) allowed",
     )
     parser.add_argument(
-        "--idle-timeout",
+        "--idle-minutes",
         type=float,
-        default=900.0,
-        metavar="SECONDS",
-        help="close a session idle this long",
+        default=15.0,
+        metavar="MINUTES",
+        help="expire a session idle this long (saved first when --save-dir is given)",
+    )
+    parser.add_argument(
+        "--save-dir", metavar="DIR", help="save expiring idle sessions here, one folder each"
+    )
+    parser.add_argument(
+        "--max-commands-per-s",
+        type=float,
+        default=50.0,
+        help="commands one connection may send a second (after a burst of 100)",
     )
     parser.add_argument(
         "--max-message-mb",
@@ -107,8 +116,8 @@ def run(args) -> int:
         raise CommandError(f"--max-sessions must be in [1, 64], got {args.max_sessions}")
     if not 0 <= args.port <= 65535:
         raise CommandError(f"--port must be in [0, 65535], got {args.port}")
-    if args.idle_timeout <= 0 or args.max_message_mb <= 0:
-        raise CommandError("--idle-timeout and --max-message-mb must be positive")
+    if min(args.idle_minutes, args.max_message_mb, args.max_commands_per_s) <= 0:
+        raise CommandError("--idle-minutes, --max-message-mb and --max-commands-per-s must be > 0")
     if not 1 <= args.max_batch <= 256:
         raise CommandError(f"--max-batch must be in [1, 256], got {args.max_batch}")
     if args.batch_memory_mb is not None and args.batch_memory_mb <= 0:
@@ -123,7 +132,8 @@ def run(args) -> int:
     probe = DragSession(registry.get(registry.default_name), backend=args.backend)
     print(f"model {registry.default_name}, backend: {probe.backend}")
     config = ViewerConfig(
-        host=args.host, max_sessions=args.max_sessions, idle_timeout_s=args.idle_timeout,
+        host=args.host, max_sessions=args.max_sessions, idle_timeout_s=args.idle_minutes * 60.0,
+        save_dir=args.save_dir, max_commands_per_s=args.max_commands_per_s,
         max_message_bytes=int(args.max_message_mb * 1024 * 1024),
         allowed_origins=tuple(args.allow_origin),
         session_options={

@@ -4,20 +4,25 @@ aiohttp, one process, one asyncio loop: every connection gets a SessionWorker (i
 its own DragSession) and an Outbox (latest-wins frames), so a slow or busy session never holds
 up another. Requests are checked before anything else happens: the Host header (when serving on
 loopback, against DNS rebinding), the Origin of WebSocket requests, the number of sessions, the
-message sizes, then every command's fields (protocol.py).
+message sizes and rate, then every command's fields (protocol.py). Idle sessions expire (saved
+first to `save_dir` when one is set); GET /healthz reports the sessions and their memory.
 """
 
 import asyncio
 import ctypes
 import json
 import logging
+import os
 import threading
+import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from aiohttp import WSMsgType, web
 
+from draggan_fast.viewer.accounting import held_bytes
 from draggan_fast.viewer.outbox import Outbox
 from draggan_fast.viewer.protocol import (
     MAX_POINTS,
@@ -42,7 +47,10 @@ _CSP = (
 class ViewerConfig:
     host: str = "127.0.0.1"
     max_sessions: int = 4
-    idle_timeout_s: float = 900.0  # no message and no drag running for this long: disconnect
+    idle_timeout_s: float = 900.0  # no message and no drag running for this long: expire
+    save_dir: str | None = None  # expiring sessions are saved in <save_dir>/<session id>/
+    max_commands_per_s: float = 50.0  # per connection; beyond it the server stops reading it
+    command_burst: int = 100  # commands a connection may send at once before the rate applies
     max_message_bytes: int = 8 * 1024 * 1024  # any message; larger closes with code 1009
     max_text_bytes: int = 64 * 1024  # a JSON command; larger gets an error reply
     allowed_origins: tuple = ()  # extra Origins allowed besides the page's own
@@ -56,6 +64,14 @@ class ViewerConfig:
 _REGISTRY = web.AppKey("registry", object)
 _CONFIG = web.AppKey("config", ViewerConfig)
 _SESSIONS = web.AppKey("sessions", set)
+_CONNECTIONS = web.AppKey("connections", dict)  # session id -> _Connection
+
+
+@dataclass
+class _Connection:
+    worker: SessionWorker
+    opened: float = field(default_factory=time.monotonic)
+    last_message: float = field(default_factory=time.monotonic)
 
 
 def create_app(registry, config: ViewerConfig | None = None) -> web.Application:
@@ -65,7 +81,9 @@ def create_app(registry, config: ViewerConfig | None = None) -> web.Application:
     app[_REGISTRY] = registry
     app[_CONFIG] = config
     app[_SESSIONS] = set()
+    app[_CONNECTIONS] = {}
     app.router.add_get("/", _index)
+    app.router.add_get("/healthz", _healthz)
     app.router.add_get("/ws", _websocket)
     app.router.add_static("/static/", STATIC_DIR, follow_symlinks=False)
     app.on_response_prepare.append(_security_headers)
@@ -134,14 +152,21 @@ async def _websocket(request):
         request.app[_REGISTRY], config.session_options, outbox.post_threadsafe,
         outbox.close_after_pending_threadsafe,
     )  # fmt: skip
+    session_id = uuid.uuid4().hex
+    connection = _Connection(worker)
     sessions.add(websocket)
-    outbox.post(json.dumps(_hello(request.app[_REGISTRY], config)))
+    request.app[_CONNECTIONS][session_id] = connection
+    outbox.post(json.dumps({**_hello(request.app[_REGISTRY], config), "session": session_id}))
     sender = loop.create_task(outbox.run())
     worker.start()
     try:
-        await _receive_commands(websocket, worker, outbox, config)
+        expired = await _receive_commands(websocket, connection, outbox, config)
+        if expired:
+            await _expire(session_id, worker, outbox, config)
+            await sender
     finally:
         sessions.discard(websocket)
+        request.app[_CONNECTIONS].pop(session_id, None)
         worker.close()
         await loop.run_in_executor(None, worker.join)
         outbox.close()
@@ -150,6 +175,50 @@ async def _websocket(request):
             await websocket.close()
         await loop.run_in_executor(None, _return_freed_memory)
     return websocket
+
+
+async def _expire(session_id, worker, outbox, config):
+    """Idle: save the session (when the server has a save directory), say so, close (1001)."""
+    if config.save_dir is not None:
+        worker.save_on_close = Path(config.save_dir) / session_id / "session.json"
+    worker.close()
+    await asyncio.get_running_loop().run_in_executor(None, worker.join)
+    event = {"type": "expired", "session": session_id, "idle_timeout_s": config.idle_timeout_s}
+    event["saved"] = worker.saved
+    outbox.post(json.dumps(event))
+    outbox.close_after_pending(1001, "idle timeout")
+
+
+async def _healthz(request):
+    """GET /healthz: the sessions, each with its memory (tensor and array bytes), and the
+    process's resident size. JSON."""
+    connections = dict(request.app[_CONNECTIONS])
+    loop = asyncio.get_running_loop()
+    now = time.monotonic()
+    sessions = []
+    for session_id, connection in connections.items():
+        worker = connection.worker
+        memory = await loop.run_in_executor(None, held_bytes, worker)
+        sessions.append({
+            "session": session_id, "memory_bytes": memory, "dragging": worker.dragging,
+            "steps": worker.step_count, "idle_s": round(now - connection.last_message, 3),
+            "age_s": round(now - connection.opened, 3),
+        })  # fmt: skip
+    config = request.app[_CONFIG]
+    report = {
+        "status": "ok", "sessions": len(sessions), "max_sessions": config.max_sessions,
+        "session_memory_bytes": sum(s["memory_bytes"] or 0 for s in sessions),
+        "process_rss_bytes": _resident_bytes(), "per_session": sessions,
+    }  # fmt: skip
+    return web.json_response(report)
+
+
+def _resident_bytes() -> int | None:
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _return_freed_memory():
@@ -177,20 +246,44 @@ def _hello(registry, config) -> dict:
     }  # fmt: skip
 
 
-async def _receive_commands(websocket, worker, outbox, config):
+class _CommandRate:
+    """A token bucket: `burst` commands at once, then `per_s` a second. `wait()` is how long
+    the next command must wait (0: it may go now, and it took its token)."""
+
+    def __init__(self, per_s: float, burst: int):
+        self._per_s, self._burst = per_s, float(burst)
+        self._tokens, self._time = float(burst), time.monotonic()
+
+    def wait(self) -> float:
+        now = time.monotonic()
+        self._tokens = min(self._burst, self._tokens + (now - self._time) * self._per_s)
+        self._time = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return 0.0
+        return (1.0 - self._tokens) / self._per_s
+
+
+async def _receive_commands(websocket, connection, outbox, config) -> bool:
+    """Read, check and queue the connection's commands until it closes; True when it went idle
+    (no message for idle_timeout_s while no drag ran) and must expire."""
+    worker = connection.worker
+    rate = _CommandRate(config.max_commands_per_s, config.command_burst)
     while True:
         try:
             message = await websocket.receive(timeout=config.idle_timeout_s)
         except asyncio.TimeoutError:
             if worker.dragging:
                 continue
-            await websocket.close(code=1001, message=b"idle timeout")
-            return
+            return True
+        connection.last_message = time.monotonic()
         if message.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
-            return
+            return False
         if message.type == WSMsgType.ERROR:  # e.g. a message over max_message_bytes (1009)
             log.info("WebSocket closed: %s", websocket.exception())
-            return
+            return False
+        while (delay := rate.wait()) > 0:  # a flood waits in the client's socket
+            await asyncio.sleep(delay)
         try:
             command = _read_command(message, config)
         except ProtocolError as exc:

@@ -79,6 +79,8 @@ class SessionWorker:
         self._follow_up = None  # a command that cancelled an open_photo, to apply next
         self._ms_per_step = None
         self.dragging = False
+        self.save_on_close = None  # a session file path: the session is saved there at the end
+        self.saved = False  # whether that save happened
 
     # Called from the event loop.
 
@@ -105,6 +107,11 @@ class SessionWorker:
     def join(self, timeout=None):
         self._thread.join(timeout)
 
+    @property
+    def step_count(self) -> int:
+        session = self._session
+        return 0 if session is None else session.step_count
+
     # The worker thread.
 
     def _main(self):
@@ -123,9 +130,20 @@ class SessionWorker:
             self._send({"type": "error", "message": f"session failed: {exc}", "fatal": True})
             self._disconnect(1011, "session failed")
         finally:  # nothing of a closed connection outlives its thread
+            self._save_before_release()
             self._session = None
             self._recording.clear()
             self._replaced.clear()
+
+    def _save_before_release(self):
+        if self.save_on_close is None or self._session is None:
+            return
+        try:
+            self.save_on_close.parent.mkdir(parents=True, exist_ok=True)
+            self._session.save(self.save_on_close)
+            self.saved = True
+        except Exception:  # a full disk must not keep the thread (and the session) alive
+            log.exception("could not save an expiring session to %s", self.save_on_close)
 
     def _take(self, wait):
         """The next queued command (queue.Empty when none and not `wait`); _Close once the
