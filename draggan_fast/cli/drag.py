@@ -11,7 +11,9 @@ from draggan_fast.cli.args import (
     MAX_SEED,
     MAX_STEPS,
     add_device_argument,
+    add_drag_setting_arguments,
     add_model_argument,
+    drag_settings,
     finite_float,
     image_suffixes,
     int_in,
@@ -85,17 +87,8 @@ def add_arguments(parser):
         default=6,
         help="style vectors optimised (the rest stay fixed)",
     )
-    parser.add_argument(
-        "--lr", type=finite_float(0, above=True), default=1e-3, help="Adam learning rate"
-    )
+    add_drag_setting_arguments(parser)
     parser.add_argument("--psi", type=finite_float(), default=0.7, help="truncation psi")
-    parser.add_argument(
-        "--r1", type=finite_float(0, above=True), default=3, help="motion radius, 512-px units"
-    )
-    parser.add_argument(
-        "--r2", type=finite_float(0, above=True), default=12, help="tracking radius, 512-px units"
-    )
-    parser.add_argument("--lambda-mask", type=finite_float(0), default=20, help="mask weight")
     parser.add_argument(
         "--tracking",
         choices=["l2", "l1"],
@@ -175,8 +168,8 @@ def run(args) -> int:
     try:
         session = DragSession(
             G, seed=args.seed, truncation_psi=args.psi, latent_space=args.latent_space,
-            n_optimized_layers=args.optimized_layers, lr=args.lr, r1=args.r1, r2=args.r2,
-            lambda_mask=args.lambda_mask, tracking=args.tracking, backend=args.backend,
+            n_optimized_layers=args.optimized_layers, tracking=args.tracking,
+            backend=args.backend, **drag_settings(args),
         )  # fmt: skip
         if mask is not None:
             session.set_mask(mask)
@@ -188,6 +181,7 @@ def run(args) -> int:
         except ValueError as exc:
             raise CommandError(f"--points pair {index}: {exc}") from None
 
+    print(f"settings: {session.describe_settings()}")
     animated = args.gif is not None or args.mp4 is not None
     frames = BoundedFrames(args.max_frames)
     progress = tqdm(total=args.steps, unit="step", dynamic_ncols=True, leave=False)

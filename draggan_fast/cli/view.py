@@ -5,7 +5,13 @@ import asyncio
 import webbrowser
 
 from draggan_fast.cli import CommandError
-from draggan_fast.cli.args import add_device_argument, pick_device
+from draggan_fast.cli.args import (
+    add_device_argument,
+    add_drag_setting_arguments,
+    drag_settings,
+    option_error,
+    pick_device,
+)
 
 NAME = "view"
 HELP = "serve the web viewer (loopback only unless --host says otherwise) and open it"
@@ -31,6 +37,7 @@ def add_arguments(parser):
     parser.add_argument("--no-browser", action="store_true", help="do not open a browser")
     add_device_argument(parser)
     parser.add_argument("--backend", default="fast", help="drag step backend")
+    add_drag_setting_arguments(parser)
     parser.add_argument(
         "--max-sessions",
         type=int,
@@ -104,13 +111,19 @@ def run(args) -> int:
     from draggan_fast import DragSession
 
     # A broken model file or an unavailable backend fails now, not in the browser.
-    probe = DragSession(registry.get(registry.default_name), backend=args.backend)
+    try:
+        probe = DragSession(
+            registry.get(registry.default_name), backend=args.backend, **drag_settings(args)
+        )
+    except ValueError as exc:
+        raise option_error(exc) from None
     print(f"model {registry.default_name}, backend: {probe.backend}")
+    print(f"settings: {probe.describe_settings()} (the page can change them)")
     config = ViewerConfig(
         host=args.host, max_sessions=args.max_sessions, idle_timeout_s=args.idle_timeout,
         max_message_bytes=int(args.max_message_mb * 1024 * 1024),
         allowed_origins=tuple(args.allow_origin),
-        session_options={"backend": args.backend},
+        session_options={"backend": args.backend, **drag_settings(args)},
     )  # fmt: skip
     if not config.loopback:
         print(f"warning: serving on {args.host}: anyone who can reach this address can use it")
