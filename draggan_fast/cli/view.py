@@ -9,7 +9,6 @@ from draggan_fast.cli.args import (
     add_device_argument,
     add_drag_setting_arguments,
     drag_settings,
-    option_error,
     pick_device,
 )
 
@@ -111,14 +110,11 @@ def run(args) -> int:
     from draggan_fast import DragSession
 
     # A broken model file or an unavailable backend fails now, not in the browser.
-    try:
-        probe = DragSession(
-            registry.get(registry.default_name), backend=args.backend, **drag_settings(args)
-        )
-    except ValueError as exc:
-        raise option_error(exc) from None
-    print(f"model {registry.default_name}, backend: {probe.backend}")
-    print(f"settings: {probe.describe_settings()} (the page can change them)")
+    probe = DragSession(
+        registry.get(registry.default_name), backend=args.backend, **drag_settings(args)
+    )
+    print(f"model {registry.default_name}, backend: {probe.backend}; "
+          f"settings: {probe.describe_settings()} (the page can change them)")  # fmt: skip
     config = ViewerConfig(
         host=args.host, max_sessions=args.max_sessions, idle_timeout_s=args.idle_timeout,
         max_message_bytes=int(args.max_message_mb * 1024 * 1024),
