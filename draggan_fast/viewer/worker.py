@@ -300,6 +300,13 @@ class SessionWorker:
             return None
         self._image, self._session = restored
         self._session.configure(**self._session_params())
+        # A restored session says "given" for every setting: those the user left unset are
+        # the model's recommended (or the official) ones, as they were when it was made.
+        from draggan_fast.session.inputs import recommended_settings
+
+        recommended = recommended_settings(self._current_generator())
+        unset = [k for k in _SESSION_PARAMS if self._params[k] is None]
+        self._session.settings_source.update({k: recommended[k][1] for k in unset})
         self._recording.clear()
         self._send_mask()
         return "image"

@@ -47,6 +47,8 @@ def test_the_page_gets_the_models_settings_and_their_source(server):
         client.undo()  # back to the recommending model's image, the page's value kept
         state = client.get_state()
         assert (state["params"]["lr"], state["params"]["lambda_mask"]) == (0.02, 5)
+        assert state["settings_source"]["lr"] == "model"  # still says where it came from
+        assert state["settings_source"]["lambda_mask"] == "given"
 
 
 def test_settings_given_to_the_server_apply_to_every_session(recommending):
