@@ -144,8 +144,11 @@ def _decode(stream, source: str) -> torch.nn.Module:
     if not head:
         raise CheckpointError(f"{source}: empty file")
     if native_format.looks_like_safetensors(head):
-        config, state = native_format.read_native(_check_binary(stream.read(), source), source)
-        return build_generator(config, state, source)
+        data = _check_binary(stream.read(), source)
+        config, state, drag_settings = native_format.read_native(data, source)
+        G = build_generator(config, state, source)
+        G.drag_settings = drag_settings  # the model's recommended drag settings (or None)
+        return G
     if head.startswith(b"PK\x03\x04"):
         raise CheckpointError(
             f"{source}: a zip archive (torch.save?), not a StyleGAN pickle or safetensors file"

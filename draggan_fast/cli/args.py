@@ -166,6 +166,27 @@ def finite_float(minimum: float | None = None, *, above: bool = False):
     return parse
 
 
+def add_drag_setting_arguments(parser, names=("lr", "r1", "r2", "lambda_mask")):
+    """--lr, --r1, --r2, --lambda-mask (those in `names`), default None: the model's recommended
+    value (its metadata), else the official one; read back with `drag_settings(args)`."""
+    recommended = "default: the model's recommended value, else the official"
+    options = {
+        "lr": (finite_float(0, above=True), f"Adam learning rate ({recommended} 1e-3)"),
+        "r1": (finite_float(0, above=True), f"motion radius, 512-px units ({recommended} 3)"),
+        "r2": (finite_float(0, above=True), f"tracking radius, 512-px units ({recommended} 12)"),
+        "lambda_mask": (finite_float(0), f"weight of the mask term ({recommended} 20)"),
+    }
+    for name in names:
+        kind, text = options[name]
+        parser.add_argument("--" + name.replace("_", "-"), type=kind, default=None, help=text)
+
+
+def drag_settings(args) -> dict:
+    """The drag settings given on the command line (unset ones left to the session)."""
+    names = ("lr", "r1", "r2", "lambda_mask")
+    return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
+
+
 # The names DragSession's errors use -> the options that set them.
 SESSION_OPTIONS = {
     "seed": "--seed", "truncation_psi": "--psi", "truncation_cutoff": "--truncation-cutoff",

@@ -21,6 +21,7 @@ from draggan_fast.cli.args import (
     MAX_SEED,
     MAX_STEPS,
     add_device_argument,
+    add_drag_setting_arguments,
     add_model_argument,
     finite_float,
     image_suffixes,
@@ -101,17 +102,8 @@ def add_arguments(parser):
         type=int,
         help="style vectors optimised, the rest stay fixed (default: 6)",
     )
-    parser.add_argument(
-        "--lr", type=finite_float(0, above=True), help="Adam learning rate (default: 1e-3)"
-    )
+    add_drag_setting_arguments(parser)
     parser.add_argument("--psi", type=finite_float(), help="truncation psi (default: 0.7)")
-    parser.add_argument(
-        "--r1", type=finite_float(0, above=True), help="motion radius, 512-px units (default: 3)"
-    )
-    parser.add_argument(
-        "--r2", type=finite_float(0, above=True), help="tracking radius, 512-px units (default: 12)"
-    )
-    parser.add_argument("--lambda-mask", type=finite_float(0), help="mask weight (default: 20)")
     parser.add_argument(
         "--tracking",
         choices=["l2", "l1"],
@@ -130,8 +122,9 @@ def add_arguments(parser):
 START_SETTINGS = (("seed", "--seed", 0), ("psi", "--psi", 0.7),
                   ("latent_space", "--latent-space", "w+"),
                   ("optimized_layers", "--optimized-layers", 6))  # fmt: skip
-STEP_SETTINGS = (("lr", "lr", 1e-3), ("r1", "r1", 3), ("r2", "r2", 12),
-                 ("lambda_mask", "lambda_mask", 20), ("tracking", "tracking", "l2"))  # fmt: skip
+# lr, r1, r2, lambda_mask: None leaves them to the session (the model's recommended values).
+STEP_SETTINGS = (("lr", "lr", None), ("r1", "r1", None), ("r2", "r2", None),
+                 ("lambda_mask", "lambda_mask", None), ("tracking", "tracking", "l2"))  # fmt: skip
 
 
 def _check_arguments(args):
@@ -229,6 +222,7 @@ def run(args) -> int:
         except ValueError as exc:
             raise CommandError(f"--points pair {index}: {exc}") from None
 
+    print(f"settings: {session.describe_settings()}")
     animated = args.gif is not None or args.mp4 is not None
     frames = BoundedFrames(args.max_frames)
     progress = tqdm(total=args.steps, unit="step", dynamic_ncols=True, leave=False)

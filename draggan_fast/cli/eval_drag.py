@@ -18,6 +18,8 @@ from draggan_fast.cli.args import (
     MAX_SEED,
     MAX_STEPS,
     add_device_argument,
+    add_drag_setting_arguments,
+    drag_settings,
     int_in,
     parse_backends,
     pick_device,
@@ -58,13 +60,7 @@ def add_arguments(parser):
         "trained on: StyleGAN3 and StyleGAN-Human generators do not apply",
     )  # fmt: skip
     parser.add_argument("--detector", type=Path, default=None, help="detector (default: bundled)")
-    parser.add_argument(
-        "--lr", type=float, default=3e-3,
-        help="Adam lr (default: %(default)s; the official 1e-3 is tuned for 512 px and moves "
-        "a 64 px model's handles about 3x slower)",
-    )  # fmt: skip
-    parser.add_argument("--r1", type=float, default=None, help="motion radius, 512-px units")
-    parser.add_argument("--r2", type=float, default=None, help="tracking radius, 512-px units")
+    add_drag_setting_arguments(parser, names=("lr", "r1", "r2"))
     parser.add_argument(
         "--psi", type=float, default=1.0,
         help="truncation psi (default: %(default)s; at 0.7 the 64 px faces are too alike to "
@@ -84,8 +80,8 @@ def _parse(args):
     backends = (
         backend_names() if args.backends is None else parse_backends("--backend", args.backends)
     )
-    if args.pairs < 1 or args.steps < 1 or args.first_seed < 0 or not args.lr > 0:
-        raise CommandError("--pairs and --steps must be >= 1, --first-seed >= 0, --lr > 0")
+    if args.pairs < 1 or args.steps < 1 or args.first_seed < 0:
+        raise CommandError("--pairs and --steps must be >= 1, --first-seed >= 0")
     return point_sets, backends
 
 
@@ -119,6 +115,7 @@ def run(args) -> int:
     import numpy as np
 
     from draggan_fast.assets_registry import default_detector_path, default_model_path
+    from draggan_fast.session import DragSession
     from draggan_fast.stylegan.dataset import LANDMARK_NAMES
     from draggan_fast.stylegan.landmarks import load_detector
     from draggan_fast.stylegan.loading import load_generator
@@ -132,10 +129,9 @@ def run(args) -> int:
             "the bundled StyleGAN2's faces only"
         )
     detector = load_detector(args.detector or default_detector_path())
-    session_kwargs = {"truncation_psi": args.psi, "device": device, "lr": args.lr}
-    for name in ("r1", "r2"):
-        if getattr(args, name) is not None:
-            session_kwargs[name] = getattr(args, name)
+    session_kwargs = {"truncation_psi": args.psi, "device": device, **drag_settings(args)}
+    settings = DragSession(G, **session_kwargs).describe_settings()
+    print(f"settings: {settings}")
     rows = []
     for backend in backends:
         for point_set in point_sets:
@@ -153,8 +149,9 @@ def run(args) -> int:
             }  # fmt: skip
             rows.append(row)
             print(_format_row(row), flush=True)
-    settings = ", ".join(f"{k} {v}" for k, v in session_kwargs.items() if k != "device")
-    table = format_table(rows, G, device, f"{settings}, at most {args.steps} steps")
+    table = format_table(
+        rows, G, device, f"truncation_psi {args.psi:g}, {settings}, at most {args.steps} steps"
+    )
     print()
     print(table)
     if args.json is not None:

@@ -5,7 +5,12 @@ import asyncio
 import webbrowser
 
 from draggan_fast.cli import CommandError
-from draggan_fast.cli.args import add_device_argument, pick_device
+from draggan_fast.cli.args import (
+    add_device_argument,
+    add_drag_setting_arguments,
+    drag_settings,
+    pick_device,
+)
 
 NAME = "view"
 HELP = "serve the web viewer (loopback only unless --host says otherwise) and open it"
@@ -31,6 +36,7 @@ def add_arguments(parser):
     parser.add_argument("--no-browser", action="store_true", help="do not open a browser")
     add_device_argument(parser)
     parser.add_argument("--backend", default="fast", help="drag step backend")
+    add_drag_setting_arguments(parser)
     parser.add_argument(
         "--max-sessions",
         type=int,
@@ -129,8 +135,11 @@ def run(args) -> int:
     from draggan_fast import DragSession
 
     # A broken model file or an unavailable backend fails now, not in the browser.
-    probe = DragSession(registry.get(registry.default_name), backend=args.backend)
-    print(f"model {registry.default_name}, backend: {probe.backend}")
+    probe = DragSession(
+        registry.get(registry.default_name), backend=args.backend, **drag_settings(args)
+    )
+    print(f"model {registry.default_name}, backend: {probe.backend}; "
+          f"settings: {probe.describe_settings()} (the page can change them)")  # fmt: skip
     config = ViewerConfig(
         host=args.host, max_sessions=args.max_sessions, idle_timeout_s=args.idle_minutes * 60.0,
         save_dir=args.save_dir, max_commands_per_s=args.max_commands_per_s,
@@ -138,7 +147,7 @@ def run(args) -> int:
         allowed_origins=tuple(args.allow_origin),
         session_options={
             "backend": args.backend, "max_batch": args.max_batch,
-            "batch_memory_bytes": batch_memory,
+            "batch_memory_bytes": batch_memory, **drag_settings(args),
         },
     )  # fmt: skip
     if not config.loopback:

@@ -63,7 +63,7 @@ def _check_settings(latent_space, steps, tuning_steps, pivotal_tuning, perceptua
 
 
 def invert(
-    G, image, *, latent_space="w+", steps=300, pivotal_tuning=True, tuning_steps=300,
+    G, image, *, latent_space="w+", steps=280, pivotal_tuning=True, tuning_steps=250,
     device=None, progress=None, perceptual_weights=None, discriminator=None,
     perceptual_weight=0.1, pixel_loss="mse", lr=0.3, tuning_lr=3e-3,
 ) -> Inversion:  # fmt: skip
@@ -87,8 +87,10 @@ def invert(
     steps: projection Adam steps from w_avg (lr `lr`, ramped as the official projector).
     pivotal_tuning / tuning_steps: fine-tune a deep copy's synthesis network for tuning_steps
     Adam steps (lr `tuning_lr`) with w fixed; 0 steps or pivotal_tuning=False skips it.
-    Defaults (300 projection steps at lr 0.3, 300 tuning steps at lr 3e-3, perceptual weight
-    0.1) were tuned on procedural faces of dataset seed 7777 with the bundled 64 px model; the
+    Defaults (280 projection steps at lr 0.3, 250 tuning steps at lr 3e-3, perceptual weight
+    0.1) were tuned on procedural faces of dataset seed 7777 with the bundled 64 px model (the
+    step counts so that both stages take under 15 s per face on a 2-core CPU: benches/RESULTS.md,
+    "Inversion"); the
     official projector's lr 0.1 and PTI's 3e-4 are tuned for 1024 px models and converge too
     slowly here.
     device: where to run (default: G's device). progress: called after every step with an

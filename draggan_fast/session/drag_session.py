@@ -45,7 +45,10 @@ class DragSession:
     """A drag on generator G: add points, optionally a mask, then `step()` or `run()`.
 
     Defaults follow the official DragGAN GUI: W+ with the first 6 style vectors optimised,
-    Adam (lr 1e-3), r1 = 3 and r2 = 12 in 512-px units, lambda_mask 20, feature block 5.
+    feature block 5. lr, r1, r2 (512-px units) and lambda_mask left None take the model's
+    recommended settings (its file's metadata, `G.drag_settings`), else the official ones (lr
+    1e-3, r1 3, r2 12, lambda_mask 20); `settings_source` says which apply ("given", "model",
+    "official") and `describe_settings()` says it in one line.
     The start latent comes from `seed` (with truncation) unless `w` gives it: [w_dim],
     [num_ws, w_dim] or [1, num_ws, w_dim], or the path of a saved session (its current w).
     `device` moves G there (default: where G's parameters are). Feature references are taken
@@ -61,15 +64,18 @@ class DragSession:
 
     def __init__(
         self, G, *, seed=0, w=None, truncation_psi=0.7, truncation_cutoff=None,
-        latent_space="w+", n_optimized_layers=6, lr=1e-3, r1=3, r2=12, lambda_mask=20,
+        latent_space="w+", n_optimized_layers=6, lr=None, r1=None, r2=None, lambda_mask=None,
         feature_block=None, tracking="l2", stop_distance=None, noise_mode="const",
         backend="reference", device=None, compile=False, cuda_graph=None,
     ):  # fmt: skip
+        settings, self.settings_source = inputs.resolve_settings(
+            G, lr=lr, r1=r1, r2=r2, lambda_mask=lambda_mask
+        )
         self.hyperparameters, self.config = inputs.drag_settings(
             G, seed=seed, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
-            latent_space=latent_space, n_optimized_layers=n_optimized_layers, lr=lr, r1=r1,
-            r2=r2, lambda_mask=lambda_mask, feature_block=feature_block, tracking=tracking,
-            stop_distance=stop_distance, noise_mode=noise_mode, backend=backend,
+            latent_space=latent_space, n_optimized_layers=n_optimized_layers, **settings,
+            feature_block=feature_block, tracking=tracking, stop_distance=stop_distance,
+            noise_mode=noise_mode, backend=backend,
         )  # fmt: skip
         self.hyperparameters["compile"] = _check_flag("compile", compile)
         if cuda_graph is not None:
@@ -242,7 +248,13 @@ class DragSession:
         self.hyperparameters.update(fixed_flags)
         for group in self._optimizer.param_groups:
             group["lr"] = self.hyperparameters["lr"]
+        self.settings_source.update({k: inputs.GIVEN for k in changes if k in self.settings_source})
         self._stroke_open = False
+
+    def describe_settings(self) -> str:
+        """ "lr 0.005 (model), lambda_mask 1 (model), r1 3 (model), r2 12 (given)": the drag
+        settings in use and where each came from (see `settings_source`)."""
+        return inputs.describe_settings(self.hyperparameters, self.settings_source)
 
     # ----------------------------------------------------------------- steps
 

@@ -1,5 +1,6 @@
 """Validation and conversion of what users hand to a `DragSession`: points, masks, latents and
-hyperparameters. Every function raises a `ValueError` that names the problem."""
+hyperparameters, and the drag settings a user leaves unset (the model's recommended ones, else
+the official DragGAN defaults). Every function raises a `ValueError` that names the problem."""
 
 from __future__ import annotations
 
@@ -14,6 +15,36 @@ from draggan_fast.step.backend import DragConfig
 
 LATENT_SPACES = ("w", "w+")
 NOISE_MODES = ("const", "random", "none")
+# The official DragGAN GUI's settings (tuned for 512 px models): what a model that recommends
+# none (an official checkpoint) gets. r1, r2 are in 512-px units.
+OFFICIAL_DRAG_SETTINGS = {"lr": 1e-3, "lambda_mask": 20.0, "r1": 3.0, "r2": 12.0}
+# Where a session's setting came from: its caller, the model's metadata, the official defaults.
+GIVEN, MODEL, OFFICIAL = "given", "model", "official"
+
+
+def recommended_settings(G) -> dict[str, tuple[float, str]]:
+    """{name: (value, MODEL or OFFICIAL)} for each of OFFICIAL_DRAG_SETTINGS: the generator's
+    own recommendation (`G.drag_settings`, read from its model file) where it has one."""
+    from_model = getattr(G, "drag_settings", None) or {}
+    return {
+        name: (from_model[name], MODEL) if name in from_model else (official, OFFICIAL)
+        for name, official in OFFICIAL_DRAG_SETTINGS.items()
+    }
+
+
+def resolve_settings(G, **given) -> tuple[dict, dict[str, str]]:
+    """The drag settings in `given` (lr, lambda_mask, r1, r2; None = unset) with every unset one
+    taken from `recommended_settings(G)`: -> (values, {name: GIVEN, MODEL or OFFICIAL})."""
+    values, sources = {}, {}
+    for name, (recommended, source) in recommended_settings(G).items():
+        value = given.get(name)
+        values[name], sources[name] = (recommended, source) if value is None else (value, GIVEN)
+    return values, sources
+
+
+def describe_settings(values: dict, sources: dict) -> str:
+    """ "lr 0.005 (model), lambda_mask 1 (model), r1 3 (official), r2 12 (given)"."""
+    return ", ".join(f"{name} {values[name]:g} ({sources[name]})" for name in sources)
 
 
 def check_choice(name: str, value, choices) -> str:

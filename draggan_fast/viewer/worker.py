@@ -31,7 +31,9 @@ log = logging.getLogger(__name__)
 
 # Commands that end a running drag before they apply (they replace the latent or the session).
 _ENDS_DRAG = {"new_image", "undo", "reset_image", "load_session", "open_photo", "stop", "start"}
-_DEFAULT_PARAMS = {"lr": 1e-3, "lambda_mask": 20.0, "r1": 3.0, "r2": 12.0}
+# None: the model's recommended value (else the official one), as the session resolves it; the
+# state event shows the values in use and, in "settings_source", where each came from.
+_DEFAULT_PARAMS = {"lr": None, "lambda_mask": None, "r1": None, "r2": None}
 _SESSION_PARAMS = tuple(_DEFAULT_PARAMS)  # those the session itself takes
 _DEFAULT_IMAGE = {"seed": 0, "truncation_psi": 0.7, "latent_space": "w+"}
 # A client may queue this much before the server stops reading its messages (back-pressure):
@@ -315,7 +317,7 @@ class SessionWorker:
             seed=image["seed"],
             truncation_psi=image["truncation_psi"],
             latent_space=image["latent_space"],
-            **{k: self._params[k] for k in _SESSION_PARAMS},
+            **self._session_params(),
             **self._options,
         )
         self._image = image
@@ -379,10 +381,21 @@ class SessionWorker:
         if restored is None:
             return None
         self._image, self._session = restored
-        self._session.configure(**{k: self._params[k] for k in _SESSION_PARAMS})
+        self._session.configure(**self._session_params())
+        # A restored session says "given" for every setting: those the user left unset are
+        # the model's recommended (or the official) ones, as they were when it was made.
+        from draggan_fast.session.inputs import recommended_settings
+
+        recommended = recommended_settings(self._current_generator())
+        unset = [k for k in _SESSION_PARAMS if self._params[k] is None]
+        self._session.settings_source.update({k: recommended[k][1] for k in unset})
         self._recording.clear()
         self._send_mask()
         return "image"
+
+    def _session_params(self):
+        """The drag settings the user set (the session takes the rest from the model)."""
+        return {k: self._params[k] for k in _SESSION_PARAMS if self._params[k] is not None}
 
     def _set_params(self, changes):
         session_changes = {k: v for k, v in changes.items() if k in _SESSION_PARAMS}
@@ -396,6 +409,10 @@ class SessionWorker:
             self._session.set_handle(index, handle)
         if target is not None:
             self._session.set_target(index, target)
+
+    def _settings(self):
+        """The session's drag settings in use (those the user left unset included)."""
+        return {k: self._session.hyperparameters[k] for k in _SESSION_PARAMS}
 
     def _check_index(self, index):
         count = len(self._session.handles)
@@ -483,7 +500,8 @@ class SessionWorker:
                 **self._image,
                 "models": self._registry.names,
                 "backend": self._session.backend,
-                "params": self._params,
+                "params": {**self._params, **self._settings()},
+                "settings_source": dict(self._session.settings_source),
                 "points": [
                     {"handle": handle, "target": target}
                     for handle, target in zip(*self._points().values())

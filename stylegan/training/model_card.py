@@ -43,8 +43,26 @@ def _check_size(path, limit):
     return size
 
 
-def install(run_folder: Path, files: BundledFiles):
-    """Copy the run's generator, detector and sample grid to where `files` says."""
+def write_drag_settings(source: Path, destination: Path, drag_settings: dict):
+    """Copy model file `source` to `destination` with `drag_settings` (the drag settings
+    recommended for it) in its header metadata; the weights stay byte-identical. The file is
+    checked (it must load, settings included) before it replaces `destination`."""
+    from draggan_fast.stylegan.loading import load_generator
+    from draggan_fast.stylegan.native_format import with_drag_settings
+
+    data = with_drag_settings(source.read_bytes(), drag_settings, str(source))
+    staged = destination.with_name(destination.name + ".partial")
+    staged.write_bytes(data)
+    try:
+        load_generator(staged)
+        os.replace(staged, destination)
+    finally:
+        staged.unlink(missing_ok=True)
+
+
+def install(run_folder: Path, files: BundledFiles, drag_settings: dict):
+    """Copy the run's generator (with `drag_settings` in its metadata), detector and sample grid
+    to where `files` says."""
     from draggan_fast.stylegan.landmarks import load_detector
     from draggan_fast.stylegan.loading import load_generator
 
@@ -52,7 +70,7 @@ def install(run_folder: Path, files: BundledFiles):
     _check_size(generator, MAX_MODEL_BYTES)
     load_generator(generator)  # refuses a broken file before it replaces the bundled one
     files.model.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(generator, files.model)
+    write_drag_settings(generator, files.model, drag_settings)
     detector = run_folder / "detector.safetensors"
     if detector.is_file():
         _check_size(detector, MAX_DETECTOR_BYTES)
@@ -93,6 +111,25 @@ def eval_notes(evaluation: dict) -> str:
         "depend on the machine and its load and compare nothing; use `draggan-fast bench` for "
         "speed."
     )
+
+
+def drag_settings_section(drag_settings: dict | None) -> list[str]:
+    """The card's lines on the drag settings the model file recommends (its metadata)."""
+    from draggan_fast.stylegan.native_format import DRAG_SETTING_LIMITS
+
+    given = drag_settings or {}
+    settings = ", ".join(f"{name} {given[name]:g}" for name in DRAG_SETTING_LIMITS if name in given)
+    return [
+        "## Drag settings",
+        "",
+        f"The model file recommends {settings or 'none (the official defaults apply)'} (its "
+        "`drag_settings` metadata): `DragSession`, `drag`, `demo`, `eval-drag` and the viewer "
+        "use them for every setting left unset, and say which apply. The official lr 1e-3 and "
+        "lambda_mask 20 are tuned for 512 px models: on this 64 px model a 7 px drag "
+        '(`draggan-fast drag --points "32,41->32,48"`, seeds 0-2) still had 3 px to go after '
+        "200 steps, 6 px with the lower half of the image masked; with lr 5e-3 and lambda_mask "
+        "1 it reaches its target in 49-59 steps, masked or not.",
+    ]
 
 
 def write_card(run_folder: Path, files: BundledFiles, eval_json: Path | None = None, notes=""):
@@ -149,6 +186,7 @@ def write_card(run_folder: Path, files: BundledFiles, eval_json: Path | None = N
         f"{info.get('held_out_mean_px', float('nan')):.2f} px, 95th percentile "
         f"{info.get('held_out_p95_px', float('nan')):.2f} px at 64x64.",
     ]
+    lines += ["", *drag_settings_section(G.drag_settings)]
     if eval_json is not None:
         evaluation = json.loads(eval_json.read_text())
         lines += ["", "## Drag accuracy (`draggan-fast eval-drag`)", "",

@@ -8,8 +8,16 @@ import shutil
 import pytest
 
 from draggan_fast.assets_registry import default_detector_path, default_model_path
-from draggan_fast.install_default_model import BUNDLED
-from draggan_fast.stylegan.training.model_card import BundledFiles, install, write_card
+from draggan_fast.install_default_model import BUNDLED, DRAG_SETTINGS
+from draggan_fast.stylegan.errors import CheckpointError
+from draggan_fast.stylegan.loading import load_generator
+from draggan_fast.stylegan.training.model_card import (
+    BundledFiles,
+    drag_settings_section,
+    install,
+    write_card,
+    write_drag_settings,
+)
 
 CONFIG = {
     "resolution": 64, "z_dim": 128, "w_dim": 128, "mapping_layers": 4, "channel_base": 16384,
@@ -48,8 +56,9 @@ def run_and_files(tmp_path):
 
 def test_install_then_card_use_the_callers_paths(run_and_files, tmp_path):
     run, files = run_and_files
-    install(run, files)
-    assert files.model.read_bytes() == default_model_path().read_bytes()
+    install(run, files, {"lr": 0.004, "lambda_mask": 2.0})
+    assert _tensor_bytes(files.model) == _tensor_bytes(default_model_path())
+    assert load_generator(files.model).drag_settings == {"lr": 0.004, "lambda_mask": 2.0}
     assert files.samples.read_bytes() == b"png"
     shutil.copyfile(default_detector_path(), files.detector)  # the run trained none
     evaluation = {"table": TABLE, "device": "cuda", "machine": "NVIDIA H200"}
@@ -61,16 +70,40 @@ def test_install_then_card_use_the_callers_paths(run_and_files, tmp_path):
     assert "![samples: seeds 0-63, psi 1](pictures/grid.png)" in card
     assert "12 kimg (images shown to D) in 0.10 h of training steps on cpu" in card
     assert TABLE in card and "\n\nA note.\n\n" in card
+    assert "The model file recommends lr 0.004, lambda_mask 2 (its" in card
     assert "Times per edit come from one run on NVIDIA H200: they depend" in card
     assert "CPU cores" not in card
 
 
 def test_an_eval_json_without_a_machine_names_none(run_and_files, tmp_path):
     run, files = run_and_files
-    install(run, files)
+    install(run, files, DRAG_SETTINGS)
     shutil.copyfile(default_detector_path(), files.detector)
     (tmp_path / "eval.json").write_text(json.dumps({"rows": [], "table": TABLE}))
     write_card(run, files, tmp_path / "eval.json")
     card = files.card.read_text()
     assert "Times per edit come from one run: they depend" in card
     assert "cores" not in card and "shared" not in card
+
+
+def _tensor_bytes(path):
+    data = path.read_bytes()
+    return data[8 + int.from_bytes(data[:8], "little") :]
+
+
+def test_drag_settings_are_written_in_place_with_the_weights_unchanged(tmp_path):
+    model = tmp_path / "model.safetensors"
+    shutil.copyfile(default_model_path(), model)
+    write_drag_settings(model, model, {"lr": 0.02})
+    assert load_generator(model).drag_settings == {"lr": 0.02}
+    assert _tensor_bytes(model) == _tensor_bytes(default_model_path())
+    assert [path.name for path in tmp_path.iterdir()] == ["model.safetensors"]  # nothing staged
+    with pytest.raises(CheckpointError, match="lr must be > 0"):
+        write_drag_settings(model, model, {"lr": 0})
+    assert load_generator(model).drag_settings == {"lr": 0.02}  # a refused rewrite changes nothing
+
+
+def test_the_card_in_docs_shows_the_bundled_models_settings():
+    section = "\n".join(drag_settings_section(load_generator(default_model_path()).drag_settings))
+    assert section in BUNDLED.card.read_text()
+    assert "recommends lr 0.005, lambda_mask 1, r1 3, r2 12" in section
