@@ -10,6 +10,8 @@ engine sees squares: `synthesis` pads the image left and right with white (1.0) 
 map with zeros; `Generator.unpad` returns the generated rectangle.
 """
 
+from typing import ClassVar
+
 import numpy as np
 import torch
 
@@ -227,12 +229,17 @@ class SynthesisNetwork(torch.nn.Module):
 class Generator(torch.nn.Module):
     """z (+ c) -> mapping -> ws -> synthesis -> image [N, img_channels, R, R] in about [-1, 1]."""
 
+    synthesis_network = SynthesisNetwork  # the family's synthesis class (StyleGAN3 sets its own)
+    default_mapping_kwargs: ClassVar[
+        dict
+    ] = {}  # the family's mapping defaults (StyleGAN3: 2 layers)
+
     def __init__(
         self, z_dim, c_dim, w_dim, img_resolution, img_channels=3, mapping_kwargs=None,
         **synthesis_kwargs,
     ):  # fmt: skip
         super().__init__()
-        mapping_kwargs = dict(mapping_kwargs or {})
+        mapping_kwargs = {**self.default_mapping_kwargs, **(mapping_kwargs or {})}
         self.init_kwargs = {
             "z_dim": z_dim, "c_dim": c_dim, "w_dim": w_dim, "img_resolution": img_resolution,
             "img_channels": img_channels, "mapping_kwargs": mapping_kwargs, **synthesis_kwargs,
@@ -242,7 +249,7 @@ class Generator(torch.nn.Module):
         self.w_dim = w_dim
         self.img_resolution = img_resolution
         self.img_channels = img_channels
-        self.synthesis = SynthesisNetwork(
+        self.synthesis = self.synthesis_network(
             w_dim=w_dim, img_resolution=img_resolution, img_channels=img_channels,
             **synthesis_kwargs,
         )  # fmt: skip

@@ -15,10 +15,12 @@ times `output_scale` is the image. StyleGAN3 has no noise inputs: `noise_mode` i
 ignored, as officially.
 """
 
+from typing import ClassVar
+
 import numpy as np
 import torch
 
-from draggan_fast.stylegan.networks import MappingNetwork
+from draggan_fast.stylegan import networks
 from draggan_fast.stylegan.networks_stylegan3_layers import SynthesisInput, SynthesisLayer
 
 FAMILY = "stylegan3"
@@ -132,38 +134,13 @@ class SynthesisNetwork(torch.nn.Module):
         )
 
 
-class Generator(torch.nn.Module):
-    """z (+ c) -> mapping -> ws -> synthesis -> image [N, img_channels, R, R] in about [-1, 1]."""
+class Generator(networks.Generator):
+    """z (+ c) -> mapping -> ws -> synthesis -> image [N, img_channels, R, R] in about [-1, 1]:
+    StyleGAN2's generator with StyleGAN3's synthesis network and a 2-layer mapping by default."""
 
     family = FAMILY
-
-    def __init__(
-        self, z_dim, c_dim, w_dim, img_resolution, img_channels=3, mapping_kwargs=None,
-        **synthesis_kwargs,
-    ):  # fmt: skip
-        super().__init__()
-        mapping_kwargs = {"num_layers": 2, **(mapping_kwargs or {})}
-        self.init_kwargs = {
-            "z_dim": z_dim, "c_dim": c_dim, "w_dim": w_dim, "img_resolution": img_resolution,
-            "img_channels": img_channels, "mapping_kwargs": mapping_kwargs, **synthesis_kwargs,
-        }  # fmt: skip
-        self.z_dim = z_dim
-        self.c_dim = c_dim
-        self.w_dim = w_dim
-        self.img_resolution = img_resolution
-        self.img_channels = img_channels
-        self.synthesis = SynthesisNetwork(
-            w_dim=w_dim, img_resolution=img_resolution, img_channels=img_channels,
-            **synthesis_kwargs,
-        )  # fmt: skip
-        self.num_ws = self.synthesis.num_ws
-        self.mapping = MappingNetwork(
-            z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, num_ws=self.num_ws, **mapping_kwargs
-        )
-
-    def forward(self, z, c=None, truncation_psi=1, truncation_cutoff=None, **synthesis_kwargs):
-        ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
-        return self.synthesis(ws, **synthesis_kwargs)
+    synthesis_network = SynthesisNetwork
+    default_mapping_kwargs: ClassVar[dict] = {"num_layers": 2}
 
     @property
     def image_shape(self):
@@ -183,9 +160,3 @@ class Generator(torch.nn.Module):
     def feature_channels(self):
         """Channels of each layer's output, L0 first."""
         return [layer.out_channels for layer in self.synthesis.blocks]
-
-    def extra_repr(self):
-        return (
-            f"z_dim={self.z_dim}, c_dim={self.c_dim}, w_dim={self.w_dim}, "
-            f"num_ws={self.num_ws}, img_resolution={self.img_resolution}"
-        )
