@@ -78,17 +78,9 @@ class DragLosses(NamedTuple):
 
 
 class ForwardPass(NamedTuple):
-    """What `forward_and_losses` computes, all on the device: DragLosses' fields, then ws,
-    features and image_state."""
+    """What `forward_and_losses` computes, all on the device."""
 
-    tracked: torch.Tensor  # [K, 2] float32 (row, col): the handles found by tracking
-    loss_motion: torch.Tensor  # scalar
-    loss_mask: torch.Tensor  # scalar, lambda included (0 without a mask)
-    total: torch.Tensor  # scalar: motion + mask, differentiable in w
-    done: torch.Tensor  # bool scalar: every handle within stop_distance
-    update: torch.Tensor  # bool scalar: False where the reference step leaves w alone
-    handle_features: torch.Tensor  # [K, C]: the references in force
-    feature_map: torch.Tensor  # [1, C, h, w]: the references in force
+    losses: DragLosses  # the session's tracking, losses and references in force
     ws: torch.Tensor  # [1, num_ws, w_dim]
     features: torch.Tensor  # [1, C, h, w]: this pass's feature map
     image_state: object  # what `render_rest` needs
@@ -144,14 +136,14 @@ def forward_and_losses(
     None, or the boxes of the feature map that the tracking and losses read (frozen only); w: the
     optimised latent; references: FeatureReferences or None (then taken from this pass);
     handles, targets: [K, 2] float32 (row, col); movable_mask: [H, W] or None.
-    Returns a ForwardPass; its `update` is False when the reference step would leave w alone
+    Returns a ForwardPass; its losses' `update` is False when the reference step would leave w alone
     (done, or no loss term at all).
     """
     size = (synthesis.img_resolution, synthesis.img_resolution)
     ws = build_styles(w, w0, config)  # [1, num_ws, w_dim]
     features, image_state = forward_features(synthesis, frozen, regions, ws, config)
     losses = drag_losses(size, features, references, handles, targets, movable_mask, config)
-    return ForwardPass(*losses, ws, features, image_state)
+    return ForwardPass(losses, ws, features, image_state)
 
 
 def render_rest(synthesis, frozen, regions, ws, features, image_state, config):
@@ -339,7 +331,7 @@ class FastBackend(StepBackend):
             synthesis, frozen, regions, state.w, state.w0, state.references, state.handles,
             state.targets, state.movable_mask, config,
         )  # fmt: skip
-        pending = _pending_step(state, DragLosses(*forward[: len(DragLosses._fields)]), undo)
+        pending = _pending_step(state, forward.losses, undo)
         optimise([pending])
         return DeviceStep(
             pending.handles, pending.done, pending.output(None).losses, pending.references,

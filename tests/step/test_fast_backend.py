@@ -120,10 +120,10 @@ def test_fast_losses_compile_fullgraph(fixtures_dir, use_frozen):
     compiled = torch.compile(forward_and_losses, fullgraph=True, backend="aot_eager")
     expected = forward_and_losses(*arguments)
     outputs = compiled(*arguments)
-    assert torch.equal(outputs.tracked, expected.tracked)
-    torch.testing.assert_close(outputs.total, expected.total)
-    (grad,) = torch.autograd.grad(outputs.total, w)
-    (expected_grad,) = torch.autograd.grad(expected.total, w)
+    assert torch.equal(outputs.losses.tracked, expected.losses.tracked)
+    torch.testing.assert_close(outputs.losses.total, expected.losses.total)
+    (grad,) = torch.autograd.grad(outputs.losses.total, w)
+    (expected_grad,) = torch.autograd.grad(expected.losses.total, w)
     torch.testing.assert_close(grad, expected_grad)
 
 
