@@ -44,6 +44,20 @@ def add_arguments(parser):
         "--resume", type=Path, default=None,
         help="checkpoint .json to start from (used only while --outdir has no checkpoint)",
     )  # fmt: skip
+    parser.add_argument(
+        "--init-generator", type=Path, default=None,
+        help="start G and G_ema from this generator file and D afresh (used only with no "
+        "checkpoint to resume; the architecture is the generator's)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--init-kimg", type=float, default=0.0,
+        help="kimg the --init-generator was trained for (the counters and faces continue there)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--g-frozen-kimg", dest="g_frozen_kimg", type=float, default=None,
+        help="do not update G before this kimg: warms a fresh D up (with --init-generator, "
+        "e.g. --init-kimg + 10)",
+    )  # fmt: skip
     add_device_argument(parser)
     parser.add_argument(
         "--data-pool", type=int, default=None,
@@ -78,9 +92,15 @@ def run(args):
         raise CommandError(f"--data-pool must be >= 0, got {args.data_pool}")
     if args.resume is not None and not args.resume.exists():
         raise CommandError(f"--resume {args.resume}: no such checkpoint")
+    if args.init_generator is not None and not args.init_generator.is_file():
+        raise CommandError(f"--init-generator {args.init_generator}: no such file")
+    if args.init_kimg < 0 or (args.g_frozen_kimg is not None and args.g_frozen_kimg < 0):
+        raise CommandError("--init-kimg and --g-frozen-kimg must be >= 0")
     device = pick_device(args.device)
     on_cuda = device.startswith("cuda")
     given = {f: getattr(args, f) for f in _CONFIG_FLAGS if getattr(args, f) is not None}
+    if args.g_frozen_kimg is not None:
+        given["g_frozen_kimg"] = args.g_frozen_kimg
     if args.fp16_res is not None:
         given["num_fp16_res"] = args.fp16_res
     # A new run on CUDA defaults to 2 float16 resolutions; a resumed run keeps its checkpoint's
@@ -91,7 +111,8 @@ def run(args):
     options = RunOptions(
         outdir=args.outdir, total_kimg=args.kimg, minutes=args.minutes,
         checkpoint_minutes=args.checkpoint_minutes, sample_kimg=args.sample_kimg,
-        resume=args.resume, device=device,
+        resume=args.resume, init_generator=args.init_generator, init_kimg=args.init_kimg,
+        device=device,
         data_pool=args.data_pool if args.data_pool is not None else (200_000 if on_cuda else 0),
         data_processes=args.data_processes,
         overrides=given,

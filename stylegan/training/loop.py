@@ -44,6 +44,7 @@ class TrainConfig:
     style_mixing: float = 0.9
     mbstd_group: int = 4
     num_fp16_res: int = 0  # used on CUDA only
+    g_frozen_kimg: float = 0.0  # G is not updated before this kimg (D warm-up after a restart)
     seed: int = 0
     data_seed: int = 0
 
@@ -57,6 +58,8 @@ class TrainConfig:
                 f"batch size {self.batch_size} must be a multiple of the mbstd group "
                 f"{self.mbstd_group}"
             )
+        if self.g_frozen_kimg < 0:
+            raise ValueError(f"g_frozen_kimg must be >= 0, got {self.g_frozen_kimg}")
         for name in ("g_lr", "d_lr", "ema_kimg"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
@@ -87,7 +90,7 @@ def build_networks(config: TrainConfig, device):
 
 RESUMABLE_OVERRIDES = {
     "batch_size", "g_lr", "d_lr", "r1_gamma", "r1_interval", "ema_kimg", "ema_rampup",
-    "style_mixing", "num_fp16_res",
+    "style_mixing", "num_fp16_res", "g_frozen_kimg",
 }  # fmt: skip
 
 
@@ -155,11 +158,12 @@ class Trainer:
         reals = self._real_batch()
         stats = {}
 
-        self.G.requires_grad_(True)
-        self.D.requires_grad_(False)
-        loss_G = losses.generator_loss(self.D(self._generate(self._latents(), False)))
-        _optimize(self.G_opt, self.G, loss_G)
-        stats["loss_G"] = loss_G.detach()
+        if self.nimg >= config.g_frozen_kimg * 1000:
+            self.G.requires_grad_(True)
+            self.D.requires_grad_(False)
+            loss_G = losses.generator_loss(self.D(self._generate(self._latents(), False)))
+            _optimize(self.G_opt, self.G, loss_G)
+            stats["loss_G"] = loss_G.detach()
 
         self.G.requires_grad_(False)
         self.D.requires_grad_(True)
@@ -239,6 +243,42 @@ class Trainer:
         trainer.nimg = int(meta["nimg"])
         trainer.train_seconds = float(meta.get("train_seconds", 0.0))
         return trainer
+
+    @classmethod
+    def from_generator(cls, generator, config, device="cpu", data_pool=0, data_processes=None,
+                       start_kimg=0.0):  # fmt: skip
+        """A trainer whose G and G_ema start as `generator` (e.g. an exported G_ema whose full
+        training checkpoint is gone) and whose D and optimisers start fresh.
+
+        `config`'s architecture must be the generator's (`architecture_of`), else ValueError.
+        `start_kimg` continues the counters (and the face index) where the generator's training
+        stopped; a `config.g_frozen_kimg` past `start_kimg` warms the new D up before G moves.
+        """
+        if type(generator) is not Generator or generator.init_kwargs.get("c_dim", 0) != 0:
+            raise ValueError("training starts only from an unconditional StyleGAN2 generator")
+        trainer = cls(config, device, data_pool, data_processes)
+        ours, theirs = (
+            {k: v for k, v in G.init_kwargs.items() if k != "num_fp16_res"}
+            for G in (trainer.G, generator)
+        )
+        differing = sorted(k for k in ours.keys() | theirs.keys() if ours.get(k) != theirs.get(k))
+        if differing:
+            raise ValueError(f"the generator differs from this run's G in {', '.join(differing)}")
+        state = {k: v.detach().float() for k, v in generator.state_dict().items()}
+        for module in (trainer.G, trainer.G_ema):
+            module.load_state_dict(state, strict=True)
+        trainer.nimg = round(start_kimg * 1000)
+        return trainer
+
+
+def architecture_of(generator) -> dict:
+    """The TrainConfig architecture fields that a generator's constructor kwargs pin down."""
+    kwargs = generator.init_kwargs
+    return {
+        "resolution": kwargs["img_resolution"], "z_dim": kwargs["z_dim"],
+        "w_dim": kwargs["w_dim"], "mapping_layers": kwargs["mapping_kwargs"].get("num_layers"),
+        "channel_base": kwargs.get("channel_base"), "channel_max": kwargs.get("channel_max"),
+    }  # fmt: skip
 
 
 def _device_name(device):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from draggan_fast.stylegan.training.loop import TrainConfig, Trainer
+from draggan_fast.stylegan.training.loop import TrainConfig, Trainer, architecture_of
 from draggan_fast.stylegan.training.report import (
     ProgressBar,
     append_log,
@@ -34,6 +34,9 @@ class RunOptions:
     checkpoint_minutes: float = 5.0
     sample_kimg: float = 10.0
     resume: Path | None = None  # a checkpoint to start from when outdir has none of its own
+    # with neither checkpoint: G and G_ema start as this generator file, D fresh
+    init_generator: Path | None = None
+    init_kimg: float = 0.0  # kimg that generator was trained for (continues the counters)
     device: str = "cpu"
     data_pool: int = 0  # faces pre-rendered and kept on the device; 0 = render on the fly
     data_processes: int | None = None  # processes that render the pool (default: all CPUs)
@@ -62,10 +65,12 @@ class _StopFlag:
 
 
 def open_trainer(options: RunOptions, config: TrainConfig):
-    """Resume from the outdir's checkpoint, else `options.resume`, else start fresh.
+    """Resume from the outdir's checkpoint, else `options.resume`, else start G from
+    `options.init_generator`, else start fresh.
 
     A fresh run uses `config`; a resumed one keeps its checkpoint's config except for the
-    hyper-parameters named in `options.overrides`.
+    hyper-parameters named in `options.overrides`; one started from a generator takes that
+    generator's architecture (an architecture override that differs is a ValueError).
     """
     own = Path(options.outdir) / f"{CHECKPOINT_STEM}.json"
     source = own if own.is_file() else options.resume
@@ -74,6 +79,22 @@ def open_trainer(options: RunOptions, config: TrainConfig):
             source, options.device, options.data_pool, options.data_processes, options.overrides
         )
         return trainer, source
+    if options.init_generator is not None:
+        from draggan_fast.stylegan.loading import load_generator
+
+        generator = load_generator(options.init_generator)
+        architecture = architecture_of(generator)
+        for name, value in architecture.items():
+            if name in options.overrides and options.overrides[name] != value:
+                raise ValueError(
+                    f"{name} {options.overrides[name]} differs from {options.init_generator}'s "
+                    f"{value}"
+                )
+        trainer = Trainer.from_generator(
+            generator, dataclasses.replace(config, **architecture), options.device,
+            options.data_pool, options.data_processes, options.init_kimg,
+        )  # fmt: skip
+        return trainer, options.init_generator
     return Trainer(config, options.device, options.data_pool, options.data_processes), None
 
 
@@ -82,7 +103,8 @@ def train(options: RunOptions, config: TrainConfig, log=print):
     outdir = Path(options.outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     trainer, source = open_trainer(options, config)
-    log(f"{'resumed from ' + str(source) if source else 'new run'} at {trainer.nimg / 1000:.3f}"
+    started_from = "started G from" if source == options.init_generator else "resumed from"
+    log(f"{started_from + ' ' + str(source) if source else 'new run'} at {trainer.nimg / 1000:.3f}"
         f" kimg on {trainer.device} (fused_modconv={trainer.fused_modconv}, data "
         f"pool {trainer.data_pool}); config {dataclasses.asdict(trainer.config)}")  # fmt: skip
     latents = sample_latents(trainer.G.z_dim, 64, trainer.device)

@@ -9,6 +9,7 @@ import torch
 from draggan_fast.cli import main
 from draggan_fast.stylegan.discriminator import Discriminator, MinibatchStdLayer
 from draggan_fast.stylegan.training import TrainConfig, Trainer
+from draggan_fast.stylegan.training.checkpoint import read_checkpoint
 from draggan_fast.stylegan.training.export import export_checkpoint
 
 TINY = TrainConfig(
@@ -133,6 +134,51 @@ def test_cli_trains_resumes_and_exports(tmp_path, capsys):
     torch.testing.assert_close(G(z), again(z), rtol=0, atol=0)
     assert main(["train", "--outdir", str(outdir), "--channel-max", "16"]) == 2
     assert "channel_max" in capsys.readouterr().err
+
+
+def test_a_run_starts_from_an_exported_generator_with_a_d_warm_up(tmp_path, capsys):
+    """--init-generator: G and G_ema start as the file's weights, D afresh; G stays put until
+    --g-frozen-kimg while D trains; counters continue from --init-kimg; a later invocation
+    resumes the run's own checkpoint, not the generator."""
+    from draggan_fast.stylegan.loading import load_generator, save_generator
+
+    source = tmp_path / "source.safetensors"
+    save_generator(_tiny().G_ema, source)
+    outdir = tmp_path / "run"
+    flags = ["--outdir", str(outdir), "--init-generator", str(source), "--init-kimg", "1",
+             "--g-frozen-kimg", "1.008", "--batch", "4", "--r1-interval", "2"]  # fmt: skip
+    assert main(["train", *flags, "--kimg", "1.008"]) == 0  # two D-only iterations
+    tensors, meta = read_checkpoint(outdir / "checkpoint.json")
+    assert meta["nimg"] == 1008 and meta["config"]["channel_max"] == TINY.channel_max
+    original = load_generator(source).state_dict()
+    for key, value in original.items():
+        if key == "mapping.w_avg":  # a running mean of mapped w, tracked by every G forward
+            continue
+        torch.testing.assert_close(tensors[f"G/{key}"], value, rtol=0, atol=0, msg=key)
+        torch.testing.assert_close(tensors[f"G_ema/{key}"], value, rtol=0, atol=0, msg=key)
+    fresh_d = Trainer(dataclasses.replace(TINY)).D.state_dict()
+    assert not torch.equal(tensors["D/b16.conv0.weight"], fresh_d["b16.conv0.weight"])
+    assert main(["train", *flags, "--kimg", "1.016"]) == 0  # resumes; G now moves
+    tensors, meta = read_checkpoint(outdir / "checkpoint.json")
+    assert meta["nimg"] == 1016
+    key = "synthesis.b16.conv1.weight"
+    assert not torch.equal(tensors[f"G/{key}"], original[key])
+    assert "resumed from" in capsys.readouterr().out
+
+
+def test_a_generator_of_another_architecture_is_refused(tmp_path, capsys):
+    from draggan_fast.stylegan.loading import save_generator
+
+    source = tmp_path / "source.safetensors"
+    save_generator(_tiny().G_ema, source)
+    flags = ["--outdir", str(tmp_path / "run"), "--init-generator", str(source)]
+    assert main(["train", *flags, "--channel-max", "16"]) == 2
+    assert "channel_max 16 differs" in capsys.readouterr().err
+    assert main(["train", *flags[:2], "--init-generator", str(tmp_path / "nope.st")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    other = Trainer(dataclasses.replace(TINY, channel_base=256)).G
+    with pytest.raises(ValueError, match="channel_base"):
+        Trainer.from_generator(other, dataclasses.replace(TINY))
 
 
 def test_cli_refuses_bad_input(tmp_path, capsys):
