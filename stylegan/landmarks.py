@@ -69,17 +69,21 @@ class LandmarkDetector(torch.nn.Module):
         grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
         return torch.stack([grid_x, grid_y]).expand(batch, 2, height, width)
 
-    def forward(self, img):
+    def context_features(self, img):
+        """img [N, 3, H, W] in [-1, 1] -> the features the heatmaps read [N, 2w, S/4, S/4]."""
         if img.ndim != 4 or img.shape[1] != 3:
             raise ValueError(f"img must be [N, 3, H, W], got {list(img.shape)}")
-        height, width = img.shape[2:]
         size = self.input_size
-        x = img if (height, width) == (size, size) else F.interpolate(
+        x = img if tuple(img.shape[2:]) == (size, size) else F.interpolate(
             img, size=(size, size), mode="bilinear", align_corners=False, antialias=True
         )  # fmt: skip
         x = self.features(x)  # [N, w, S/4, S/4]
-        x = self.context(torch.cat([x, self._coordinate_channels(x)], dim=1))
-        logits = self.heatmaps(x) * self.log_temperature.exp()  # [N, K, S/4, S/4]
+        return self.context(torch.cat([x, self._coordinate_channels(x)], dim=1))
+
+    def forward(self, img):
+        height, width = img.shape[2:]
+        size = self.input_size
+        logits = self.heatmaps(self.context_features(img)) * self.log_temperature.exp()
         batch, count, map_h, map_w = logits.shape
         weights = logits.flatten(2).softmax(dim=2).reshape(batch, count, map_h, map_w)
         # heatmap cell centres in input-image pixels (cell i covers pixels [4i, 4i + 4))
