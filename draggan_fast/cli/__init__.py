@@ -47,6 +47,11 @@ def _command_modules():
             yield importlib.import_module(f"{__name__}.{info.name}")
 
 
+def command_names() -> list[str]:
+    """The name of every sub-command, sorted."""
+    return sorted(module.NAME for module in _command_modules())
+
+
 class _Parser(argparse.ArgumentParser):
     """Argument errors in one line, like every other error of the CLI (usage: --help)."""
 

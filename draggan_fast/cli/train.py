@@ -28,7 +28,7 @@ _CONFIG_FLAGS = {
 
 
 def add_arguments(parser):
-    from draggan_fast.stylegan.training import TrainConfig
+    from draggan_fast.stylegan.training.config import TrainConfig
 
     defaults = TrainConfig()
     parser.add_argument("--outdir", type=Path, required=True, help="run folder (resumes from it)")
