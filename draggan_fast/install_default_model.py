@@ -1,6 +1,7 @@
 """Install a training run as the bundled default model and write its model card.
 
     python -m draggan_fast.install_default_model RUN_FOLDER [--eval-json EVAL.json]
+        [--quality-json QUALITY.json]
     python -m draggan_fast.install_default_model --drag-settings-only
 
 The generator and detector go to the package's assets (`assets_registry`), the sample grid and
@@ -39,7 +40,8 @@ DRAG_SETTINGS = {"lr": 5e-3, "lambda_mask": 1.0, "r1": 3.0, "r2": 12.0}
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_folder", type=Path, nargs="?")
-    parser.add_argument("--eval-json", type=Path, default=None)
+    parser.add_argument("--eval-json", type=Path, default=None, help="eval-drag's --json")
+    parser.add_argument("--quality-json", type=Path, default=None, help="eval-model's --json")
     parser.add_argument("--card-only", action="store_true", help="keep the bundled files")
     parser.add_argument(
         "--drag-settings-only", action="store_true",
@@ -55,7 +57,7 @@ def main(argv=None):
         parser.error("give RUN_FOLDER (or --drag-settings-only)")
     if not args.card_only:
         install(args.run_folder, BUNDLED, DRAG_SETTINGS)
-    write_card(args.run_folder, BUNDLED, args.eval_json, args.notes)
+    write_card(args.run_folder, BUNDLED, args.eval_json, args.notes, args.quality_json)
     print(f"wrote {BUNDLED.card}")
 
 

@@ -132,8 +132,57 @@ def drag_settings_section(drag_settings: dict | None) -> list[str]:
     ]
 
 
-def write_card(run_folder: Path, files: BundledFiles, eval_json: Path | None = None, notes=""):
-    """Write the card for the bundled files (already installed) and the run that made them."""
+QUALITY_HEADING = "## Image quality (`draggan-fast eval-model`)"
+DRAG_ACCURACY_HEADING = "## Drag accuracy (`draggan-fast eval-drag`)"
+# the sections write_card makes (an old card's others are hand-written and kept)
+OWNED_HEADINGS = {
+    "## Data", "## Training", "## Landmark detector", "## Drag settings", QUALITY_HEADING,
+    DRAG_ACCURACY_HEADING, "## Reproduce",
+}  # fmt: skip
+
+
+def quality_section(quality_json: Path) -> list[str]:
+    """The card's lines on `draggan-fast eval-model`'s figures (its --json file)."""
+    document = json.loads(quality_json.read_text())
+    return [
+        QUALITY_HEADING,
+        "",
+        document["table"],
+        "",
+        "Landmark Fréchet distance: between the distributions of the 17 landmarks the bundled "
+        "detector finds (the faces' layouts). Feature Fréchet distance: the same on the "
+        "detector's pooled features (an FID-like figure; the detector was trained with mild "
+        "blur, so it looks past blur). Flip disagreement: how far the detector's answers on a "
+        "face and on its mirror image (mirrored back) lie apart; a malformed face lets it "
+        "disagree with itself. Sharpness: the mean squared Laplacian of the grey image. The "
+        "real faces' column is the floor each figure reaches between two sets of real faces.",
+    ]
+
+
+def _kept_sections(card: Path, owned: set[str]) -> list[str]:
+    """The `## ` sections of an existing card whose headings this writer does not make
+    (hand-written ones, e.g. measurements of other commands), each as one string."""
+    if not card.is_file():
+        return []
+    sections, current = [], None
+    for line in card.read_text().splitlines():
+        if line.startswith("## "):
+            current = None if line in owned else [line]
+            if current is not None:
+                sections.append(current)
+        elif current is not None:
+            current.append(line)
+    return ["\n".join(section).rstrip() for section in sections]
+
+
+def write_card(
+    run_folder: Path, files: BundledFiles, eval_json: Path | None = None, notes="",
+    quality_json: Path | None = None,
+):  # fmt: skip
+    """Write the card for the bundled files (already installed) and the run that made them.
+
+    Sections of the existing card that this writer does not make are kept (before Reproduce).
+    """
     from draggan_fast.stylegan.landmarks import detector_info, load_detector
     from draggan_fast.stylegan.loading import load_generator
 
@@ -187,10 +236,14 @@ def write_card(run_folder: Path, files: BundledFiles, eval_json: Path | None = N
         f"{info.get('held_out_p95_px', float('nan')):.2f} px at 64x64.",
     ]
     lines += ["", *drag_settings_section(G.drag_settings)]
+    if quality_json is not None:
+        lines += ["", *quality_section(quality_json)]
     if eval_json is not None:
         evaluation = json.loads(eval_json.read_text())
-        lines += ["", "## Drag accuracy (`draggan-fast eval-drag`)", "",
+        lines += ["", DRAG_ACCURACY_HEADING, "",
                   evaluation["table"], "", eval_notes(evaluation)]  # fmt: skip
+    for section in _kept_sections(files.card, OWNED_HEADINGS):
+        lines += ["", section]
     lines += [
         "",
         "## Reproduce",
@@ -201,8 +254,9 @@ def write_card(run_folder: Path, files: BundledFiles, eval_json: Path | None = N
         "    --export runs/default64/generator.safetensors",
         "python -m draggan_fast.stylegan.landmarks_train --out runs/default64/detector.safetensors",
         "draggan-fast eval-drag --json runs/default64/eval.json",
+        "draggan-fast eval-model --json runs/default64/quality.json",
         "python -m draggan_fast.install_default_model runs/default64 \\",
-        "    --eval-json runs/default64/eval.json",
+        "    --eval-json runs/default64/eval.json --quality-json runs/default64/quality.json",
         "```",
         "",
     ]  # fmt: skip

@@ -107,3 +107,28 @@ def test_the_card_in_docs_shows_the_bundled_models_settings():
     section = "\n".join(drag_settings_section(load_generator(default_model_path()).drag_settings))
     assert section in BUNDLED.card.read_text()
     assert "recommends lr 0.005, lambda_mask 1, r1 3, r2 12" in section
+
+
+def test_a_rewritten_card_keeps_hand_written_sections_and_adds_the_quality_table(
+    run_and_files, tmp_path
+):
+    run, files = run_and_files
+    install(run, files, DRAG_SETTINGS)
+    shutil.copyfile(default_detector_path(), files.detector)
+    (tmp_path / "eval.json").write_text(json.dumps({"rows": [], "table": TABLE}))
+    write_card(run, files, tmp_path / "eval.json")
+    stale_table = "| old | numbers |"
+    files.card.write_text(
+        files.card.read_text().replace(TABLE, stale_table)
+        + "\n## Inverting photos\n\nMeasured by hand.\n\n| a | b |\n"
+    )  # a hand-written section after Reproduce, and an owned one edited
+    quality_table = "| measure | model.safetensors | real faces |"
+    (tmp_path / "quality.json").write_text(json.dumps({"results": {}, "table": quality_table}))
+    write_card(run, files, tmp_path / "eval.json", quality_json=tmp_path / "quality.json")
+    card = files.card.read_text()
+    assert "## Inverting photos\n\nMeasured by hand.\n\n| a | b |" in card
+    assert card.index("## Inverting photos") < card.index("## Reproduce")
+    assert card.count("## Inverting photos") == 1 and card.count("## Reproduce") == 1
+    assert stale_table not in card and TABLE in card  # owned sections are rewritten
+    quality = card.index("## Image quality (`draggan-fast eval-model`)")
+    assert quality < card.index(quality_table) < card.index("## Drag accuracy")
