@@ -58,6 +58,15 @@ def git_commit() -> dict:
     return {"commit": commit, "dirty": dirty}
 
 
+def report_header(schema: str, argv=None) -> dict:
+    """The fields every bench report starts with: its schema, the command and the environment."""
+    return {
+        "schema": schema,
+        "command": list(argv) if argv is not None else None,
+        "environment": describe_environment(),
+    }
+
+
 def describe_environment() -> dict:
     """Machine, versions and commit, for the JSON report and RESULTS.md."""
     gpu = None

@@ -23,7 +23,7 @@ def format_bytes(count: int | None) -> str:
     return f"{count} B"
 
 
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
 
     def line(cells):
@@ -116,7 +116,7 @@ def _breakdown_lines(results: list[dict]) -> list[str]:
     clocks = sorted({f"{r['label']}: {r['breakdown']['clock']}" for r in profiled})
     steps = profiled[0]["breakdown"]["profiled_steps"]
     note = f"breakdown: mean of {steps} profiled step(s) after the timed ones ({'; '.join(clocks)})"
-    lines = ["", note, *_table(header, rows)]
+    lines = ["", note, *markdown_table(header, rows)]
     if any(r["compile"] for r in profiled):
         lines.append(
             "(regions inside a torch.compile graph are compiled away: their time is counted "
@@ -136,7 +136,7 @@ def _top_operator_lines(results: list[dict]) -> list[str]:
              f"{op['calls_per_step']:.0f}"]
             for op in result["top_operators"]
         ]  # fmt: skip
-        lines += ["", *_table(header, rows)]
+        lines += ["", *markdown_table(header, rows)]
         if result["trace"]:
             lines.append(f"trace: {result['trace']} (chrome://tracing or ui.perfetto.dev)")
     return lines
@@ -148,7 +148,7 @@ def format_report(report: dict, show_operators: bool = False) -> str:
     cuda = report["configuration"]["device"] == "cuda"
     memory_label = "peak CUDA alloc" if cuda else "peak RSS"
     header, rows = _summary_rows(results, memory_label)
-    lines = [_describe_run(report), "", *_table(header, rows), MEMORY_NOTES[memory_label]]
+    lines = [_describe_run(report), "", *markdown_table(header, rows), MEMORY_NOTES[memory_label]]
     lines += _breakdown_lines(results)
     if show_operators:
         lines += _top_operator_lines(results)

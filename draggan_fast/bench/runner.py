@@ -147,9 +147,7 @@ def run_benchmark(options: BenchOptions, argv=None) -> dict:
         Path(options.profile_dir).mkdir(parents=True, exist_ok=True)
     results = [run_configuration(configuration_spec(options, b)) for b in options.backends]
     return {
-        "schema": SCHEMA,
-        "command": list(argv) if argv is not None else None,
-        "environment": environment.describe_environment(),
+        **environment.report_header(SCHEMA, argv),
         "configuration": {
             "source": options.source,
             "device": options.device,

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 
 from draggan_fast.bench import environment, presets, stats
-from draggan_fast.bench.report import _table
+from draggan_fast.bench.report import markdown_table
 from draggan_fast.bench.timing import synchronize
 from draggan_fast.bench.workload import DragWorkload, make_session
 
@@ -117,9 +117,7 @@ def run_sessions_benchmark(options: SessionsOptions, argv=None, progress=None) -
                 progress(f"{backend}: {count} session(s)")
             results.append(measure_count(generator, options, backend, count))
     return {
-        "schema": SCHEMA,
-        "command": list(argv) if argv is not None else None,
-        "environment": environment.describe_environment(),
+        **environment.report_header(SCHEMA, argv),
         "configuration": {
             "source": options.source,
             "device": options.device,
@@ -154,7 +152,7 @@ def format_sessions_report(document: dict) -> str:
     lines = [
         f"sessions benchmark on {config['device']}: {config['steps']} timed rounds per mode "
         f"({config['warmup']} warm-up); latency: median per-session step latency (one round)",
-        *_table(header, rows),
+        *markdown_table(header, rows),
         "batches:",
     ]
     seen = set()
