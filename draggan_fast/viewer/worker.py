@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 from draggan_fast.viewer import photo_opening, session_files
-from draggan_fast.viewer.drag_recording import DragRecording
+from draggan_fast.viewer.drag_recording import EXPORTS, DragRecording
 from draggan_fast.viewer.image_history import ImageHistory
 from draggan_fast.viewer.protocol import MAX_POINTS, pack_envelope
 from draggan_fast.viewer.replies import (
@@ -221,9 +221,8 @@ class SessionWorker:
             self._send_mask()
         elif kind == "open_photo":
             reply = self._open_photo(command)
-        elif kind == "export_gif":
-            data = self._recording.gif(command.get("fps", 10))
-            self._send_file(command, "drag.gif", data, "image/gif")
+        elif kind in EXPORTS:
+            self._send_file(command, *self._recording.export(kind, command.get("fps", 10)))
             return _REPLIED
         elif kind == "start" and len(session.handles) == 0:
             raise ValueError("no points to drag: place a handle and its target first")
