@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from draggan_fast import load_generator
+from draggan_fast.assets_registry import default_model_path
 from draggan_fast.viewer.models import ModelRegistry
 from draggan_fast.viewer.server import BackgroundServer
 from tests.viewer.conftest import DRAG_LR, HANDLE, TARGET, needs_chromium, open_page, tiny_generator
@@ -23,26 +25,30 @@ def badge(page, field) -> tuple[str, str]:
 
 
 def test_each_setting_shows_whether_the_model_the_defaults_or_the_user_set_it():
-    G = tiny_generator()
-    G.drag_settings = {"lr": 0.005, "lambda_mask": 1.0}  # as load_generator reads them
-    with BackgroundServer(ModelRegistry(generators={"recommends": G})) as server:
+    bundled = load_generator(default_model_path())  # its file recommends drag settings
+    assert bundled.drag_settings["lr"] is not None
+    models = {"bundled": bundled, "plain": tiny_generator()}  # plain: recommends none
+    with BackgroundServer(ModelRegistry(generators=models)) as server:
         errors = []
         with open_page(server.url, errors) as page:
             wait_until(page, IDLE)
             page.locator("details summary", has_text="Advanced").click()
-            assert page.input_value("#lr") == "0.005"
-            label, tooltip = badge(page, "lr")
-            assert label == "model" and tooltip.startswith("lr 0.005: the model's recommended")
+            lr = bundled.drag_settings["lr"]
+            assert float(page.input_value("#lr")) == lr
+            recommended = f"lr {lr:g}: the model's recommended value (from its file)"
+            assert badge(page, "lr") == ("model", recommended)
             assert badge(page, "lambda-mask")[0] == "model"
-            assert badge(page, "r1") == ("official", "r1 3: the official DragGAN default "
-                                         "(tuned for 512 px models)")  # fmt: skip
-            field_box = page.locator("#lr").bounding_box()
 
+            page.select_option("#model", "plain")
+            wait_until(page, "document.getElementById('lr-source').textContent === 'official'")
+            official = "r1 3: the official DragGAN default (tuned for 512 px models)"
+            assert badge(page, "r1") == ("official", official)
+            field_box = page.locator("#lr").bounding_box()
             page.fill("#lr", "0.01")
             page.locator("#lr").press("Tab")
             wait_until(page, "document.getElementById('lr-source').textContent === 'set'")
             assert badge(page, "lr")[1].startswith("lr 0.01: set on this page")
-            assert badge(page, "lambda-mask")[0] == "model"  # the others keep their source
+            assert badge(page, "lambda-mask")[0] == "official"  # the others keep their source
             assert page.locator("#lr").bounding_box() == field_box  # the field did not move
         assert errors == []
 
