@@ -42,16 +42,20 @@ class BoundedFrames:
             self.keep_every *= 2
 
 
-def write_gif(frames, path, frame_ms: int = 80):
-    """uint8 [H, W, 3] frames -> a looping animated GIF (whatever the path's suffix)."""
+def write_gif(frames, target, frame_ms: int = 80, last_frame_ms: int | None = None):
+    """uint8 [H, W, 3] frames -> a looping animated GIF at `target` (a path, whatever its
+    suffix, or a binary file object); the last frame shows `last_frame_ms` when given."""
     import numpy as np
     from PIL import Image
 
     images = [Image.fromarray(np.asarray(frame)) for frame in frames]
     if not images:
         raise ValueError("no frames to write")
+    durations = [frame_ms] * len(images)
+    if last_frame_ms is not None:
+        durations[-1] = last_frame_ms
     images[0].save(
-        path, format="GIF", save_all=True, append_images=images[1:], duration=frame_ms, loop=0
+        target, format="GIF", save_all=True, append_images=images[1:], duration=durations, loop=0
     )
 
 

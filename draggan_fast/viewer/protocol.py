@@ -163,6 +163,7 @@ COMMANDS = {
     "save_session": ({}, (), False),
     "load_session": ({"name": _text(200)}, (), True),
     "export_gif": ({"fps": _number(1, 50, integer=True)}, (), False),
+    "export_mp4": ({"fps": _number(1, 50, integer=True)}, (), False),
     "open_photo": (
         {
             "name": _text(200),

@@ -12,12 +12,10 @@ import queue
 import threading
 import time
 
-import numpy as np
-
-from draggan_fast.viewer import photo_opening, session_files
-from draggan_fast.viewer.drag_recording import DragRecording
+from draggan_fast.viewer import photo_opening, session_events, session_files
+from draggan_fast.viewer.drag_recording import EXPORTS, DragRecording
 from draggan_fast.viewer.image_history import ImageHistory
-from draggan_fast.viewer.protocol import MAX_POINTS, pack_envelope
+from draggan_fast.viewer.protocol import MAX_POINTS
 from draggan_fast.viewer.replies import (
     INPUT_ERRORS,
     decode_mask,
@@ -79,7 +77,7 @@ class SessionWorker:
         self._replaced = ImageHistory()  # for undo of new_image / load_session
         self._frame_seq = 0
         self._follow_up = None  # a command that cancelled an open_photo, to apply next
-        self._ms_per_step = None
+        self._step_timing = session_events.StepTiming()
         self.dragging = False
         self.save_on_close = None  # a session file path: the session is saved there at the end
         self.saved = False  # whether that save happened
@@ -221,9 +219,8 @@ class SessionWorker:
             self._send_mask()
         elif kind == "open_photo":
             reply = self._open_photo(command)
-        elif kind == "export_gif":
-            data = self._recording.gif(command.get("fps", 10))
-            self._send_file(command, "drag.gif", data, "image/gif")
+        elif kind in EXPORTS:
+            self._send_file(command, *self._recording.export(kind, command.get("fps", 10)))
             return _REPLIED
         elif kind == "start" and len(session.handles) == 0:
             raise ValueError("no points to drag: place a handle and its target first")
@@ -249,7 +246,7 @@ class SessionWorker:
 
         def between_steps(result):
             result.materialize()  # a fast backend's step ends when its results reach the host
-            self._record_timing(time.perf_counter() - clock[0])
+            self._step_timing.record(time.perf_counter() - clock[0])
             outcome["steps"] += 1
             outcome["done"], outcome["image"] = result.done, result.image is not None
             self._send_step(result)
@@ -410,10 +407,6 @@ class SessionWorker:
         if target is not None:
             self._session.set_target(index, target)
 
-    def _settings(self):
-        """The session's drag settings in use (those the user left unset included)."""
-        return {k: self._session.hyperparameters[k] for k in _SESSION_PARAMS}
-
     def _check_index(self, index):
         count = len(self._session.handles)
         if not 0 <= index < count:
@@ -426,49 +419,21 @@ class SessionWorker:
         generator = self._current_generator()
         return generator.img_resolution, generator.img_resolution
 
-    def _record_timing(self, seconds):
-        ms = seconds * 1000.0
-        self._ms_per_step = ms if self._ms_per_step is None else 0.8 * self._ms_per_step + 0.2 * ms
-
-    # Messages out.
+    # Messages out (built by session_events.py).
 
     def _send(self, event, latest_key=None):
         self._post(json.dumps(event), latest_key)
 
     def _send_file(self, command, name, data, mime):
-        header = {"kind": "file", "command": command["type"], "name": name, "mime": mime}
-        self._post(pack_envelope({**header, **id_of(command)}, data), None)
+        self._post(session_events.file_message(command, name, data, mime), None)
 
     def _send_mask(self):
-        """The session's movable mask as uint8 [H, W] (1 = movable), for the page's overlay."""
-        movable_mask = self._session.movable_mask
-        if movable_mask is None:
-            return
-        height, width = movable_mask.shape
-        header = {"kind": "mask", "width": width, "height": height}
-        self._post(pack_envelope(header, (movable_mask > 0.5).astype(np.uint8).tobytes()), None)
-
-    def _points(self):
-        return {
-            "handles": [[float(x), float(y)] for x, y in self._session.handles],
-            "targets": [[float(x), float(y)] for x, y in self._session.targets],
-        }
-
-    def _timing(self):
-        if self._ms_per_step is None:
-            return {"ms_per_step": None, "steps_per_s": None}
-        return {"ms_per_step": self._ms_per_step, "steps_per_s": 1000.0 / self._ms_per_step}
+        message = session_events.mask_message(self._session)
+        if message is not None:
+            self._post(message, None)
 
     def _send_step(self, result):
-        progress = {
-            "step": result.step,
-            "handles": result.handles.tolist(),
-            "targets": result.targets.tolist(),
-            "distances": result.distances.tolist(),
-            "losses": {k: float(v) for k, v in result.losses.items()},
-            "done": bool(result.done),
-            **self._timing(),
-        }
+        progress = session_events.step_progress(result, self._step_timing)
         if result.image is None:
             self._send({"type": "progress", **progress}, latest_key="progress")
             return
@@ -478,37 +443,14 @@ class SessionWorker:
     def _send_frame(self, image, progress=None):
         """image: uint8 [H, W, 3]. Without progress, the frame carries the session's points."""
         self._frame_seq += 1
-        height, width, channels = image.shape
-        header = {
-            "kind": "frame", "seq": self._frame_seq, "width": width, "height": height,
-            "channels": channels, "format": "rgb8", "running": self.dragging,
-        }  # fmt: skip
         if progress is None:
-            handles, targets = self._session.handles, self._session.targets
-            distances = np.linalg.norm(targets - handles, axis=1) if len(handles) else []
-            progress = {
-                "step": self._session.step_count, **self._points(),
-                "distances": [float(d) for d in distances], **self._timing(),
-            }  # fmt: skip
-        self._post(pack_envelope({**header, **progress}, image.tobytes()), "frame")
+            progress = session_events.session_progress(self._session, self._step_timing)
+        message = session_events.frame_message(self._frame_seq, image, self.dragging, progress)
+        self._post(message, "frame")
 
     def _send_state(self):
-        height, width = self._image_size()
-        self._send(
-            {
-                "type": "state",
-                **self._image,
-                "models": self._registry.names,
-                "backend": self._session.backend,
-                "params": {**self._params, **self._settings()},
-                "settings_source": dict(self._session.settings_source),
-                "points": [
-                    {"handle": handle, "target": target}
-                    for handle, target in zip(*self._points().values())
-                ],
-                "has_mask": self._session.movable_mask is not None,
-                "running": self.dragging,
-                "step": self._session.step_count,
-                "image": {"width": width, "height": height},
-            }
-        )
+        state = session_events.state_event(
+            self._session, image=self._image, params=self._params, models=self._registry.names,
+            size=self._image_size(), running=self.dragging,
+        )  # fmt: skip
+        self._send(state)

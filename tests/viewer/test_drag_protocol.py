@@ -2,6 +2,7 @@
 
 import io
 import json
+import sys
 import zipfile
 
 import numpy as np
@@ -208,6 +209,33 @@ def test_the_drag_exports_as_an_animated_gif(client):
     gif = Image.open(io.BytesIO(client.export_gif(fps=5)))
     assert gif.format == "GIF" and gif.n_frames == 4  # three steps and where the drag ended
     assert gif.size == (IMAGE_SIZE, IMAGE_SIZE)
+
+
+def test_the_drag_exports_as_an_mp4(client, tmp_path):
+    imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg")
+    with pytest.raises(ViewerError, match="nothing to export"):
+        client.export_mp4()
+    client.add_point(HANDLE, TARGET)
+    client.set_params(lr=DRAG_LR)
+    drag(client, max_steps=3)
+    data = client.export_mp4(fps=5)
+    assert data[4:8] == b"ftyp"  # an ISO media file (MP4): its first box says so
+    (tmp_path / "drag.mp4").write_bytes(data)
+    reader = imageio_ffmpeg.read_frames(str(tmp_path / "drag.mp4"))
+    assert next(reader)["size"] == (IMAGE_SIZE, IMAGE_SIZE)
+    assert sum(1 for _ in reader) == 4  # three steps and where the drag ended
+
+
+def test_mp4_export_without_its_encoder_is_an_error_naming_the_install(client, monkeypatch):
+    monkeypatch.setitem(sys.modules, "imageio_ffmpeg", None)  # import imageio_ffmpeg fails
+    client.add_point(HANDLE, TARGET)
+    drag(client, max_steps=1)
+    with pytest.raises(
+        ViewerError, match=r"needs imageio-ffmpeg: pip install 'draggan-fast\[video\]'"
+    ):
+        client.export_mp4()
+    assert client.get_state()["step"] == 1  # the session goes on
+    assert client.export_gif()[:6] == b"GIF89a"
 
 
 def test_two_sessions_drag_at_once_and_stay_independent(server):

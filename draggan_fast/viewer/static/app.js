@@ -4,6 +4,7 @@ import { shortcutFor } from "./keyboard.js";
 import { MaskPainter } from "./mask.js";
 import { PhotoOpener } from "./photo.js";
 import { PointEditor } from "./points.js";
+import { showSettingsSources } from "./settings_source.js";
 
 const $ = (id) => document.getElementById(id);
 const view = $("view");
@@ -97,6 +98,7 @@ function applyState(event) {
   $("backend").textContent = `backend: ${event.backend.split(":")[0]}`;
   $("backend").title = event.backend;
   for (const id of Object.keys(CONTROL_STATE)) syncControl(id, CONTROL_STATE[id](event));
+  showSettingsSources(event.settings_source, event.params);
   refreshText();
   scheduleDraw();
 }
@@ -407,6 +409,7 @@ $("save-png-view").addEventListener("click", () => {
 });
 $("reload").addEventListener("click", () => location.reload());
 $("export-gif").addEventListener("click", () => connection.send("export_gif"));
+$("export-mp4").addEventListener("click", () => connection.send("export_mp4"));
 $("save-session").addEventListener("click", () => connection.send("save_session"));
 $("load-session").addEventListener("click", () => $("session-file").click());
 const photo = new PhotoOpener({
