@@ -92,6 +92,8 @@ class Trainer:
         self.iteration = 0
         self.nimg = 0  # images shown to D so far (= index of the next real face)
         self.train_seconds = 0.0
+        # {"generator": file, "kimg": its training} when G started as an earlier run's export
+        self.started_from = None
 
     def _real_batch(self):
         """Faces nimg, nimg + 1, ... as [B, 3, R, R] in [-1, 1] on the device."""
@@ -164,6 +166,7 @@ class Trainer:
             "nimg": self.nimg,
             "kimg": self.nimg / 1000,
             "train_seconds": self.train_seconds,
+            "started_from": self.started_from,
             "device": _device_name(self.device),
             "data_pool": self.data_pool,
         }
@@ -200,17 +203,19 @@ class Trainer:
         trainer.iteration = int(meta["iteration"])
         trainer.nimg = int(meta["nimg"])
         trainer.train_seconds = float(meta.get("train_seconds", 0.0))
+        trainer.started_from = meta.get("started_from")
         return trainer
 
     @classmethod
     def from_generator(cls, generator, config, device="cpu", data_pool=0, data_processes=None,
-                       start_kimg=0.0):  # fmt: skip
+                       start_kimg=0.0, source=None):  # fmt: skip
         """A trainer whose G and G_ema start as `generator` (e.g. an exported G_ema whose full
         training checkpoint is gone) and whose D and optimisers start fresh.
 
         `config`'s architecture must be the generator's (`architecture_of`), else ValueError.
         `start_kimg` continues the counters (and the face index) where the generator's training
         stopped; a `config.g_frozen_kimg` past `start_kimg` warms the new D up before G moves.
+        `source` (the generator's file name) is recorded with it in checkpoints (`started_from`).
         """
         if type(generator) is not Generator or generator.init_kwargs.get("c_dim", 0) != 0:
             raise ValueError("training starts only from an unconditional StyleGAN2 generator")
@@ -226,6 +231,7 @@ class Trainer:
         for module in (trainer.G, trainer.G_ema):
             module.load_state_dict(state, strict=True)
         trainer.nimg = round(start_kimg * 1000)
+        trainer.started_from = {"generator": source, "kimg": start_kimg}
         return trainer
 
 

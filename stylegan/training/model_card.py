@@ -79,6 +79,23 @@ def install(run_folder: Path, files: BundledFiles, drag_settings: dict):
     shutil.copyfile(run_folder / "samples-latest.png", files.samples)
 
 
+def _trained(meta) -> str:
+    """How much training the run's checkpoint records, and where; a run continued from an
+    earlier run's exported generator (`started_from`) says which part was this run's."""
+    hours = meta["train_seconds"] / 3600
+    device = meta.get("device", "an unrecorded device")
+    total = f"{meta['kimg']:.0f} kimg (images shown to D)"
+    origin = meta.get("started_from")
+    if not origin:
+        return f"{total} in {hours:.2f} h of training steps on {device}"
+    return (
+        f"{total}: the first {origin['kimg']:.0f} kimg by an earlier run (its exported "
+        f"generator{' ' + origin['generator'] if origin.get('generator') else ''}), then "
+        f"{meta['kimg'] - origin['kimg']:.0f} kimg continued from it in {hours:.2f} h of "
+        f"training steps on {device} (a fresh D)"
+    )
+
+
 def _config_table(meta):
     config = meta["config"]
     rows = [
@@ -192,7 +209,6 @@ def write_card(
     info = detector_info(files.detector)
     detector_params = sum(p.numel() for p in load_detector(files.detector).parameters())
     samples_link = Path(os.path.relpath(files.samples, files.card.parent)).as_posix()
-    hours = meta["train_seconds"] / 3600
     lines = [
         "# The default model: cartoon faces, 64x64",
         "",
@@ -215,8 +231,7 @@ def write_card(
         "",
         "## Training",
         "",
-        f"{meta['kimg']:.0f} kimg (images shown to D) in {hours:.2f} h of training steps on "
-        f"{meta.get('device', 'an unrecorded device')}; non-saturating logistic loss, lazy R1, "
+        f"{_trained(meta)}; non-saturating logistic loss, lazy R1, "
         "EMA generator, no path-length regulariser. The file holds the EMA generator in the "
         f"package's safetensors format: {sum(p.numel() for p in G.parameters()) / 1e6:.2f} M "
         f"parameters, {model_bytes / 2**20:.1f} MiB.",

@@ -93,6 +93,7 @@ def open_trainer(options: RunOptions, config: TrainConfig):
         trainer = Trainer.from_generator(
             generator, dataclasses.replace(config, **architecture), options.device,
             options.data_pool, options.data_processes, options.init_kimg,
+            Path(options.init_generator).name,
         )  # fmt: skip
         return trainer, options.init_generator
     return Trainer(config, options.device, options.data_pool, options.data_processes), None

@@ -132,3 +132,17 @@ def test_a_rewritten_card_keeps_hand_written_sections_and_adds_the_quality_table
     assert stale_table not in card and TABLE in card  # owned sections are rewritten
     quality = card.index("## Image quality (`draggan-fast eval-model`)")
     assert quality < card.index(quality_table) < card.index("## Drag accuracy")
+
+
+def test_a_continued_run_says_which_part_of_its_training_was_its_own(run_and_files):
+    run, files = run_and_files
+    install(run, files, DRAG_SETTINGS)
+    shutil.copyfile(default_detector_path(), files.detector)
+    meta = json.loads((run / "checkpoint.json").read_text())
+    meta["started_from"] = {"generator": "old.safetensors", "kimg": 5.0}
+    (run / "checkpoint.json").write_text(json.dumps(meta))
+    write_card(run, files)
+    assert (
+        "12 kimg (images shown to D): the first 5 kimg by an earlier run (its exported generator "
+        "old.safetensors), then 7 kimg continued from it in 0.10 h of training steps on cpu"
+    ) in files.card.read_text()

@@ -150,6 +150,7 @@ def test_a_run_starts_from_an_exported_generator_with_a_d_warm_up(tmp_path, caps
     assert main(["train", *flags, "--kimg", "1.008"]) == 0  # two D-only iterations
     tensors, meta = read_checkpoint(outdir / "checkpoint.json")
     assert meta["nimg"] == 1008 and meta["config"]["channel_max"] == TINY.channel_max
+    assert meta["started_from"] == {"generator": "source.safetensors", "kimg": 1.0}
     original = load_generator(source).state_dict()
     for key, value in original.items():
         if key == "mapping.w_avg":  # a running mean of mapped w, tracked by every G forward
@@ -160,7 +161,7 @@ def test_a_run_starts_from_an_exported_generator_with_a_d_warm_up(tmp_path, caps
     assert not torch.equal(tensors["D/b16.conv0.weight"], fresh_d["b16.conv0.weight"])
     assert main(["train", *flags, "--kimg", "1.016"]) == 0  # resumes; G now moves
     tensors, meta = read_checkpoint(outdir / "checkpoint.json")
-    assert meta["nimg"] == 1016
+    assert meta["nimg"] == 1016 and meta["started_from"]["kimg"] == 1.0  # kept on resume
     key = "synthesis.b16.conv1.weight"
     assert not torch.equal(tensors[f"G/{key}"], original[key])
     assert "resumed from" in capsys.readouterr().out
