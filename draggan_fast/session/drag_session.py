@@ -62,7 +62,7 @@ class DragSession:
             stop_distance=stop_distance, noise_mode=noise_mode, backend=backend,
             compile=compile, cuda_graph=cuda_graph,
         )  # fmt: skip
-        hp = self.hyperparameters  # cuda_graph as asked (None: the default), saved with it
+        hp = self.hyperparameters
         self._backend = create_backend(backend, compile=hp["compile"], cuda_graph=cuda_graph)
         self.device = torch.device(device) if device is not None else G.mapping.w_avg.device
         self.generator = G.to(self.device)
