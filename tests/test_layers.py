@@ -143,7 +143,7 @@ def test_the_scanner_sees_the_imports_it_must(graph):
     assert {"draggan_fast.dispatch", "draggan_fast.kernels.motion"} <= MODULES.keys()
     assert "draggan_fast.kernels.motion" in graph["draggan_fast.step.reference"]
     # `from draggan_fast import DragSession` inside a function, through the lazy table:
-    assert "draggan_fast.session.drag_session" in graph["draggan_fast.viewer.worker"]
+    assert "draggan_fast.session.drag_session" in graph["draggan_fast.viewer.session_settings"]
 
 
 def test_the_checks_catch_a_planted_cycle_and_an_upward_import():

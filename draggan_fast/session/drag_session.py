@@ -19,26 +19,13 @@ import numpy as np
 import torch
 from torch.profiler import record_function
 
-from draggan_fast.session import file_format, generator_files, inputs, runs
+from draggan_fast.session import inputs, runs, saved_session
 from draggan_fast.session import state as state_checks
 from draggan_fast.step.backend import DragState, create_backend
 from draggan_fast.step.result import StepResult
-from draggan_fast.stylegan.seeds import z_from_seed
 
 MAX_HISTORY = 100
 MAX_STEPS = 10**9
-CONFIGURABLE = ("lr", "r1", "r2", "lambda_mask", "tracking", "stop_distance", "noise_mode")
-
-
-def _check_flag(name, value) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"{name} must be True or False, got {value!r}")
-    return value
-
-
-def rc_to_xy(points_rc: torch.Tensor) -> np.ndarray:
-    """[K, 2] (row, col) tensor -> float32 [K, 2] (x, y) array."""
-    return points_rc.detach().cpu().float().numpy()[:, ::-1].copy()
 
 
 class DragSession:
@@ -68,32 +55,24 @@ class DragSession:
         feature_block=None, tracking="l2", stop_distance=None, noise_mode="const",
         backend="reference", device=None, compile=False, cuda_graph=None,
     ):  # fmt: skip
-        settings, self.settings_source = inputs.resolve_settings(
-            G, lr=lr, r1=r1, r2=r2, lambda_mask=lambda_mask
-        )
-        self.hyperparameters, self.config = inputs.drag_settings(
+        self.hyperparameters, self.config, self.settings_source = inputs.session_settings(
             G, seed=seed, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
-            latent_space=latent_space, n_optimized_layers=n_optimized_layers, **settings,
-            feature_block=feature_block, tracking=tracking, stop_distance=stop_distance,
-            noise_mode=noise_mode, backend=backend,
+            latent_space=latent_space, n_optimized_layers=n_optimized_layers, lr=lr, r1=r1,
+            r2=r2, lambda_mask=lambda_mask, feature_block=feature_block, tracking=tracking,
+            stop_distance=stop_distance, noise_mode=noise_mode, backend=backend,
+            compile=compile, cuda_graph=cuda_graph,
         )  # fmt: skip
-        self.hyperparameters["compile"] = _check_flag("compile", compile)
-        if cuda_graph is not None:
-            _check_flag("cuda_graph", cuda_graph)
         hp = self.hyperparameters
         self._backend = create_backend(backend, compile=hp["compile"], cuda_graph=cuda_graph)
-        hp["cuda_graph"] = cuda_graph  # as asked (None: the default), saved with the session
         self.device = torch.device(device) if device is not None else G.mapping.w_avg.device
         self.generator = G.to(self.device)
         self.image_size = (G.img_resolution, G.img_resolution)  # (height, width)
         if isinstance(w, (str, os.PathLike)):  # a saved session: start from where it got to
             w = DragSession.load(w, G, device=self.device).w
         elif w is None:
-            z = z_from_seed(hp["seed"], G.z_dim).to(self.device)
-            label = torch.zeros([1, G.c_dim], device=self.device)
-            with torch.no_grad():
-                w = G.mapping(z, label, truncation_psi=hp["truncation_psi"],
-                              truncation_cutoff=hp["truncation_cutoff"])  # fmt: skip
+            w = inputs.seed_latent(
+                G, hp["seed"], hp["truncation_psi"], hp["truncation_cutoff"], self.device
+            )
         self._w0 = inputs.start_latent(w, G.num_ws, G.w_dim, self.device)  # [1, num_ws, w_dim]
         self._handles = torch.zeros([0, 2], device=self.device)  # [K, 2] (row, col)
         self._targets = torch.zeros([0, 2], device=self.device)  # [K, 2] (row, col)
@@ -155,12 +134,12 @@ class DragSession:
     @property
     def handles(self) -> np.ndarray:
         """float32 [K, 2] (x, y): the current handle positions."""
-        return rc_to_xy(self._handles)
+        return inputs.rc_to_xy(self._handles)
 
     @property
     def targets(self) -> np.ndarray:
         """float32 [K, 2] (x, y)."""
-        return rc_to_xy(self._targets)
+        return inputs.rc_to_xy(self._targets)
 
     @property
     def movable_mask(self) -> np.ndarray | None:
@@ -174,13 +153,10 @@ class DragSession:
     # ---------------------------------------------------------------- points
 
     def _rc(self, name, point) -> torch.Tensor:
-        x, y = inputs.point_xy(name, point, self.image_size)
-        return torch.tensor([[y, x]], dtype=torch.float32, device=self.device)  # [1, 2] (row, col)
+        return inputs.point_rc(name, point, self.image_size, self.device)  # [1, 2] (row, col)
 
     def _check_point_index(self, index) -> int:
-        if len(self._handles) == 0:
-            raise ValueError(f"no point {index!r}: the session has no points")
-        return inputs.check_int("point index", index, 0, len(self._handles) - 1)
+        return inputs.check_point_index(index, len(self._handles))
 
     def add_point(self, handle, target) -> int:
         """Add a handle (x, y) to drag to target (x, y); returns the point's index."""
@@ -236,16 +212,9 @@ class DragSession:
         (The latent space, optimised layers, feature block, backend, compile and cuda_graph are
         fixed per session.)
         """
-        fixed = sorted(set(changes) - set(CONFIGURABLE))
-        if fixed:
-            raise ValueError(
-                f"configure() cannot change {', '.join(fixed)}; it takes "
-                f"{', '.join(CONFIGURABLE)} (start a new DragSession for the rest)"
-            )
-        settings = {**self.hyperparameters, **changes}
-        fixed_flags = {name: settings.pop(name) for name in ("compile", "cuda_graph")}
-        self.hyperparameters, self.config = inputs.drag_settings(self.generator, **settings)
-        self.hyperparameters.update(fixed_flags)
+        self.hyperparameters, self.config = inputs.reconfigure(
+            self.generator, self.hyperparameters, changes
+        )
         for group in self._optimizer.param_groups:
             group["lr"] = self.hyperparameters["lr"]
         self.settings_source.update({k: inputs.GIVEN for k in changes if k in self.settings_source})
@@ -369,26 +338,12 @@ class DragSession:
     def state_dict(self) -> dict:
         """Everything needed to continue this drag exactly, as plain data (copies): see
         draggan_fast/session/state.py for the keys. The undo history is not included."""
-        references = None
-        if self._references is not None:
-            references = {
-                "handle_features": self._references.handle_features.detach().clone(),
-                "feature_map": self._references.feature_map.detach().clone(),
-            }
-        mask = self._movable_mask
-        return {
-            "generator": state_checks.generator_shape(self.generator),
-            "hyperparameters": copy.deepcopy(self.hyperparameters),
-            "w0": self._w0.detach().clone(),
-            "w": self._w.detach().clone(),
-            "optimizer": copy.deepcopy(self._optimizer.state_dict()),
-            "handles": torch.from_numpy(self.handles),  # (x, y)
-            "targets": torch.from_numpy(self.targets),
-            "start_handles": torch.from_numpy(rc_to_xy(self._start_handles)),
-            "movable_mask": None if mask is None else mask.clone(),
-            "references": references,
-            "step": self._step_count,
-        }
+        return state_checks.make_state_dict(
+            self.generator, hyperparameters=self.hyperparameters, w0=self._w0, w=self._w,
+            optimizer=self._optimizer, handles=self._handles, targets=self._targets,
+            start_handles=self._start_handles, movable_mask=self._movable_mask,
+            references=self._references, step=self._step_count,
+        )  # fmt: skip
 
     def load_state_dict(self, state: dict) -> None:
         """Continue from `state` (a `state_dict()`, of this session or another on a generator of
@@ -422,12 +377,7 @@ class DragSession:
         it is None (the default) and the generator is marked as tuned: a photo's generator from
         `draggan_fast.invert`, or one `load` restored from a session
         (draggan_fast/session/generator_files.py)."""
-        if include_generator is None:
-            include_generator = generator_files.is_tuned(self.generator)
-        generator_file = None
-        if include_generator:
-            generator_file = generator_files.write_generator(self.generator, path)
-        file_format.write_state(self.state_dict(), path, generator_file)
+        saved_session.write_session(self.state_dict(), self.generator, path, include_generator)
 
     @classmethod
     def load(cls, path, G=None, *, backend=None, device=None) -> DragSession:
@@ -439,34 +389,11 @@ class DragSession:
         those, read from the file it names after checking its sha256 (safetensors only), even
         when G is given: G then only gives the device (unless `device` does) and must have the
         same shapes. G may be None only for such sessions."""
-        state = file_format.read_state(path)
-        check = state_checks.Checker("file")
-        if state["generator_file"] is not None:
-            if G is not None:
-                shape = state_checks.generator_shape(G)
-                check.require(
-                    state["generator"] == shape,
-                    f"it was saved for a generator of shape {state['generator']}, G is {shape}",
-                )
-                device = device if device is not None else G.mapping.w_avg.device
-            G = generator_files.read_generator(state["generator_file"], path, device)
-        elif G is None:
-            raise ValueError(f"{path}: the session names no generator file; pass its generator G")
-        shape = state_checks.generator_shape(G)
-        check.require(
-            state["generator"] == shape,
-            f"it was saved for a generator of shape {state['generator']}, this one is {shape}",
-        )
-        settings = dict(state["hyperparameters"])
-        check.require("seed" in settings and "backend" in settings, "no hyperparameters")
-        if backend is not None:
-            settings["backend"] = backend
-        if settings["backend"] != "fast":
-            settings.pop("compile", None)  # only the fast backend compiles its step
-            settings.pop("cuda_graph", None)  # and replays it as a CUDA graph
+        saved = saved_session.read_session(path, G, backend=backend, device=device)
+        start = np.zeros([saved.generator.w_dim], np.float32)  # a placeholder: the state's w0
         try:
-            session = cls(G, w=np.zeros([G.w_dim], np.float32), device=device, **settings)
+            session = cls(saved.generator, w=start, device=saved.device, **saved.settings)
         except TypeError as exc:
-            check.require(False, f"hyperparameters: {exc}")
-        session._load_state(state, check)
+            saved.check.require(False, f"hyperparameters: {exc}")
+        session._load_state(saved.state, saved.check)
         return session

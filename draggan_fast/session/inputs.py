@@ -12,6 +12,7 @@ import torch
 
 from draggan_fast.kernels.tracking import METRICS as TRACKING_DISTANCES
 from draggan_fast.step.backend import DragConfig
+from draggan_fast.stylegan.seeds import z_from_seed
 
 LATENT_SPACES = ("w", "w+")
 NOISE_MODES = ("const", "random", "none")
@@ -20,6 +21,8 @@ NOISE_MODES = ("const", "random", "none")
 OFFICIAL_DRAG_SETTINGS = {"lr": 1e-3, "lambda_mask": 20.0, "r1": 3.0, "r2": 12.0}
 # Where a session's setting came from: its caller, the model's metadata, the official defaults.
 GIVEN, MODEL, OFFICIAL = "given", "model", "official"
+# What `DragSession.configure` may change between steps; the other settings are fixed.
+CONFIGURABLE = ("lr", "r1", "r2", "lambda_mask", "tracking", "stop_distance", "noise_mode")
 
 
 def recommended_settings(G) -> dict[str, tuple[float, str]]:
@@ -72,6 +75,17 @@ def check_int(name: str, value, minimum: int, maximum: int) -> int:
     return int(value)
 
 
+def check_flag(name: str, value) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return value
+
+
+def rc_to_xy(points_rc: torch.Tensor) -> np.ndarray:
+    """[K, 2] (row, col) tensor -> float32 [K, 2] (x, y) array."""
+    return points_rc.detach().cpu().float().numpy()[:, ::-1].copy()
+
+
 def point_xy(name: str, point, size: tuple[int, int]) -> tuple[float, float]:
     """(x, y) pixel inside an image of size (height, width): 0 <= x <= W - 1, 0 <= y <= H - 1."""
     if isinstance(point, torch.Tensor):
@@ -89,6 +103,19 @@ def point_xy(name: str, point, size: tuple[int, int]) -> tuple[float, float]:
             f"(x must be in [0, {width - 1}], y in [0, {height - 1}])"
         )
     return x, y
+
+
+def point_rc(name: str, point, size: tuple[int, int], device) -> torch.Tensor:
+    """(x, y) pixel inside an image of size (H, W) -> float32 [1, 2] (row, col) on device."""
+    x, y = point_xy(name, point, size)
+    return torch.tensor([[y, x]], dtype=torch.float32, device=device)
+
+
+def check_point_index(index, count: int) -> int:
+    """The index of one of `count` points."""
+    if count == 0:
+        raise ValueError(f"no point {index!r}: the session has no points")
+    return check_int("point index", index, 0, count - 1)
 
 
 def movable_mask_tensor(mask, size: tuple[int, int], device) -> torch.Tensor:
@@ -141,6 +168,16 @@ def start_latent(w, num_ws: int, w_dim: int, device) -> torch.Tensor:
     if not torch.isfinite(tensor).all():
         raise ValueError("w must be finite")
     return tensor.clone()
+
+
+def seed_latent(G, seed, truncation_psi, truncation_cutoff, device) -> torch.Tensor:
+    """The start latent of `seed` on G, as the official tools map it: [1, num_ws, w_dim]."""
+    z = z_from_seed(seed, G.z_dim).to(device)
+    label = torch.zeros([1, G.c_dim], device=device)
+    with torch.no_grad():
+        return G.mapping(
+            z, label, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff
+        )
 
 
 def default_feature_block(img_resolution: int, num_blocks: int) -> int:
@@ -212,4 +249,34 @@ def drag_settings(
         stop_distance=hyperparameters["stop_distance"],
         noise_mode=hyperparameters["noise_mode"],
     )
+    return hyperparameters, config
+
+
+def session_settings(G, *, lr, r1, r2, lambda_mask, compile, cuda_graph, **settings):
+    """A new DragSession's settings on G (`settings`: `drag_settings`' other keywords), lr, r1,
+    r2 and lambda_mask resolved by `resolve_settings`: -> (hyperparameters, with compile and
+    cuda_graph as asked; their DragConfig; where lr, r1, r2 and lambda_mask came from)."""
+    values, sources = resolve_settings(G, lr=lr, r1=r1, r2=r2, lambda_mask=lambda_mask)
+    hyperparameters, config = drag_settings(G, **settings, **values)
+    hyperparameters["compile"] = check_flag("compile", compile)
+    if cuda_graph is not None:
+        check_flag("cuda_graph", cuda_graph)
+    hyperparameters["cuda_graph"] = cuda_graph  # as asked (None: the backend's default)
+    return hyperparameters, config, sources
+
+
+def reconfigure(G, hyperparameters: dict, changes: dict) -> tuple[dict, DragConfig]:
+    """A session's `hyperparameters` (as `drag_settings` returned them, with compile and
+    cuda_graph) with `changes` to CONFIGURABLE settings applied, checked against G: -> (the new
+    hyperparameters, their DragConfig). A change to any other setting raises ValueError."""
+    fixed = sorted(set(changes) - set(CONFIGURABLE))
+    if fixed:
+        raise ValueError(
+            f"configure() cannot change {', '.join(fixed)}; it takes "
+            f"{', '.join(CONFIGURABLE)} (start a new DragSession for the rest)"
+        )
+    settings = {**hyperparameters, **changes}
+    fixed_flags = {name: settings.pop(name) for name in ("compile", "cuda_graph")}
+    hyperparameters, config = drag_settings(G, **settings)
+    hyperparameters.update(fixed_flags)
     return hyperparameters, config

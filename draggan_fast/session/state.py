@@ -13,13 +13,14 @@ A state dict (as `torch.optim`'s) is plain data, everything needed to continue a
 - "step": int, steps run so far.
 
 The undo history is not part of it (nor of session files): a loaded state starts a new one.
-Tensors may come as torch tensors or numpy arrays (a file's). Every check raises
-ValueError("not a valid session <source>: <what>") before anything is changed; nothing here
-knows a DragSession's private attributes.
+`make_state_dict` makes one from a session's values. Tensors may come as torch tensors or numpy
+arrays (a file's). Every check raises ValueError("not a valid session <source>: <what>") before
+anything is changed; nothing here knows a DragSession's private attributes.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 from numbers import Real
 from typing import NamedTuple
@@ -175,6 +176,42 @@ def generator_shape(G) -> dict:
     return {
         "z_dim": G.z_dim, "w_dim": G.w_dim, "num_ws": G.num_ws,
         "img_resolution": G.img_resolution,
+    }  # fmt: skip
+
+
+def make_state_dict(
+    G,
+    *,
+    hyperparameters,
+    w0,
+    w,
+    optimizer,
+    handles,
+    targets,
+    start_handles,
+    movable_mask,
+    references,
+    step,
+) -> dict:
+    """A session's state dict (copies) from its values on generator G: points as [K, 2]
+    (row, col) tensors, `references` a FeatureReferences or None, `optimizer` the optimizer."""
+    if references is not None:
+        references = {
+            "handle_features": references.handle_features.detach().clone(),
+            "feature_map": references.feature_map.detach().clone(),
+        }
+    return {
+        "generator": generator_shape(G),
+        "hyperparameters": copy.deepcopy(hyperparameters),
+        "w0": w0.detach().clone(),
+        "w": w.detach().clone(),
+        "optimizer": copy.deepcopy(optimizer.state_dict()),
+        "handles": torch.from_numpy(inputs.rc_to_xy(handles)),  # (x, y)
+        "targets": torch.from_numpy(inputs.rc_to_xy(targets)),
+        "start_handles": torch.from_numpy(inputs.rc_to_xy(start_handles)),
+        "movable_mask": None if movable_mask is None else movable_mask.clone(),
+        "references": references,
+        "step": step,
     }  # fmt: skip
 
 

@@ -13,6 +13,7 @@ import threading
 import time
 
 from draggan_fast.viewer import photo_opening, session_events, session_files
+from draggan_fast.viewer.command_queue import CommandQueue, ConnectionClosed
 from draggan_fast.viewer.drag_recording import EXPORTS, DragRecording
 from draggan_fast.viewer.image_history import ImageHistory
 from draggan_fast.viewer.protocol import MAX_POINTS
@@ -24,54 +25,31 @@ from draggan_fast.viewer.replies import (
     id_of,
 )
 from draggan_fast.viewer.scheduler import DEFAULT_MAX_BATCH, shared_scheduler
+from draggan_fast.viewer.session_settings import SessionSettings
 
 log = logging.getLogger(__name__)
 
 # Commands that end a running drag before they apply (they replace the latent or the session).
 _ENDS_DRAG = {"new_image", "undo", "reset_image", "load_session", "open_photo", "stop", "start"}
-# None: the model's recommended value (else the official one), as the session resolves it; the
-# state event shows the values in use and, in "settings_source", where each came from.
-_DEFAULT_PARAMS = {"lr": None, "lambda_mask": None, "r1": None, "r2": None}
-_SESSION_PARAMS = tuple(_DEFAULT_PARAMS)  # those the session itself takes
-_DEFAULT_IMAGE = {"seed": 0, "truncation_psi": 0.7, "latent_space": "w+"}
-# A client may queue this much before the server stops reading its messages (back-pressure):
-# a flood waits in the client's socket, not in this process.
-MAX_QUEUED_COMMANDS = 64
-MAX_QUEUED_BYTES = 32 * 1024 * 1024  # of payloads (masks, uploaded sessions)
 _REPLIED = object()  # _apply's answer when it sent the reply itself
-
-
-class _Close(Exception):
-    """The connection went away: leave the thread."""
 
 
 class SessionWorker:
     def __init__(self, registry, session_options, post, disconnect):
         """registry: ModelRegistry; session_options: DragSession keywords every session gets
-        (backend, ...); post(data, latest_key=None): send a message to the client;
-        disconnect(code, reason): close the connection after the messages posted so far."""
+        (backend, ..., see session_settings.py); post(data, latest_key=None): send a message to
+        the client; disconnect(code, reason): close the connection after the messages posted so
+        far."""
         self._registry = registry
-        self._options = dict(session_options)
+        options = dict(session_options)
+        # Steps through the device's scheduler, batched with other sessions (1: alone).
+        self._max_batch = options.pop("max_batch", DEFAULT_MAX_BATCH)
+        self._batch_memory = options.pop("batch_memory_bytes", None)
+        self._settings = SessionSettings(registry, options)
         self._post = post
         self._disconnect = disconnect
-        self._commands = queue.Queue()
-        self._queued_bytes = 0  # payload bytes in self._commands
-        self._queued_lock = threading.Lock()
-        self._closing = threading.Event()
+        self._commands = CommandQueue()
         self._thread = threading.Thread(target=self._main, name="draggan-session", daemon=True)
-        self._image = {"model": registry.default_name, **_DEFAULT_IMAGE}
-        self._params = {
-            **_DEFAULT_PARAMS,
-            **{k: self._options.pop(k) for k in _SESSION_PARAMS if k in self._options},
-            "render_every": 1,
-            "max_steps": 1000,
-        }
-        for name in _DEFAULT_IMAGE:
-            if name in self._options:
-                self._image[name] = self._options.pop(name)
-        # Steps through the device's scheduler, batched with other sessions (1: alone).
-        self._max_batch = self._options.pop("max_batch", DEFAULT_MAX_BATCH)
-        self._batch_memory = self._options.pop("batch_memory_bytes", None)
         self._session = None
         self._recording = DragRecording()
         self._replaced = ImageHistory()  # for undo of new_image / load_session
@@ -88,21 +66,17 @@ class SessionWorker:
         self._thread.start()
 
     def submit(self, command: dict):
-        with self._queued_lock:
-            self._queued_bytes += len(command.get("payload", b""))
         self._commands.put(command)
 
     @property
     def busy(self) -> bool:
         """True while the queue is full: stop reading the connection until it drains."""
-        full = self._commands.qsize() >= MAX_QUEUED_COMMANDS
-        return self._thread.is_alive() and (full or self._queued_bytes >= MAX_QUEUED_BYTES)
+        return self._thread.is_alive() and self._commands.full
 
     def close(self):
         """The connection went away: what is queued is dropped, the thread ends after the
         command (or drag step) under way."""
-        self._closing.set()
-        self._commands.put(None)
+        self._commands.close()
 
     def join(self, timeout=None):
         self._thread.join(timeout)
@@ -123,7 +97,7 @@ class SessionWorker:
             while True:
                 command = self._take(wait=True) if follow_up is None else follow_up
                 follow_up = self._handle(command)
-        except _Close:
+        except ConnectionClosed:
             return
         except Exception as exc:  # no session to go on with (its first image failed)
             log.exception("viewer session failed")
@@ -146,14 +120,9 @@ class SessionWorker:
             log.exception("could not save an expiring session to %s", self.save_on_close)
 
     def _take(self, wait):
-        """The next queued command (queue.Empty when none and not `wait`); _Close once the
-        connection has gone."""
-        command = self._commands.get() if wait else self._commands.get_nowait()
-        if command is None or self._closing.is_set():
-            raise _Close
-        with self._queued_lock:
-            self._queued_bytes -= len(command.get("payload", b""))
-        return command
+        """The next queued command (queue.Empty when none and not `wait`); ConnectionClosed
+        once the connection has gone."""
+        return self._commands.take(wait)
 
     def _handle(self, command):
         """Apply and answer one command; returns a command that ended a drag it ran, if any.
@@ -161,7 +130,7 @@ class SessionWorker:
         session goes on with what it had, and the client gets the state to show it."""
         try:
             reply = self._apply(command)
-        except _Close:
+        except ConnectionClosed:
             raise
         except Exception as exc:
             if not isinstance(exc, INPUT_ERRORS):
@@ -172,7 +141,7 @@ class SessionWorker:
         if reply is not _REPLIED:
             self._send({"type": "ok", "command": command["type"], **id_of(command), **reply})
         if command["type"] == "start":
-            return self._drag(command.get("max_steps", self._params["max_steps"]))
+            return self._drag(command.get("max_steps", self._settings.params["max_steps"]))
         return self._take_follow_up()
 
     def _apply(self, command):
@@ -182,11 +151,12 @@ class SessionWorker:
         session = self._session
         reply = {}
         if kind == "new_image":
-            replaced = self._replaced.snapshot(self._image, session)
-            self._open_image(**{k: command[k] for k in command if k in self._image})
+            replaced = self._replaced.snapshot(self._settings.image, session)
+            self._open_image(**{k: command[k] for k in command if k in self._settings.image})
             self._replaced.push(replaced)
         elif kind == "set_params":
-            self._set_params({k: command[k] for k in command if k in self._params})
+            params = self._settings.params
+            self._settings.set_params(session, {k: command[k] for k in command if k in params})
         elif kind == "add_point":
             if len(session.handles) >= MAX_POINTS:
                 raise ValueError(f"a session holds at most {MAX_POINTS} points")
@@ -199,7 +169,7 @@ class SessionWorker:
         elif kind == "clear_points":
             session.clear_points()
         elif kind == "set_mask":
-            session.set_mask(decode_mask(command, self._image_size()))
+            session.set_mask(decode_mask(command, self._settings.image_size()))
         elif kind == "clear_mask":
             session.clear_mask()
         elif kind == "undo":
@@ -212,8 +182,8 @@ class SessionWorker:
             self._send_file(command, name, data, mime)
             return _REPLIED
         elif kind == "load_session":
-            replaced = self._replaced.snapshot(self._image, session)
-            self._session = session_files.load(command["payload"], self._current_generator())
+            replaced = self._replaced.snapshot(self._settings.image, session)
+            self._session = session_files.load(command["payload"], self._settings.generator())
             self._replaced.push(replaced)
             self._recording.clear()
             self._send_mask()
@@ -262,7 +232,7 @@ class SessionWorker:
         try:
             session.run(
                 max_steps=max_steps, until_done=True, callback=between_steps,
-                render_every=self._params["render_every"],
+                render_every=self._settings.params["render_every"],
                 stepper=None if scheduler is None else scheduler.step,
             )  # fmt: skip
             if outcome["steps"] and not (outcome["done"] and outcome["image"]):
@@ -270,7 +240,7 @@ class SessionWorker:
                 image = self._session.image()
                 self._recording.add(image)
                 self._send_frame(image)
-        except _Close:
+        except ConnectionClosed:
             raise
         except Exception as exc:  # e.g. out of memory: the session stays usable
             if not isinstance(exc, (*INPUT_ERRORS, RuntimeError)):
@@ -305,26 +275,14 @@ class SessionWorker:
             self._handle(command)
 
     def _open_image(self, **changes):
-        image = {**self._image, **changes}
-        generator = self._registry.get(image["model"])
-        from draggan_fast import DragSession
-
-        self._session = DragSession(
-            generator,
-            seed=image["seed"],
-            truncation_psi=image["truncation_psi"],
-            latent_space=image["latent_space"],
-            **self._session_params(),
-            **self._options,
-        )
-        self._image = image
+        self._session = self._settings.new_session(**changes)
         self._recording.clear()
 
     def _open_photo(self, command):
         """Invert the uploaded photo (draggan_fast/viewer/photo_opening.py) into the current
         model and drag it from there; Undo brings back the image it replaced. A cancelling
         command is applied next; the session stays as it was."""
-        replaced = self._replaced.snapshot(self._image, self._session)
+        replaced = self._replaced.snapshot(self._settings.image, self._session)
         previewed = []
 
         def on_progress(step):
@@ -336,7 +294,7 @@ class SessionWorker:
 
         try:
             inversion = photo_opening.invert_upload(
-                command, self._current_generator(), poll=self._poll_photo, on_progress=on_progress
+                command, self._settings.generator(), poll=self._poll_photo, on_progress=on_progress
             )
         except Exception as exc:  # cancelled, or failed midway: the session stays as it was
             if previewed:
@@ -345,12 +303,7 @@ class SessionWorker:
                 self._follow_up = exc.command
                 raise ValueError(str(exc)) from None
             raise
-        from draggan_fast import DragSession
-
-        self._session = DragSession(
-            inversion.generator, w=inversion.w, latent_space=self._image["latent_space"],
-            **{k: self._params[k] for k in _SESSION_PARAMS}, **self._options,
-        )  # fmt: skip
+        self._session = self._settings.photo_session(inversion.generator, inversion.w)
         self._replaced.push(replaced)
         self._recording.clear()
         return photo_opening.metrics_reply(inversion)
@@ -377,28 +330,11 @@ class SessionWorker:
         restored = self._replaced.pop(self._registry.get)
         if restored is None:
             return None
-        self._image, self._session = restored
-        self._session.configure(**self._session_params())
-        # A restored session says "given" for every setting: those the user left unset are
-        # the model's recommended (or the official) ones, as they were when it was made.
-        from draggan_fast.session.inputs import recommended_settings
-
-        recommended = recommended_settings(self._current_generator())
-        unset = [k for k in _SESSION_PARAMS if self._params[k] is None]
-        self._session.settings_source.update({k: recommended[k][1] for k in unset})
+        image, self._session = restored
+        self._settings.restore(image, self._session)
         self._recording.clear()
         self._send_mask()
         return "image"
-
-    def _session_params(self):
-        """The drag settings the user set (the session takes the rest from the model)."""
-        return {k: self._params[k] for k in _SESSION_PARAMS if self._params[k] is not None}
-
-    def _set_params(self, changes):
-        session_changes = {k: v for k, v in changes.items() if k in _SESSION_PARAMS}
-        if session_changes:
-            self._session.configure(**session_changes)
-        self._params.update(changes)
 
     def _set_point(self, index, handle, target):
         self._check_index(index)
@@ -411,13 +347,6 @@ class SessionWorker:
         count = len(self._session.handles)
         if not 0 <= index < count:
             raise IndexError(f"no point {index}: the session has {count} point(s)")
-
-    def _current_generator(self):
-        return self._registry.get(self._image["model"])
-
-    def _image_size(self):
-        generator = self._current_generator()
-        return generator.img_resolution, generator.img_resolution
 
     # Messages out (built by session_events.py).
 
@@ -450,7 +379,7 @@ class SessionWorker:
 
     def _send_state(self):
         state = session_events.state_event(
-            self._session, image=self._image, params=self._params, models=self._registry.names,
-            size=self._image_size(), running=self.dragging,
+            self._session, image=self._settings.image, params=self._settings.params,
+            models=self._registry.names, size=self._settings.image_size(), running=self.dragging,
         )  # fmt: skip
         self._send(state)

@@ -9,7 +9,7 @@ import tracemalloc
 
 from draggan_fast import DragSession
 from draggan_fast.client import ViewerClient
-from draggan_fast.viewer import session_files, worker
+from draggan_fast.viewer import command_queue, session_files, worker
 from draggan_fast.viewer.protocol import pack_envelope
 from tests.viewer.conftest import IMAGE_SIZE, connect
 
@@ -65,7 +65,7 @@ def test_the_command_queue_of_a_busy_session_is_bounded(server, monkeypatch):
         return "session.zip", b"", "application/zip"
 
     monkeypatch.setattr(session_files, "dump", blocked_dump)
-    monkeypatch.setattr(worker, "MAX_QUEUED_COMMANDS", 8)
+    monkeypatch.setattr(command_queue, "MAX_QUEUED_COMMANDS", 8)
     with connect(server) as client:
         client.send({"type": "save_session"})  # the worker blocks on it
         flood(client, 20)

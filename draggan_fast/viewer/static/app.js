@@ -1,10 +1,13 @@
 // The viewer page: wires the canvas, the controls and the keyboard to the session server.
 import { Connection } from "./connection.js";
+import { download, wireFileButtons } from "./downloads.js";
 import { shortcutFor } from "./keyboard.js";
 import { MaskPainter } from "./mask.js";
 import { PhotoOpener } from "./photo.js";
 import { PointEditor } from "./points.js";
+import { SettingsFields } from "./settings_fields.js";
 import { showSettingsSources } from "./settings_source.js";
+import { showPointList, statusLine } from "./status.js";
 
 const $ = (id) => document.getElementById(id);
 const view = $("view");
@@ -23,27 +26,17 @@ let progress = null; // the latest step metadata
 let errorShown = false; // the message line shows an error (cleared by the next success)
 let fatalError = null; // the error that ended the session, kept when the connection closes
 let placedAPoint = false; // the canvas hint shows until the first point
-const fieldOfCommand = new Map(); // command id -> the control whose value it sent
-const replacingEdits = new Set(); // ids of new_image commands that replace points or a drag
 const UNDONE = { image: "back to the previous image", null: "nothing to undo" };
-
-// Each control that mirrors a server setting -> that setting in a state event.
-const CONTROL_STATE = {
-  model: (s) => s.model,
-  seed: (s) => s.seed,
-  psi: (s) => s.truncation_psi,
-  "latent-space": (s) => s.latent_space,
-  lr: (s) => s.params.lr,
-  "lambda-mask": (s) => s.params.lambda_mask,
-  r1: (s) => s.params.r1,
-  r2: (s) => s.params.r2,
-  "render-every": (s) => s.params.render_every,
-  "max-steps": (s) => s.params.max_steps,
-};
 
 const STOP_REASONS = { done: "done: every handle reached its target", max_steps: "stopped at max steps", stopped: "stopped", error: "failed" };
 
 const connection = new Connection({ event: onEvent, frame: onFrame, mask: onMask, file: onFile, closed: onClosed });
+const fields = new SettingsFields({
+  send: (type, values) => connection.send(type, values),
+  say: showMessage,
+  state: () => state,
+  edited: () => points.points.length > 0 || state.step > 0 || state.has_mask,
+});
 
 // ------------------------------------------------------------------ server messages
 
@@ -56,7 +49,7 @@ function onEventOfPage(event) {
   switch (event.type) {
     case "hello":
       limits = event.limits;
-      setOptions($("model"), event.models);
+      fields.setModels(event.models);
       break;
     case "state":
       applyState(event);
@@ -71,9 +64,8 @@ function onEventOfPage(event) {
       showMessage(`${STOP_REASONS[event.reason] ?? event.reason} after ${event.steps} steps`, false);
       break;
     case "ok":
-      fieldOfCommand.delete(event.id);
       if (errorShown) showMessage("", false); // a later command went through: the error is old
-      if (replacingEdits.delete(event.id)) {
+      if (fields.accepted(event.id)) {
         showMessage("new image; Undo (Ctrl+Z) brings back the previous one with its edits", false);
       }
       if (event.command === "undo") showMessage(UNDONE[event.undone] ?? "", false);
@@ -81,8 +73,7 @@ function onEventOfPage(event) {
     case "error":
       if (event.fatal) fatalError = event.message;
       showMessage(event.message, true);
-      if (fieldOfCommand.has(event.id)) revertControl(fieldOfCommand.get(event.id));
-      fieldOfCommand.delete(event.id);
+      fields.refused(event.id);
       break;
   }
 }
@@ -97,7 +88,7 @@ function applyState(event) {
   // A short label; what runs and why (a paragraph for the fast backend) in its tooltip.
   $("backend").textContent = `backend: ${event.backend.split(":")[0]}`;
   $("backend").title = event.backend;
-  for (const id of Object.keys(CONTROL_STATE)) syncControl(id, CONTROL_STATE[id](event));
+  fields.sync(event);
   showSettingsSources(event.settings_source, event.params);
   refreshText();
   scheduleDraw();
@@ -181,42 +172,17 @@ function paintFrame(header, rgb) {
   frameContext.putImageData(pixels, 0, 0);
 }
 
-const round1 = (value) => Number(value.toFixed(1));
-
 function refreshText() {
   const start = $("start");
   start.textContent = state.running ? "Stop" : "Start";
   start.classList.toggle("running", state.running);
-  const list = $("point-list");
-  list.replaceChildren(
-    ...points.points.map((point, index) => {
-      const item = document.createElement("li");
-      const [hx, hy] = point.handle.map(round1);
-      const [tx, ty] = point.target.map(round1);
-      const distance = Math.hypot(tx - hx, ty - hy).toFixed(1);
-      item.textContent = `(${hx}, ${hy}) → (${tx}, ${ty}), ${distance} px`;
-      item.classList.toggle("selected", points.selected?.index === index);
-      return item;
-    }),
-  );
+  showPointList($("point-list"), points);
   if (!connection.open) {
     $("status").textContent = connection.connecting ? "connecting..." : "disconnected";
     refreshHint();
     return;
   }
-  // While a drag runs, the latest step's numbers; otherwise the session's own (after an undo,
-  // a reset or a point edit the last drag's distances are stale).
-  const step = state.running ? (progress?.step ?? state.step) : state.step;
-  const distances = state.running
-    ? (progress?.distances ?? [])
-    : points.points.map((p) => Math.hypot(p.target[0] - p.handle[0], p.target[1] - p.handle[1]));
-  const parts = [state.running ? "running" : "idle", `step ${step}`];
-  if (progress?.ms_per_step != null) {
-    parts.push(`${progress.ms_per_step.toFixed(1)} ms/step`, `${progress.steps_per_s.toFixed(1)} steps/s`);
-  }
-  if (distances.length) parts.push(`distances ${distances.map((d) => d.toFixed(1)).join(", ")} px`);
-  if (points.pendingHandle) parts.push("click the target for the new handle");
-  $("status").textContent = parts.join(" · ");
+  $("status").textContent = statusLine(state, progress, points);
   const { width, height } = state.image;
   if (width) $("save-png").textContent = `Save PNG ${width}×${height}`;
   if (view.width) $("save-png-view").textContent = `Save PNG ${view.width}×${view.height}`;
@@ -351,100 +317,16 @@ for (const radio of document.querySelectorAll("input[name=tool]")) {
   });
 }
 
-$("model").addEventListener("change", () => sendField("new_image", { model: $("model").value }, "model"));
-$("latent-space").addEventListener("change", () =>
-  sendField("new_image", { latent_space: $("latent-space").value }, "latent-space"),
-);
-$("seed").addEventListener("change", () => sendNumber("new_image", "seed", "seed"));
-$("psi").addEventListener("change", () => sendNumber("new_image", "truncation_psi", "psi"));
-$("random-seed").addEventListener("click", () => {
-  $("seed").value = Math.floor(Math.random() * 2 ** 32);
-  sendNumber("new_image", "seed", "seed");
-});
-const PARAM_INPUTS = { lr: "lr", lambda_mask: "lambda-mask", r1: "r1", r2: "r2", render_every: "render-every", max_steps: "max-steps" };
-for (const [name, id] of Object.entries(PARAM_INPUTS)) {
-  $(id).addEventListener("change", () => sendNumber("set_params", name, id));
-}
-
-function sendNumber(command, field, id) {
-  const value = Number($(id).value);
-  if ($(id).value === "" || !Number.isFinite(value)) {
-    showMessage(`${field} must be a number`, true);
-    revertControl(id);
-    return;
-  }
-  sendField(command, { [field]: value }, id);
-}
-
-// A command that sends a control's value: if the server refuses it, the control goes back to
-// the value the server kept.
-function sendField(command, fields, id) {
-  const commandId = connection.send(command, fields);
-  if (commandId === null) return;
-  fieldOfCommand.set(commandId, id);
-  const edited = points.points.length > 0 || state.step > 0 || state.has_mask;
-  if (command === "new_image" && edited) replacingEdits.add(commandId);
-}
-
-function revertControl(id) {
-  if (state.params && CONTROL_STATE[id] && state.model !== undefined) {
-    $(id).value = String(CONTROL_STATE[id](state));
-  }
-}
-
-$("save-png").addEventListener("click", () => {
-  if (!frameCanvas.width) return;
-  frameCanvas.toBlob((blob) => download(blob, `draggan-seed${state.seed}-step${state.step}.png`), "image/png");
-});
-$("save-png-view").addEventListener("click", () => {
-  if (!frameCanvas.width) return;
-  const shown = document.createElement("canvas"); // the image as shown, without the markers
-  shown.width = view.width;
-  shown.height = view.height;
-  const context = shown.getContext("2d");
-  context.imageSmoothingEnabled = frameCanvas.width >= view.width;
-  context.drawImage(frameCanvas, 0, 0, shown.width, shown.height);
-  const name = `draggan-seed${state.seed}-step${state.step}-${shown.width}px.png`;
-  shown.toBlob((blob) => download(blob, name), "image/png");
-});
 $("reload").addEventListener("click", () => location.reload());
-$("export-gif").addEventListener("click", () => connection.send("export_gif"));
-$("export-mp4").addEventListener("click", () => connection.send("export_mp4"));
-$("save-session").addEventListener("click", () => connection.send("save_session"));
-$("load-session").addEventListener("click", () => $("session-file").click());
 const photo = new PhotoOpener({
   button: $("open-photo"), input: $("photo-file"), steps: $("photo-steps"), say: showMessage,
   send: (type, fields, payload) => connection.send(type, fields, payload),
   maxBytes: () => limits.max_message_bytes ?? 0,
 });
-$("session-file").addEventListener("change", async () => {
-  const file = $("session-file").files[0];
-  $("session-file").value = "";
-  if (!file) return;
-  if (limits.max_message_bytes && file.size > limits.max_message_bytes - 1024) {
-    showMessage(`${file.name} is larger than this server accepts`, true);
-    return;
-  }
-  connection.send("load_session", { name: file.name.slice(0, 200) }, await file.arrayBuffer());
+wireFileButtons({
+  send: (type, values, payload) => connection.send(type, values, payload), say: showMessage,
+  frame: frameCanvas, view, state: () => state, maxBytes: () => limits.max_message_bytes ?? 0,
 });
-
-function download(blob, name) {
-  const link = document.createElement("a");
-  link.href = URL.createObjectURL(blob);
-  link.download = name;
-  link.click();
-  setTimeout(() => URL.revokeObjectURL(link.href), 10000);
-}
-
-function setOptions(select, names) {
-  select.replaceChildren(...names.map((name) => new Option(name, name)));
-}
-
-// Controls follow the server's state, except the one being edited.
-function syncControl(id, value) {
-  const control = $(id);
-  if (document.activeElement !== control && value !== undefined) control.value = String(value);
-}
 
 // ------------------------------------------------------------------ keyboard
 
