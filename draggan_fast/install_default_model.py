@@ -31,9 +31,11 @@ BUNDLED = BundledFiles(
 )
 # The drag settings the bundled 64 px model recommends, measured on it with `draggan-fast drag
 # --points "32,41->32,48"` (seeds 0-2, psi 0.7, fast backend, stop distance 2 px), steps to the
-# target without / with a lower-half mask: lr 1e-3, lambda_mask 20 (official): > 200 / > 200;
-# lr 3e-3: 76-94 / > 200 (lambda 20), 77-89 (lambda 1); lr 5e-3: 49-59 / 187 to > 200
-# (lambda 20), 66-74 (lambda 5), 49-56 (lambda 1); lr 1e-2, lambda 1: 26-32 / 27-31.
+# target without / with a lower-half mask. The 350 kimg model: lr 1e-3, lambda_mask 20
+# (official): > 200 (2.2-3.6 px left) / > 200 (6 px left); lr 3e-3, lambda 1: 79-88 / 82-91;
+# lr 5e-3, lambda 1: 41-55 / 43-57; lr 1e-2, lambda 1: 22-30 / 23-31. (The 305 kimg model it
+# was continued from, where these were chosen: lr 5e-3: 49-59 / 49-56 with lambda 1, 187 to
+# > 200 with lambda 20.)
 DRAG_SETTINGS = {"lr": 5e-3, "lambda_mask": 1.0, "r1": 3.0, "r2": 12.0}
 
 

@@ -92,7 +92,7 @@ def _trained(meta) -> str:
         f"{total}: the first {origin['kimg']:.0f} kimg by an earlier run (its exported "
         f"generator{' ' + origin['generator'] if origin.get('generator') else ''}), then "
         f"{meta['kimg'] - origin['kimg']:.0f} kimg continued from it in {hours:.2f} h of "
-        f"training steps on {device} (a fresh D)"
+        f"training steps on {device}, with a fresh D"
     )
 
 
@@ -143,9 +143,9 @@ def drag_settings_section(drag_settings: dict | None) -> list[str]:
         "`drag_settings` metadata): `DragSession`, `drag`, `demo`, `eval-drag` and the viewer "
         "use them for every setting left unset, and say which apply. The official lr 1e-3 and "
         "lambda_mask 20 are tuned for 512 px models: on this 64 px model a 7 px drag "
-        '(`draggan-fast drag --points "32,41->32,48"`, seeds 0-2) still had 3 px to go after '
+        '(`draggan-fast drag --points "32,41->32,48"`, seeds 0-2) still had 2-4 px to go after '
         "200 steps, 6 px with the lower half of the image masked; with lr 5e-3 and lambda_mask "
-        "1 it reaches its target in 49-59 steps, masked or not.",
+        "1 it reaches its target in 41-57 steps, masked or not.",
     ]
 
 

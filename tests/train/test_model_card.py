@@ -144,5 +144,6 @@ def test_a_continued_run_says_which_part_of_its_training_was_its_own(run_and_fil
     write_card(run, files)
     assert (
         "12 kimg (images shown to D): the first 5 kimg by an earlier run (its exported generator "
-        "old.safetensors), then 7 kimg continued from it in 0.10 h of training steps on cpu"
+        "old.safetensors), then 7 kimg continued from it in 0.10 h of training steps on cpu, "
+        "with a fresh D"
     ) in files.card.read_text()
