@@ -12,6 +12,7 @@ import threading
 
 import numpy as np
 
+from draggan_fast.session.inputs import OFFICIAL_DRAG_SETTINGS
 from draggan_fast.viewer.protocol import parse_command
 
 log = logging.getLogger(__name__)
@@ -22,7 +23,7 @@ _COMMANDS = {
     "add_point", "set_point", "remove_point", "clear_points", "set_params", "start", "stop",
     "undo", "reset_image", "get_state", "new_image",
 }  # fmt: skip
-_SESSION_PARAMS = ("lr", "lambda_mask", "r1", "r2")
+_SESSION_PARAMS = tuple(OFFICIAL_DRAG_SETTINGS)  # the drag settings a command may set
 
 
 class SessionBusy(Exception):
