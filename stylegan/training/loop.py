@@ -27,16 +27,22 @@ from draggan_fast.stylegan.training.checkpoint import (
 from draggan_fast.stylegan.training.config import TrainConfig
 
 
+def generator_kwargs(config: TrainConfig) -> dict:
+    """The constructor kwargs of the run's G (as its `init_kwargs`), float16 blocks aside."""
+    return {
+        "z_dim": config.z_dim, "c_dim": 0, "w_dim": config.w_dim,
+        "img_resolution": config.resolution, "img_channels": 3,
+        "mapping_kwargs": {"num_layers": config.mapping_layers},
+        "channel_base": config.channel_base, "channel_max": config.channel_max,
+        "conv_clamp": 256,
+    }  # fmt: skip
+
+
 def build_networks(config: TrainConfig, device):
     """(G, D, G_ema) on `device`, freshly initialised from the config's seed."""
     torch.manual_seed(config.seed)
     num_fp16_res = config.num_fp16_res if torch.device(device).type == "cuda" else 0
-    G = Generator(
-        z_dim=config.z_dim, c_dim=0, w_dim=config.w_dim, img_resolution=config.resolution,
-        img_channels=3, mapping_kwargs={"num_layers": config.mapping_layers},
-        channel_base=config.channel_base, channel_max=config.channel_max,
-        num_fp16_res=num_fp16_res, conv_clamp=256,
-    )  # fmt: skip
+    G = Generator(**generator_kwargs(config), num_fp16_res=num_fp16_res)
     D = Discriminator(
         img_resolution=config.resolution, img_channels=3, channel_base=config.channel_base,
         channel_max=config.channel_max, num_fp16_res=num_fp16_res, conv_clamp=256,
@@ -212,21 +218,19 @@ class Trainer:
         """A trainer whose G and G_ema start as `generator` (e.g. an exported G_ema whose full
         training checkpoint is gone) and whose D and optimisers start fresh.
 
-        `config`'s architecture must be the generator's (`architecture_of`), else ValueError.
+        `config`'s architecture must be the generator's (`generator_kwargs`), else ValueError.
         `start_kimg` continues the counters (and the face index) where the generator's training
         stopped; a `config.g_frozen_kimg` past `start_kimg` warms the new D up before G moves.
         `source` (the generator's file name) is recorded with it in checkpoints (`started_from`).
         """
         if type(generator) is not Generator or generator.init_kwargs.get("c_dim", 0) != 0:
             raise ValueError("training starts only from an unconditional StyleGAN2 generator")
-        trainer = cls(config, device, data_pool, data_processes)
-        ours, theirs = (
-            {k: v for k, v in G.init_kwargs.items() if k != "num_fp16_res"}
-            for G in (trainer.G, generator)
-        )
+        ours = generator_kwargs(config)
+        theirs = {k: v for k, v in generator.init_kwargs.items() if k != "num_fp16_res"}
         differing = sorted(k for k in ours.keys() | theirs.keys() if ours.get(k) != theirs.get(k))
-        if differing:
+        if differing:  # checked before the networks are built and the data pool rendered
             raise ValueError(f"the generator differs from this run's G in {', '.join(differing)}")
+        trainer = cls(config, device, data_pool, data_processes)
         state = {k: v.detach().float() for k, v in generator.state_dict().items()}
         for module in (trainer.G, trainer.G_ema):
             module.load_state_dict(state, strict=True)
