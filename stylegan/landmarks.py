@@ -81,14 +81,19 @@ class LandmarkDetector(torch.nn.Module):
         return self.context(torch.cat([x, self._coordinate_channels(x)], dim=1))
 
     def forward(self, img):
-        height, width = img.shape[2:]
+        return self.landmarks_from_features(self.context_features(img), img.shape[2:])
+
+    def landmarks_from_features(self, features, image_size):
+        """`context_features` of images of `image_size` (H, W) -> landmarks [N, K, 2] (x, y)
+        in those images' pixels."""
+        height, width = image_size
         size = self.input_size
-        logits = self.heatmaps(self.context_features(img)) * self.log_temperature.exp()
+        logits = self.heatmaps(features) * self.log_temperature.exp()
         batch, count, map_h, map_w = logits.shape
         weights = logits.flatten(2).softmax(dim=2).reshape(batch, count, map_h, map_w)
         # heatmap cell centres in input-image pixels (cell i covers pixels [4i, 4i + 4))
-        cell_y = (torch.arange(map_h, device=img.device, dtype=weights.dtype) + 0.5) * 4 - 0.5
-        cell_x = (torch.arange(map_w, device=img.device, dtype=weights.dtype) + 0.5) * 4 - 0.5
+        cell_y = (torch.arange(map_h, device=logits.device, dtype=weights.dtype) + 0.5) * 4 - 0.5
+        cell_x = (torch.arange(map_w, device=logits.device, dtype=weights.dtype) + 0.5) * 4 - 0.5
         x_net = (weights.sum(dim=2) * cell_x).sum(dim=2)  # [N, K]
         y_net = (weights.sum(dim=3) * cell_y).sum(dim=2)  # [N, K]
         # back to the caller's pixels: centre-aligned scaling, as the bilinear resize

@@ -53,7 +53,8 @@ def face_statistics(images: torch.Tensor, detector) -> dict:
     """Per-face measurements of images [N, 3, H, W] in [-1, 1]: landmarks [N, K*2], pooled
     detector features [N, C], flip disagreement [N] (px) and sharpness [N]."""
     detector.eval()
-    landmarks = detector(images)  # [N, K, 2]
+    features = detector.context_features(images)  # [N, 2w, S/4, S/4]
+    landmarks = detector.landmarks_from_features(features, images.shape[2:])  # [N, K, 2]
     mirrored = detector(images.flip(3))[:, _MIRROR]  # [N, K, 2] in the mirror's pixels
     mirrored[..., 0] = images.shape[3] - 1 - mirrored[..., 0]
     flip = (landmarks - mirrored).norm(dim=2).mean(dim=1)  # [N]
@@ -61,7 +62,7 @@ def face_statistics(images: torch.Tensor, detector) -> dict:
     laplacian = F.conv2d(grey, _LAPLACIAN.to(grey), padding=0)  # [N, 1, H-2, W-2]
     return {
         "landmarks": landmarks.flatten(1),
-        "features": detector.context_features(images).mean(dim=(2, 3)),  # [N, 2w]
+        "features": features.mean(dim=(2, 3)),  # [N, 2w]
         "flip_px": flip,
         "sharpness": laplacian.square().mean(dim=(1, 2, 3)),
     }
