@@ -9,6 +9,7 @@ pictures: viewer-points.png (a handle on the lower lip and its target below it, 
 viewer-mask.png (a movable-mask stroke over the mouth). Needs the `dev` extra (Playwright).
 """
 
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -23,6 +24,7 @@ from draggan_fast.stylegan.loading import load_generator
 from draggan_fast.viewer.models import ModelRegistry
 from draggan_fast.viewer.server import BackgroundServer, ViewerConfig
 
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"  # as the browser tests find it
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run"]
 
 
@@ -53,8 +55,7 @@ def main(out_dir: Path) -> None:
     server = BackgroundServer(ModelRegistry([default_model_path()]), ViewerConfig()).start()
     try:
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path="/usr/bin/chromium",
-                                                 args=CHROMIUM_ARGS)  # fmt: skip
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1280, "height": 800})
             page.goto(server.url)
             wait_until(page, "document.getElementById('status').textContent.startsWith('idle')")

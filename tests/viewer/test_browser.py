@@ -41,6 +41,22 @@ def canvas_pixels(page) -> str:
     return page.evaluate("document.getElementById('view').toDataURL()")
 
 
+def drag_one_point(page, lr, max_steps):
+    """Set lr and the step limit, place HANDLE -> TARGET, press Start and wait until the drag
+    has ended and the session is idle."""
+    page.locator("details summary", has_text="Advanced").click()
+    page.fill("#lr", str(lr))
+    page.fill("#max-steps", str(max_steps))
+    page.locator("#max-steps").press("Tab")  # change events: the server takes the parameters
+    click_image(page, *HANDLE)
+    click_image(page, *TARGET)
+    first = f"({HANDLE[0]}, {HANDLE[1]})"
+    wait_until(page, f"document.querySelector('#point-list li')?.textContent.startsWith('{first}')")
+    page.click("#start")
+    wait_until(page, "document.getElementById('message').textContent.includes(' after ')")
+    wait_until(page, "document.getElementById('status').textContent.startsWith('idle')")
+
+
 def test_click_handle_and_target_start_and_watch_the_handle_move(page):
     wait_until(page, "document.getElementById('status').textContent.startsWith('idle')")
     wait_until(page, "document.getElementById('model').options.length === 1")

@@ -11,8 +11,8 @@ from draggan_fast import load_generator
 from draggan_fast.assets_registry import default_model_path
 from draggan_fast.viewer.models import ModelRegistry
 from draggan_fast.viewer.server import BackgroundServer
-from tests.viewer.conftest import DRAG_LR, HANDLE, TARGET, needs_chromium, open_page, tiny_generator
-from tests.viewer.test_browser import click_image, wait_until
+from tests.viewer.conftest import DRAG_LR, needs_chromium, open_page, tiny_generator
+from tests.viewer.test_browser import drag_one_point, wait_until
 
 pytestmark = needs_chromium
 
@@ -56,16 +56,8 @@ def test_each_setting_shows_whether_the_model_the_defaults_or_the_user_set_it():
 def test_export_mp4_downloads_the_drag_or_names_the_missing_encoder(page, monkeypatch):
     pytest.importorskip("imageio_ffmpeg")
     wait_until(page, IDLE)
-    page.locator("details summary", has_text="Advanced").click()
-    page.fill("#lr", str(DRAG_LR))
-    page.fill("#max-steps", "2")
-    page.locator("#max-steps").press("Tab")
-    click_image(page, *HANDLE)
-    click_image(page, *TARGET)
-    wait_until(page, "document.querySelectorAll('#point-list li').length === 1")
-    page.click("#start")
-    wait_until(page, "document.getElementById('message').textContent.includes(' after ')")
-    wait_until(page, IDLE)
+    drag_one_point(page, DRAG_LR, max_steps=2)
+    assert page.locator("#point-list li").count() == 1
 
     with page.expect_download() as video:
         page.click("#export-mp4")

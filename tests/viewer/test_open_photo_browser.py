@@ -4,8 +4,8 @@ point on the photo (headless Chromium against a real server; skips without chrom
 import numpy as np
 from PIL import Image
 
-from tests.viewer.conftest import HANDLE, TARGET, needs_chromium
-from tests.viewer.test_browser import canvas_pixels, click_image, wait_until
+from tests.viewer.conftest import needs_chromium
+from tests.viewer.test_browser import canvas_pixels, drag_one_point, wait_until
 
 pytestmark = needs_chromium
 
@@ -41,14 +41,5 @@ def test_upload_a_photo_see_progress_then_drag_it(page, tmp_path):
     opened = canvas_pixels(page)
     assert opened != before
 
-    page.locator("details summary", has_text="Advanced").click()
-    page.fill("#lr", "0.01")
-    page.fill("#max-steps", "4")
-    page.locator("#max-steps").press("Tab")
-    click_image(page, *HANDLE)
-    click_image(page, *TARGET)
-    wait_until(page, "document.querySelector('#point-list li')?.textContent.startsWith('(20, 30)')")
-    page.click("#start")
-    wait_until(page, f"{MESSAGE}.includes(' after ')")
-    wait_until(page, "document.getElementById('status').textContent.startsWith('idle')")
+    drag_one_point(page, 0.01, max_steps=4)
     assert canvas_pixels(page) != opened  # the photo was dragged
